@@ -1,0 +1,185 @@
+/*
+ * _braid.h -- private declarations shared by the library's source files.
+ * Nothing here is part of the public interface.
+ */
+#ifndef _braid_HEADER
+#define _braid_HEADER
+
+#include <stdio.h>
+#include "braid.h"
+
+/* One level of the time hierarchy, as seen by this rank. */
+typedef struct
+{
+   braid_Int     ilower, iupper; /* my index range; empty when ilower > iupper */
+   braid_Int     clower, cupper; /* first and last C-point in that range */
+   braid_Int     ncpoints;       /* number of C-points in my range */
+   braid_Int     gupper;         /* last global index of the level */
+   braid_Int     cfactor;        /* coarsening factor (gupper+1 on a coarsest level) */
+   braid_Int     fine_stride;    /* product of the cfactors of the finer levels */
+   braid_Int     store_all;      /* 1: u kept at every point, 0: at C-points only */
+   braid_Int     nslots;         /* length of ua */
+   braid_Int     left, right;    /* neighbour ranks on this level, -1 if none */
+   braid_Real   *ta_alloc;       /* time values; ta = ta_alloc + 1 so that ta[-1] exists */
+   braid_Real   *ta;
+   braid_Vector *ua;             /* solution values */
+   braid_Vector *va;             /* restricted fine values (levels > 0) */
+   braid_Vector *fa;             /* FAS right-hand sides (levels > 0), may hold NULL */
+} _braid_Grid;
+
+/* A point-to-point message in flight. */
+typedef struct
+{
+   MPI_Request request;
+   void       *buffer;
+   braid_Int   active;
+   braid_Int   is_send;
+} _braid_Msg;
+
+struct _braid_Core_struct
+{
+   /* communicators */
+   MPI_Comm   comm_world;
+   MPI_Comm   comm;
+   braid_Int  myid, nprocs;
+
+   /* problem */
+   braid_Real tstart, tstop;
+   braid_Int  ntime;
+   braid_App  app;
+
+   /* user callbacks */
+   braid_PtFcnStep        step;
+   braid_PtFcnInit        init;
+   braid_PtFcnClone       clone;
+   braid_PtFcnFree        free;
+   braid_PtFcnSum         sum;
+   braid_PtFcnSpatialNorm spatialnorm;
+   braid_PtFcnAccess      access;
+   braid_PtFcnBufSize     bufsize;
+   braid_PtFcnBufPack     bufpack;
+   braid_PtFcnBufUnpack   bufunpack;
+   braid_PtFcnResidual    residual;
+   braid_PtFcnTimeGrid    tgrid;
+   braid_PtFcnSync        sync;
+
+   /* options */
+   braid_Int  max_levels, min_coarse, relax_only_cg;
+   braid_Real tol;
+   braid_Int  rtol;
+   braid_Int  max_iter;
+   braid_Int  skip, fmg, nfmg, nfmg_Vcyc;
+   braid_Int  storage, tnorm, seq_soln;
+   braid_Int  access_level, print_level, io_level;
+   braid_Int  final_fc_relax, resid_compute;
+   braid_Int  nrdefault, cfdefault;
+   braid_Real CWt_default;
+   braid_Int  nlevel_opts;       /* length of the per-level option arrays */
+   braid_Int *nrels;             /* -1 = use nrdefault */
+   braid_Int *cfactors;          /* 0 = use cfdefault */
+   braid_Real *CWts;             /* -1.0 = use CWt_default */
+
+   /* hierarchy and solution */
+   braid_Int    initialized;     /* hierarchy built and fine values set */
+   braid_Int    nlevels;
+   _braid_Grid *grids;           /* nlevels grids */
+   braid_Vector ulast;           /* value at ntime when it is not a stored point */
+
+   /* convergence history */
+   braid_Int   niter;
+   braid_Real *rnorms;           /* max_iter+1 entries */
+   braid_Real  rnorm0;
+
+   /* status: what the current callback sees */
+   braid_Real t, tnext;          /* tstart and tstop of a step; t of an access */
+   braid_Int  idx;               /* index of t on the current level */
+   braid_Int  level, iter, done;
+   braid_Int  calling_function;
+   braid_Real rnorm;             /* residual shown to access */
+   braid_Real size_buffer;       /* set by BufferStatusSetSize, -1 = not set */
+   braid_Int  messagetype;
+   braid_Real old_fine_tolx, tight_fine_tolx, rfactor, r_space;
+
+   /* output */
+   FILE      *printfile;         /* NULL = stdout */
+   braid_Real wall_start, wall_time;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+/* Return from the calling function when a callback or routine fails. */
+#define _braid_Check(expr)                                   \
+   do {                                                      \
+      braid_Int _braid_rc_ = (expr);                         \
+      if (_braid_rc_ != 0) return _braid_rc_;                \
+   } while (0)
+
+/* Jump to the function's cleanup label on failure, keeping the code in rc. */
+#define _braid_Try(expr)                                     \
+   do {                                                      \
+      rc = (expr);                                           \
+      if (rc != 0) goto cleanup;                             \
+   } while (0)
+
+#define _braid_IsCPoint(i, cf) (((i) % (cf)) == 0)
+#define _braid_Max(a, b) ((a) > (b) ? (a) : (b))
+#define _braid_Min(a, b) ((a) < (b) ? (a) : (b))
+
+void *_braid_Malloc(size_t nbytes);
+void  _braid_Print(braid_Core core, const char *fmt, ...);
+
+/* core.c */
+braid_Int _braid_CopyRNorms(braid_Core core, braid_Int have, braid_Int *nrequest_ptr,
+                            braid_Real *rnorms);
+braid_Int _braid_LevelNRelax(braid_Core core, braid_Int level);
+braid_Int _braid_LevelCFactor(braid_Core core, braid_Int level);
+braid_Real _braid_LevelCWt(braid_Core core, braid_Int level);
+
+/* grid.c */
+braid_Int _braid_BuildHierarchy(braid_Core core);
+void      _braid_DestroyHierarchy(braid_Core core);
+braid_Int _braid_FreeLevelVectors(braid_Core core, braid_Int level);
+braid_Int _braid_FreeAllVectors(braid_Core core);
+braid_Int _braid_USlot(const _braid_Grid *g, braid_Int index);
+void      _braid_GetInterval(const _braid_Grid *g, braid_Int k, braid_Int *flo, braid_Int *fhi,
+                             braid_Int *ci);
+braid_Int _braid_Owner(braid_Core core, braid_Int level, braid_Int index);
+
+/* base.c: every call of a user function goes through these */
+braid_Int _braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr);
+braid_Int _braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
+braid_Int _braid_BaseFree(braid_Core core, braid_Vector u);
+braid_Int _braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
+                         braid_Vector y);
+braid_Int _braid_BaseSpatialNorm(braid_Core core, braid_Vector u, braid_Real *norm_ptr);
+braid_Int _braid_BaseAccess(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                            braid_Int caller);
+braid_Int _braid_BaseSync(braid_Core core, braid_Int caller);
+braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                      braid_Int caller);
+braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index,
+                          braid_Vector ustop, braid_Vector r, braid_Int caller);
+braid_Int _braid_FASResidual(braid_Core core, braid_Int level, braid_Int index,
+                             braid_Vector ustop, braid_Vector r);
+braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u_ptr);
+void      _braid_FreeQuietly(braid_Core core, braid_Vector *u_ptr);
+
+/* comm.c */
+braid_Int _braid_RecvPost(braid_Core core, braid_Int level, braid_Int index, braid_Int peer,
+                          _braid_Msg *msg);
+braid_Int _braid_RecvFinish(braid_Core core, braid_Int level, braid_Int index, _braid_Msg *msg,
+                            braid_Vector *u_ptr);
+braid_Int _braid_SendPost(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                          braid_Int peer, _braid_Msg *msg);
+braid_Int _braid_SendFinish(_braid_Msg *msg);
+void      _braid_MsgAbandon(_braid_Msg *msg);
+
+/* relax.c */
+braid_Int _braid_InitGuess(braid_Core core);
+braid_Int _braid_CopyFineToCoarse(braid_Core core);
+braid_Int _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int final);
+braid_Int _braid_FRestrict(braid_Core core, braid_Int level);
+braid_Int _braid_FInterp(braid_Core core, braid_Int level);
+braid_Int _braid_FAccess(braid_Core core, braid_Int level, braid_Int done);
+
+#endif

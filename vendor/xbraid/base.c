@@ -1,0 +1,180 @@
+/*
+ * base.c -- every call of a user function goes through here: the status
+ * fields are set, the call is made, and its return code is passed up.
+ * The elementary operations STEP, A and FAS residual of the semantics
+ * document live here too, because they fix the order of the user calls.
+ */
+#include "_braid.h"
+
+braid_Int
+_braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr)
+{
+   *u_ptr = NULL;
+   return core->init(core->app, t, u_ptr);
+}
+
+braid_Int
+_braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr)
+{
+   *v_ptr = NULL;
+   return core->clone(core->app, u, v_ptr);
+}
+
+braid_Int
+_braid_BaseFree(braid_Core core, braid_Vector u)
+{
+   return core->free(core->app, u);
+}
+
+/* Free *u_ptr and clear it first, so that a failing free is never repeated. */
+braid_Int
+_braid_FreeVector(braid_Core core, braid_Vector *u_ptr)
+{
+   braid_Vector u = *u_ptr;
+
+   *u_ptr = NULL;
+   return core->free(core->app, u);
+}
+
+/* Free *u_ptr on an error path: the first error is the one reported. */
+void
+_braid_FreeQuietly(braid_Core core, braid_Vector *u_ptr)
+{
+   if (*u_ptr != NULL)
+   {
+      (void) core->free(core->app, *u_ptr);
+      *u_ptr = NULL;
+   }
+}
+
+braid_Int
+_braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
+               braid_Vector y)
+{
+   return core->sum(core->app, alpha, x, beta, y);
+}
+
+braid_Int
+_braid_BaseSpatialNorm(braid_Core core, braid_Vector u, braid_Real *norm_ptr)
+{
+   return core->spatialnorm(core->app, u, norm_ptr);
+}
+
+braid_Int
+_braid_BaseAccess(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                  braid_Int caller)
+{
+   _braid_Grid *g = &core->grids[level];
+
+   if (core->access == NULL)
+   {
+      return 0;
+   }
+   core->t                = g->ta[index - g->ilower];
+   core->idx              = index;
+   core->level            = level;
+   core->calling_function = caller;
+   core->rnorm            = core->rnorms[core->iter];
+   return core->access(core->app, u, (braid_AccessStatus) core);
+}
+
+braid_Int
+_braid_BaseSync(braid_Core core, braid_Int caller)
+{
+   if (core->sync == NULL)
+   {
+      return 0;
+   }
+   core->calling_function = caller;
+   return core->sync(core->app, (braid_SyncStatus) core);
+}
+
+/* The vector a step into `index` may use as a guess for its result. */
+static braid_Vector
+_braid_UStop(braid_Core core, braid_Int level, braid_Int index, braid_Vector u)
+{
+   _braid_Grid *g    = &core->grids[level];
+   braid_Int    slot = _braid_USlot(g, index);
+
+   if (slot >= 0 && g->ua[slot] != NULL)
+   {
+      return g->ua[slot];
+   }
+   if (level == 0)
+   {
+      return u;
+   }
+   return g->va[index - g->ilower];
+}
+
+static void
+_braid_SetStepStatus(braid_Core core, braid_Int level, braid_Int index, braid_Int caller)
+{
+   _braid_Grid *g = &core->grids[level];
+
+   core->t                = g->ta[index - 1 - g->ilower];
+   core->tnext            = g->ta[index - g->ilower];
+   core->idx              = index - 1;
+   core->level            = level;
+   core->calling_function = caller;
+}
+
+/*
+ * STEP: u holds the value at index-1 on `level`; afterwards it holds the value
+ * at index.  On coarse levels the FAS right-hand side is added (by the user's
+ * step when a user residual is set, otherwise by a sum).
+ */
+braid_Int
+_braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+            braid_Int caller)
+{
+   _braid_Grid *g     = &core->grids[level];
+   braid_Vector ustop = _braid_UStop(core, level, index, u);
+   braid_Vector fstop = NULL;
+
+   if (level > 0)
+   {
+      fstop = g->fa[index - g->ilower];
+   }
+   _braid_SetStepStatus(core, level, index, caller);
+   if (core->residual != NULL && level > 0)
+   {
+      return core->step(core->app, ustop, fstop, u, (braid_StepStatus) core);
+   }
+   _braid_Check(core->step(core->app, ustop, NULL, u, (braid_StepStatus) core));
+   if (fstop != NULL)
+   {
+      _braid_Check(_braid_BaseSum(core, 1.0, fstop, 1.0, u));
+   }
+   return 0;
+}
+
+/* A: r holds the value at index-1; afterwards r = ustop - Phi(r), or the user residual. */
+braid_Int
+_braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                braid_Vector r, braid_Int caller)
+{
+   _braid_SetStepStatus(core, level, index, caller);
+   if (core->residual != NULL)
+   {
+      return core->residual(core->app, ustop, r, (braid_StepStatus) core);
+   }
+   _braid_Check(core->step(core->app, ustop, NULL, r, (braid_StepStatus) core));
+   return _braid_BaseSum(core, 1.0, ustop, -1.0, r);
+}
+
+/* FAS residual at a C-point: r = f - A(ustop, r), or -A on the fine level. */
+braid_Int
+_braid_FASResidual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
+                   braid_Vector r)
+{
+   _braid_Grid *g = &core->grids[level];
+   braid_Vector f = level > 0 ? g->fa[index - g->ilower] : NULL;
+
+   _braid_Check(_braid_Residual(core, level, index, ustop, r, braid_ASCaller_FASResidual));
+   if (f == NULL)
+   {
+      return _braid_BaseSum(core, 0.0, r, -1.0, r);
+   }
+   return _braid_BaseSum(core, 1.0, f, -1.0, r);
+}

@@ -1,0 +1,255 @@
+/*
+ * dahlquist.c -- u' = lambda u solved by backward Euler with MGRIT, all
+ * callbacks in C.  This is the problem of shared/reference's test vectors and
+ * the speed limit the Python bindings are measured against.
+ *
+ *   mpirun -n 2 ./dahlquist -ntime 1000 -ml 5 -tol 1e-10 -history
+ *
+ * Options (defaults are the reference problem's):
+ *   -ntime N      time steps (10); tstop = N/2, so dt = 0.5
+ *   -ml L         max levels (2)          -cf M    coarsening factor (2)
+ *   -nu K         relaxation sweeps (1)   -tol T   absolute tolerance (1e-6)
+ *   -skip S       skip first down-cycle (1)        -maxiter N (100)
+ *   -storage S    (-1)                    -tnorm T (2)   -fmg   -seqsoln
+ *   -stepform F   0: XBraid ex-01's step expression 1./(1.+dt)*u
+ *   -print P      print level (0)
+ *   -history      print the residual history, one value per line (%.17g)
+ *   -counts       print the number of calls of every callback (rank 0's)
+ *   -solution     print the final value at every point (from access, done)
+ *   -time         print seconds per iteration
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "braid.h"
+
+typedef struct _braid_App_struct
+{
+   double lambda;
+   int    stepform;
+   long   nstep, ninit, nclone, nfree, nsum, nnorm, naccess;
+   int    show_solution;
+} my_App;
+
+typedef struct _braid_Vector_struct
+{
+   double value;
+} my_Vector;
+
+static int
+my_Step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
+        braid_StepStatus status)
+{
+   double tstart, tstop;
+
+   (void) ustop;
+   (void) fstop;
+   braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
+   if (app->stepform == 0)
+   {
+      u->value = 1. / (1. + tstop - tstart) * u->value;
+   }
+   else
+   {
+      u->value = u->value / (1.0 - app->lambda * (tstop - tstart));
+   }
+   app->nstep++;
+   return 0;
+}
+
+static int
+my_Init(braid_App app, double t, braid_Vector *u_ptr)
+{
+   my_Vector *u = (my_Vector *) malloc(sizeof(my_Vector));
+
+   u->value = (t == 0.0) ? 1.0 : 0.456;
+   *u_ptr   = u;
+   app->ninit++;
+   return 0;
+}
+
+static int
+my_Clone(braid_App app, braid_Vector u, braid_Vector *v_ptr)
+{
+   my_Vector *v = (my_Vector *) malloc(sizeof(my_Vector));
+
+   v->value = u->value;
+   *v_ptr   = v;
+   app->nclone++;
+   return 0;
+}
+
+static int
+my_Free(braid_App app, braid_Vector u)
+{
+   free(u);
+   app->nfree++;
+   return 0;
+}
+
+static int
+my_Sum(braid_App app, double alpha, braid_Vector x, double beta, braid_Vector y)
+{
+   y->value = alpha * x->value + beta * y->value;
+   app->nsum++;
+   return 0;
+}
+
+static int
+my_SpatialNorm(braid_App app, braid_Vector u, double *norm_ptr)
+{
+   *norm_ptr = sqrt(u->value * u->value);
+   app->nnorm++;
+   return 0;
+}
+
+static int
+my_Access(braid_App app, braid_Vector u, braid_AccessStatus astatus)
+{
+   int index, done;
+
+   app->naccess++;
+   braid_AccessStatusGetDone(astatus, &done);
+   if (app->show_solution && done)
+   {
+      braid_AccessStatusGetTIndex(astatus, &index);
+      printf("solution %d %.17g\n", index, u->value);
+   }
+   return 0;
+}
+
+static int
+my_BufSize(braid_App app, int *size_ptr, braid_BufferStatus bstatus)
+{
+   (void) app;
+   (void) bstatus;
+   *size_ptr = sizeof(double);
+   return 0;
+}
+
+static int
+my_BufPack(braid_App app, braid_Vector u, void *buffer, braid_BufferStatus bstatus)
+{
+   (void) app;
+   memcpy(buffer, &u->value, sizeof(double));
+   braid_BufferStatusSetSize(bstatus, sizeof(double));
+   return 0;
+}
+
+static int
+my_BufUnpack(braid_App app, void *buffer, braid_Vector *u_ptr, braid_BufferStatus bstatus)
+{
+   my_Vector *u = (my_Vector *) malloc(sizeof(my_Vector));
+
+   (void) app;
+   (void) bstatus;
+   memcpy(&u->value, buffer, sizeof(double));
+   *u_ptr = u;
+   return 0;
+}
+
+static int
+arg_int(int argc, char **argv, int *i)
+{
+   if (*i + 1 >= argc)
+   {
+      fprintf(stderr, "dahlquist: %s needs a value\n", argv[*i]);
+      exit(2);
+   }
+   return atoi(argv[++(*i)]);
+}
+
+int
+main(int argc, char *argv[])
+{
+   braid_Core core;
+   my_App     app;
+   int        ntime = 10, ml = 2, cf = 2, nu = 1, skip = 1, maxiter = 100, storage = -1;
+   int        tnorm = 2, fmg = 0, seqsoln = 0, print = 0, history = 0, counts = 0, timing = 0;
+   int        myid, i, rc, niter, nlevels, n;
+   double     tol = 1e-6, wall;
+   double    *rnorms;
+
+   MPI_Init(&argc, &argv);
+   MPI_Comm_rank(MPI_COMM_WORLD, &myid);
+   memset(&app, 0, sizeof(app));
+   app.lambda   = -1.0;
+   app.stepform = 1;
+
+   for (i = 1; i < argc; i++)
+   {
+      if (!strcmp(argv[i], "-ntime")) ntime = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-ml")) ml = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-cf")) cf = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-nu")) nu = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-skip")) skip = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-maxiter")) maxiter = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-storage")) storage = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-tnorm")) tnorm = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-stepform")) app.stepform = arg_int(argc, argv, &i) ? 1 : 0;
+      else if (!strcmp(argv[i], "-print")) print = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-tol") && i + 1 < argc) tol = atof(argv[++i]);
+      else if (!strcmp(argv[i], "-fmg")) fmg = 1;
+      else if (!strcmp(argv[i], "-seqsoln")) seqsoln = 1;
+      else if (!strcmp(argv[i], "-history")) history = 1;
+      else if (!strcmp(argv[i], "-counts")) counts = 1;
+      else if (!strcmp(argv[i], "-solution")) app.show_solution = 1;
+      else if (!strcmp(argv[i], "-time")) timing = 1;
+      else
+      {
+         if (myid == 0) fprintf(stderr, "dahlquist: unknown option %s\n", argv[i]);
+         MPI_Finalize();
+         return 2;
+      }
+   }
+
+   braid_Init(MPI_COMM_WORLD, MPI_COMM_WORLD, 0.0, ntime / 2.0, ntime, &app, my_Step, my_Init,
+              my_Clone, my_Free, my_Sum, my_SpatialNorm, my_Access, my_BufSize, my_BufPack,
+              my_BufUnpack, &core);
+   braid_SetPrintLevel(core, print);
+   braid_SetFileIOLevel(core, 0);
+   braid_SetMaxLevels(core, ml);
+   braid_SetCFactor(core, -1, cf);
+   braid_SetNRelax(core, -1, nu);
+   braid_SetAbsTol(core, tol);
+   braid_SetMaxIter(core, maxiter);
+   braid_SetStorage(core, storage);
+   braid_SetTemporalNorm(core, tnorm);
+   if (seqsoln) braid_SetSeqSoln(core, 1);
+   else braid_SetSkip(core, skip);
+   if (fmg) braid_SetFMG(core);
+
+   wall = MPI_Wtime();
+   rc   = braid_Drive(core);
+   wall = MPI_Wtime() - wall;
+
+   braid_GetNumIter(core, &niter);
+   braid_GetNLevels(core, &nlevels);
+   rnorms = (double *) malloc(sizeof(double) * (niter + 1));
+   n      = niter + 1;
+   braid_GetRNorms(core, &n, rnorms);
+   if (myid == 0)
+   {
+      printf("niter %d\nnlevels %d\n", niter, nlevels);
+      if (history)
+      {
+         for (i = 0; i < n; i++) printf("rnorm %.17g\n", rnorms[i]);
+      }
+      if (counts)
+      {
+         printf("count step %ld\ncount init %ld\ncount clone %ld\ncount free %ld\n", app.nstep,
+                app.ninit, app.nclone, app.nfree);
+         printf("count sum %ld\ncount spatialnorm %ld\ncount access %ld\n", app.nsum,
+                app.nnorm, app.naccess);
+      }
+      if (timing)
+      {
+         printf("seconds %.6e\nseconds_per_iter %.6e\n", wall, wall / (niter > 0 ? niter : 1));
+      }
+   }
+   free(rnorms);
+   braid_Destroy(core);
+   MPI_Finalize();
+   return rc;
+}

@@ -1,0 +1,366 @@
+/*
+ * status.c -- what a callback can ask about the solve.  A status handle is
+ * the core itself; the typed functions below are thin views of the base
+ * getters, so each status kind exports exactly the XBraid v3.1 set.
+ */
+#include "_braid.h"
+
+#define _braid_Core_(s) ((braid_Core) (s))
+
+braid_Int
+braid_StatusGetT(braid_Status s, braid_Real *t_ptr)
+{
+   *t_ptr = _braid_Core_(s)->t;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTIndex(braid_Status s, braid_Int *idx_ptr)
+{
+   *idx_ptr = _braid_Core_(s)->idx;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetIter(braid_Status s, braid_Int *iter_ptr)
+{
+   *iter_ptr = _braid_Core_(s)->iter;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetLevel(braid_Status s, braid_Int *level_ptr)
+{
+   *level_ptr = _braid_Core_(s)->level;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetNLevels(braid_Status s, braid_Int *nlevels_ptr)
+{
+   *nlevels_ptr = _braid_Core_(s)->nlevels;
+   return 0;
+}
+
+/* temporal refinement is not implemented: the grid is never refined */
+braid_Int
+braid_StatusGetNRefine(braid_Status s, braid_Int *nrefine_ptr)
+{
+   (void) s;
+   *nrefine_ptr = 0;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetNTPoints(braid_Status s, braid_Int *ntpoints_ptr)
+{
+   *ntpoints_ptr = _braid_Core_(s)->ntime;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetResidual(braid_Status s, braid_Real *rnorm_ptr)
+{
+   *rnorm_ptr = _braid_Core_(s)->rnorm;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetDone(braid_Status s, braid_Int *done_ptr)
+{
+   *done_ptr = _braid_Core_(s)->done;
+   return 0;
+}
+
+/* -1 for levels that have no coarser level below them */
+braid_Int
+braid_StatusGetCFactor(braid_Status s, braid_Int *cfactor_ptr, braid_Int level)
+{
+   braid_Core core = _braid_Core_(s);
+
+   if (level < 0 || level >= core->nlevels - 1)
+   {
+      *cfactor_ptr = -1;
+   }
+   else
+   {
+      *cfactor_ptr = core->grids[level].cfactor;
+   }
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTIUL(braid_Status s, braid_Int *iu_ptr, braid_Int *il_ptr, braid_Int level)
+{
+   braid_Core core = _braid_Core_(s);
+
+   if (level < 0 || level >= core->nlevels)
+   {
+      return braid_ERROR_ARG;
+   }
+   *iu_ptr = core->grids[level].iupper;
+   *il_ptr = core->grids[level].ilower;
+   return 0;
+}
+
+/* Points into the library's own time values of `level` for i_lower..i_upper. */
+braid_Int
+braid_StatusGetTimeValues(braid_Status s, braid_Real **tvalues_ptr, braid_Int i_upper,
+                          braid_Int i_lower, braid_Int level)
+{
+   braid_Core   core = _braid_Core_(s);
+   _braid_Grid *g;
+
+   if (level < 0 || level >= core->nlevels)
+   {
+      return braid_ERROR_ARG;
+   }
+   g = &core->grids[level];
+   if (i_lower < g->ilower - 1 || i_upper > g->iupper)
+   {
+      return braid_ERROR_ARG;
+   }
+   *tvalues_ptr = &g->ta[i_lower - g->ilower];
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTILD(braid_Status s, braid_Real *t_ptr, braid_Int *iter_ptr,
+                    braid_Int *level_ptr, braid_Int *done_ptr)
+{
+   braid_Core core = _braid_Core_(s);
+
+   *t_ptr     = core->t;
+   *iter_ptr  = core->iter;
+   *level_ptr = core->level;
+   *done_ptr  = core->done;
+   return 0;
+}
+
+/* the library never calls access from a wrapper test */
+braid_Int
+braid_StatusGetWrapperTest(braid_Status s, braid_Int *wtest_ptr)
+{
+   (void) s;
+   *wtest_ptr = 0;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetCallingFunction(braid_Status s, braid_Int *cfunction_ptr)
+{
+   *cfunction_ptr = _braid_Core_(s)->calling_function;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTstop(braid_Status s, braid_Real *tstop_ptr)
+{
+   *tstop_ptr = _braid_Core_(s)->tnext;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTstartTstop(braid_Status s, braid_Real *tstart_ptr, braid_Real *tstop_ptr)
+{
+   *tstart_ptr = _braid_Core_(s)->t;
+   *tstop_ptr  = _braid_Core_(s)->tnext;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTol(braid_Status s, braid_Real *tol_ptr)
+{
+   *tol_ptr = _braid_Core_(s)->tol;
+   return 0;
+}
+
+/* during a solve the history runs up to the current iteration */
+braid_Int
+braid_StatusGetRNorms(braid_Status s, braid_Int *nrequest_ptr, braid_Real *rnorms)
+{
+   braid_Core core = _braid_Core_(s);
+
+   return _braid_CopyRNorms(core, core->iter + 1, nrequest_ptr, rnorms);
+}
+
+braid_Int
+braid_StatusGetProc(braid_Status s, braid_Int *proc_ptr, braid_Int level, braid_Int index)
+{
+   braid_Core core = _braid_Core_(s);
+
+   if (level < 0 || level >= core->nlevels || index < 0 || index > core->grids[level].gupper)
+   {
+      *proc_ptr = -1;
+      return 0;
+   }
+   *proc_ptr = _braid_Owner(core, level, index);
+   return 0;
+}
+
+braid_Int
+braid_StatusGetOldFineTolx(braid_Status s, braid_Real *old_fine_tolx_ptr)
+{
+   *old_fine_tolx_ptr = _braid_Core_(s)->old_fine_tolx;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetMessageType(braid_Status s, braid_Int *messagetype_ptr)
+{
+   *messagetype_ptr = _braid_Core_(s)->messagetype;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTComm(braid_Status s, MPI_Comm *comm_ptr)
+{
+   *comm_ptr = _braid_Core_(s)->comm;
+   return 0;
+}
+
+braid_Int
+braid_StatusSetOldFineTolx(braid_Status s, braid_Real old_fine_tolx)
+{
+   _braid_Core_(s)->old_fine_tolx = old_fine_tolx;
+   return 0;
+}
+
+braid_Int
+braid_StatusSetTightFineTolx(braid_Status s, braid_Real tight_fine_tolx)
+{
+   _braid_Core_(s)->tight_fine_tolx = tight_fine_tolx;
+   return 0;
+}
+
+/* kept for the interface; without temporal refinement it has no effect */
+braid_Int
+braid_StatusSetRFactor(braid_Status s, braid_Real rfactor)
+{
+   _braid_Core_(s)->rfactor = rfactor;
+   return 0;
+}
+
+braid_Int
+braid_StatusSetRSpace(braid_Status s, braid_Real r_space)
+{
+   _braid_Core_(s)->r_space = r_space;
+   return 0;
+}
+
+braid_Int
+braid_StatusSetSize(braid_Status s, braid_Real size)
+{
+   _braid_Core_(s)->size_buffer = size;
+   return 0;
+}
+
+/* --------------------------------------------- the typed status views */
+
+#define _braid_View1(K, Name, T)                                              \
+   braid_Int braid_##K##StatusGet##Name(braid_##K##Status s, T *p)           \
+   {                                                                          \
+      return braid_StatusGet##Name((braid_Status) s, p);                      \
+   }
+#define _braid_ViewSet(K, Name)                                               \
+   braid_Int braid_##K##StatusSet##Name(braid_##K##Status s, braid_Real v)   \
+   {                                                                          \
+      return braid_StatusSet##Name((braid_Status) s, v);                      \
+   }
+#define _braid_ViewCFactor(K)                                                 \
+   braid_Int braid_##K##StatusGetCFactor(braid_##K##Status s, braid_Int *p,  \
+                                         braid_Int level)                     \
+   {                                                                          \
+      return braid_StatusGetCFactor((braid_Status) s, p, level);              \
+   }
+#define _braid_ViewTIUL(K)                                                    \
+   braid_Int braid_##K##StatusGetTIUL(braid_##K##Status s, braid_Int *iu,    \
+                                      braid_Int *il, braid_Int level)         \
+   {                                                                          \
+      return braid_StatusGetTIUL((braid_Status) s, iu, il, level);            \
+   }
+
+/* step status */
+_braid_ViewTIUL(Step)
+_braid_View1(Step, T, braid_Real)
+_braid_View1(Step, TIndex, braid_Int)
+_braid_View1(Step, Iter, braid_Int)
+_braid_View1(Step, Level, braid_Int)
+_braid_View1(Step, NLevels, braid_Int)
+_braid_View1(Step, NRefine, braid_Int)
+_braid_View1(Step, NTPoints, braid_Int)
+_braid_View1(Step, Tstop, braid_Real)
+_braid_View1(Step, Tol, braid_Real)
+_braid_View1(Step, OldFineTolx, braid_Real)
+_braid_View1(Step, Done, braid_Int)
+_braid_View1(Step, CallingFunction, braid_Int)
+_braid_ViewSet(Step, OldFineTolx)
+_braid_ViewSet(Step, TightFineTolx)
+_braid_ViewSet(Step, RFactor)
+_braid_ViewSet(Step, RSpace)
+_braid_ViewCFactor(Step)
+
+braid_Int
+braid_StepStatusGetTstartTstop(braid_StepStatus s, braid_Real *tstart_ptr,
+                               braid_Real *tstop_ptr)
+{
+   return braid_StatusGetTstartTstop((braid_Status) s, tstart_ptr, tstop_ptr);
+}
+
+braid_Int
+braid_StepStatusGetRNorms(braid_StepStatus s, braid_Int *nrequest_ptr, braid_Real *rnorms)
+{
+   return braid_StatusGetRNorms((braid_Status) s, nrequest_ptr, rnorms);
+}
+
+/* access status */
+_braid_View1(Access, T, braid_Real)
+_braid_View1(Access, TIndex, braid_Int)
+_braid_View1(Access, Iter, braid_Int)
+_braid_View1(Access, Level, braid_Int)
+_braid_View1(Access, NLevels, braid_Int)
+_braid_View1(Access, NRefine, braid_Int)
+_braid_View1(Access, NTPoints, braid_Int)
+_braid_View1(Access, Residual, braid_Real)
+_braid_View1(Access, Done, braid_Int)
+_braid_View1(Access, WrapperTest, braid_Int)
+_braid_View1(Access, CallingFunction, braid_Int)
+_braid_ViewCFactor(Access)
+
+braid_Int
+braid_AccessStatusGetTILD(braid_AccessStatus s, braid_Real *t_ptr, braid_Int *iter_ptr,
+                          braid_Int *level_ptr, braid_Int *done_ptr)
+{
+   return braid_StatusGetTILD((braid_Status) s, t_ptr, iter_ptr, level_ptr, done_ptr);
+}
+
+/* sync status */
+_braid_ViewTIUL(Sync)
+_braid_View1(Sync, Iter, braid_Int)
+_braid_View1(Sync, Level, braid_Int)
+_braid_View1(Sync, NLevels, braid_Int)
+_braid_View1(Sync, NRefine, braid_Int)
+_braid_View1(Sync, NTPoints, braid_Int)
+_braid_View1(Sync, Done, braid_Int)
+_braid_View1(Sync, CallingFunction, braid_Int)
+_braid_View1(Sync, TComm, MPI_Comm)
+
+braid_Int
+braid_SyncStatusGetTimeValues(braid_SyncStatus s, braid_Real **tvalues_ptr, braid_Int i_upper,
+                              braid_Int i_lower, braid_Int level)
+{
+   return braid_StatusGetTimeValues((braid_Status) s, tvalues_ptr, i_upper, i_lower, level);
+}
+
+braid_Int
+braid_SyncStatusGetProc(braid_SyncStatus s, braid_Int *proc_ptr, braid_Int level,
+                        braid_Int index)
+{
+   return braid_StatusGetProc((braid_Status) s, proc_ptr, level, index);
+}
+
+/* buffer status */
+_braid_View1(Buffer, MessageType, braid_Int)
+_braid_View1(Buffer, TIndex, braid_Int)
+_braid_View1(Buffer, Level, braid_Int)
+_braid_ViewSet(Buffer, Size)
