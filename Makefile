@@ -1,0 +1,38 @@
+# make demo   set up, then the main job
+# make test   set up, then the whole suite
+# make bench  set up, then the benchmarks
+#
+# Set-up needs only python3 (>= 3.11) and a C compiler: MPI comes from PyPI
+# (the `mpich` wheel), unless MPICC=/path/to/mpicc names an MPI already here.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+MPIRUN  = $(VENV)/bin/mpirun
+STAMP   = $(VENV)/.installed
+SOURCES = pyproject.toml setup.py build_backend/backend.py $(wildcard pyxbraid/*.pyx pyxbraid/*.pxd vendor/xbraid/*.c vendor/xbraid/*.h)
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(SOURCES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check "setuptools>=70.1" wheel "Cython>=3.0" "numpy>=1.25" "mpi4py>=4.0" $(if $(MPICC),,mpich)
+	$(PIP) install -q --disable-pip-version-check --no-build-isolation -e ".[test]"
+	$(MAKE) -C vendor/xbraid MPICC=$(if $(MPICC),$(MPICC),$(abspath $(VENV)/bin/mpicc)) all
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(MPIRUN) -n 2 $(PY) -m mpi4py examples/heat.py
+
+bench: install
+	$(PY) bench/dahlquist.py
+
+clean:
+	$(MAKE) -C vendor/xbraid clean
+	rm -rf build pyxbraid/_braid.c pyxbraid/*.so

@@ -1,0 +1,145 @@
+# Declarations of the braid C interface (vendor/xbraid/braid.h, or upstream
+# XBraid's braid.h when built with XBRAID_DIR).  Public interface only.
+
+from mpi4py.libmpi cimport MPI_Comm
+
+cdef extern from "braid.h" nogil:
+    ctypedef int braid_Int
+    ctypedef double braid_Real
+
+    enum: braid_INVALID_RNORM
+    enum: braid_ERROR_GENERIC
+    enum: braid_ERROR_MEMORY
+    enum: braid_ERROR_ARG
+
+    cdef struct _braid_App_struct
+    cdef struct _braid_Vector_struct
+    cdef struct _braid_Core_struct
+    cdef struct _braid_StepStatus_struct
+    cdef struct _braid_AccessStatus_struct
+    cdef struct _braid_SyncStatus_struct
+    cdef struct _braid_BufferStatus_struct
+    ctypedef _braid_App_struct *braid_App
+    ctypedef _braid_Vector_struct *braid_Vector
+    ctypedef _braid_Core_struct *braid_Core
+    ctypedef _braid_StepStatus_struct *braid_StepStatus
+    ctypedef _braid_AccessStatus_struct *braid_AccessStatus
+    ctypedef _braid_SyncStatus_struct *braid_SyncStatus
+    ctypedef _braid_BufferStatus_struct *braid_BufferStatus
+
+
+# Callback types: no nogil, the trampolines run Python code.
+cdef extern from "braid.h":
+    ctypedef braid_Int (*braid_PtFcnStep)(braid_App, braid_Vector, braid_Vector, braid_Vector,
+                                          braid_StepStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnInit)(braid_App, braid_Real, braid_Vector *) noexcept
+    ctypedef braid_Int (*braid_PtFcnClone)(braid_App, braid_Vector, braid_Vector *) noexcept
+    ctypedef braid_Int (*braid_PtFcnFree)(braid_App, braid_Vector) noexcept
+    ctypedef braid_Int (*braid_PtFcnSum)(braid_App, braid_Real, braid_Vector, braid_Real,
+                                         braid_Vector) noexcept
+    ctypedef braid_Int (*braid_PtFcnSpatialNorm)(braid_App, braid_Vector, braid_Real *) noexcept
+    ctypedef braid_Int (*braid_PtFcnAccess)(braid_App, braid_Vector, braid_AccessStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnSync)(braid_App, braid_SyncStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnBufSize)(braid_App, braid_Int *, braid_BufferStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnBufPack)(braid_App, braid_Vector, void *,
+                                             braid_BufferStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnBufUnpack)(braid_App, void *, braid_Vector *,
+                                               braid_BufferStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnResidual)(braid_App, braid_Vector, braid_Vector,
+                                              braid_StepStatus) noexcept
+    ctypedef braid_Int (*braid_PtFcnTimeGrid)(braid_App, braid_Real *, braid_Int *,
+                                              braid_Int *) noexcept
+
+
+cdef extern from "braid.h" nogil:
+    braid_Int braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart,
+                         braid_Real tstop, braid_Int ntime, braid_App app,
+                         braid_PtFcnStep step, braid_PtFcnInit init, braid_PtFcnClone clone,
+                         braid_PtFcnFree free, braid_PtFcnSum sum,
+                         braid_PtFcnSpatialNorm spatialnorm, braid_PtFcnAccess access,
+                         braid_PtFcnBufSize bufsize, braid_PtFcnBufPack bufpack,
+                         braid_PtFcnBufUnpack bufunpack, braid_Core *core_ptr)
+    braid_Int braid_Drive(braid_Core core)
+    braid_Int braid_Destroy(braid_Core core)
+    braid_Int braid_PrintStats(braid_Core core)
+    braid_Int braid_SplitCommworld(const MPI_Comm *comm_world, braid_Int px, MPI_Comm *comm_x,
+                                   MPI_Comm *comm_t)
+
+    braid_Int braid_SetMaxLevels(braid_Core core, braid_Int max_levels)
+    braid_Int braid_SetMinCoarse(braid_Core core, braid_Int min_coarse)
+    braid_Int braid_SetRelaxOnlyCG(braid_Core core, braid_Int relax_only_cg)
+    braid_Int braid_SetAbsTol(braid_Core core, braid_Real atol)
+    braid_Int braid_SetRelTol(braid_Core core, braid_Real rtol)
+    braid_Int braid_SetNRelax(braid_Core core, braid_Int level, braid_Int nrelax)
+    braid_Int braid_SetCRelaxWt(braid_Core core, braid_Int level, braid_Real Cwt)
+    braid_Int braid_SetCFactor(braid_Core core, braid_Int level, braid_Int cfactor)
+    braid_Int braid_SetMaxIter(braid_Core core, braid_Int max_iter)
+    braid_Int braid_SetFMG(braid_Core core)
+    braid_Int braid_SetNFMG(braid_Core core, braid_Int k)
+    braid_Int braid_SetNFMGVcyc(braid_Core core, braid_Int nfmg_Vcyc)
+    braid_Int braid_SetSkip(braid_Core core, braid_Int skip)
+    braid_Int braid_SetStorage(braid_Core core, braid_Int storage)
+    braid_Int braid_SetTemporalNorm(braid_Core core, braid_Int tnorm)
+    braid_Int braid_SetResidual(braid_Core core, braid_PtFcnResidual residual)
+    braid_Int braid_SetResidualComputation(braid_Core core, braid_Int resid_compute)
+    braid_Int braid_SetTimeGrid(braid_Core core, braid_PtFcnTimeGrid tgrid)
+    braid_Int braid_SetSync(braid_Core core, braid_PtFcnSync sync)
+    braid_Int braid_SetSeqSoln(braid_Core core, braid_Int seq_soln)
+    braid_Int braid_SetPrintLevel(braid_Core core, braid_Int print_level)
+    braid_Int braid_SetFileIOLevel(braid_Core core, braid_Int io_level)
+    braid_Int braid_SetAccessLevel(braid_Core core, braid_Int access_level)
+    braid_Int braid_SetFinalFCRelax(braid_Core core)
+
+    braid_Int braid_GetNumIter(braid_Core core, braid_Int *niter_ptr)
+    braid_Int braid_GetRNorms(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms)
+    braid_Int braid_GetNLevels(braid_Core core, braid_Int *nlevels_ptr)
+    braid_Int braid_GetMyID(braid_Core core, braid_Int *myid_ptr)
+
+    braid_Int braid_StepStatusGetT(braid_StepStatus s, braid_Real *t_ptr)
+    braid_Int braid_StepStatusGetTstop(braid_StepStatus s, braid_Real *tstop_ptr)
+    braid_Int braid_StepStatusGetTstartTstop(braid_StepStatus s, braid_Real *tstart_ptr,
+                                             braid_Real *tstop_ptr)
+    braid_Int braid_StepStatusGetTIndex(braid_StepStatus s, braid_Int *idx_ptr)
+    braid_Int braid_StepStatusGetIter(braid_StepStatus s, braid_Int *iter_ptr)
+    braid_Int braid_StepStatusGetLevel(braid_StepStatus s, braid_Int *level_ptr)
+    braid_Int braid_StepStatusGetNLevels(braid_StepStatus s, braid_Int *nlevels_ptr)
+    braid_Int braid_StepStatusGetNTPoints(braid_StepStatus s, braid_Int *ntpoints_ptr)
+    braid_Int braid_StepStatusGetTol(braid_StepStatus s, braid_Real *tol_ptr)
+    braid_Int braid_StepStatusGetRNorms(braid_StepStatus s, braid_Int *nrequest_ptr,
+                                        braid_Real *rnorms)
+    braid_Int braid_StepStatusGetDone(braid_StepStatus s, braid_Int *done_ptr)
+    braid_Int braid_StepStatusGetCallingFunction(braid_StepStatus s, braid_Int *cfunction_ptr)
+    braid_Int braid_StepStatusGetCFactor(braid_StepStatus s, braid_Int *cfactor_ptr,
+                                         braid_Int level)
+    braid_Int braid_StepStatusGetTIUL(braid_StepStatus s, braid_Int *iu_ptr, braid_Int *il_ptr,
+                                      braid_Int level)
+    braid_Int braid_StepStatusSetRFactor(braid_StepStatus s, braid_Real rfactor)
+
+    braid_Int braid_AccessStatusGetT(braid_AccessStatus s, braid_Real *t_ptr)
+    braid_Int braid_AccessStatusGetTIndex(braid_AccessStatus s, braid_Int *idx_ptr)
+    braid_Int braid_AccessStatusGetIter(braid_AccessStatus s, braid_Int *iter_ptr)
+    braid_Int braid_AccessStatusGetLevel(braid_AccessStatus s, braid_Int *level_ptr)
+    braid_Int braid_AccessStatusGetNLevels(braid_AccessStatus s, braid_Int *nlevels_ptr)
+    braid_Int braid_AccessStatusGetNTPoints(braid_AccessStatus s, braid_Int *ntpoints_ptr)
+    braid_Int braid_AccessStatusGetResidual(braid_AccessStatus s, braid_Real *rnorm_ptr)
+    braid_Int braid_AccessStatusGetDone(braid_AccessStatus s, braid_Int *done_ptr)
+    braid_Int braid_AccessStatusGetCallingFunction(braid_AccessStatus s,
+                                                   braid_Int *cfunction_ptr)
+    braid_Int braid_AccessStatusGetCFactor(braid_AccessStatus s, braid_Int *cfactor_ptr,
+                                           braid_Int level)
+
+    braid_Int braid_SyncStatusGetTIUL(braid_SyncStatus s, braid_Int *iu_ptr, braid_Int *il_ptr,
+                                      braid_Int level)
+    braid_Int braid_SyncStatusGetProc(braid_SyncStatus s, braid_Int *proc_ptr,
+                                      braid_Int level, braid_Int index)
+    braid_Int braid_SyncStatusGetIter(braid_SyncStatus s, braid_Int *iter_ptr)
+    braid_Int braid_SyncStatusGetLevel(braid_SyncStatus s, braid_Int *level_ptr)
+    braid_Int braid_SyncStatusGetNLevels(braid_SyncStatus s, braid_Int *nlevels_ptr)
+    braid_Int braid_SyncStatusGetNTPoints(braid_SyncStatus s, braid_Int *ntpoints_ptr)
+    braid_Int braid_SyncStatusGetDone(braid_SyncStatus s, braid_Int *done_ptr)
+    braid_Int braid_SyncStatusGetCallingFunction(braid_SyncStatus s, braid_Int *cfunction_ptr)
+
+    braid_Int braid_BufferStatusGetMessageType(braid_BufferStatus s, braid_Int *messagetype_ptr)
+    braid_Int braid_BufferStatusGetTIndex(braid_BufferStatus s, braid_Int *idx_ptr)
+    braid_Int braid_BufferStatusGetLevel(braid_BufferStatus s, braid_Int *level_ptr)
+    braid_Int braid_BufferStatusSetSize(braid_BufferStatus s, braid_Real size)

@@ -1,0 +1,74 @@
+"""Builds pyxbraid._braid with the MPI compiler.
+
+The extension is compiled from pyxbraid/_braid.pyx and the C library in
+vendor/xbraid.  With XBRAID_DIR=/path/to/xbraid it links upstream XBraid's
+braid/libbraid.a instead.  MPICC selects the MPI compiler (default: the one
+of the `mpich` wheel, or mpicc on PATH).
+"""
+import glob
+import os
+import shutil
+import sys
+import sysconfig
+
+import mpi4py
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def find_mpicc():
+    candidates = [os.environ.get("MPICC"),
+                  os.path.join(sysconfig.get_path("scripts"), "mpicc"),
+                  os.path.join(os.path.dirname(sys.executable), "mpicc"),
+                  shutil.which("mpicc")]
+    for cc in candidates:
+        if cc and os.path.exists(cc.split()[0]) and os.access(cc.split()[0], os.X_OK):
+            return cc
+    sys.exit("pyxbraid: no MPI compiler found. Install the `mpich` wheel "
+             "(pip install mpich) or set MPICC=/path/to/mpicc.")
+
+
+mpicc = find_mpicc()
+os.environ["CC"] = mpicc
+os.environ["LDSHARED"] = f"{mpicc} -shared"
+
+xbraid_dir = os.environ.get("XBRAID_DIR")
+if xbraid_dir:
+    braid_include = os.path.join(xbraid_dir, "braid")
+    library = os.path.join(braid_include, "libbraid.a")
+    if not os.path.exists(library):
+        sys.exit(f"pyxbraid: XBRAID_DIR={xbraid_dir} has no braid/libbraid.a; build XBraid first")
+    sources = ["pyxbraid/_braid.pyx"]
+    extra_objects = [library]
+    upstream = "1"
+else:
+    braid_include = "vendor/xbraid"
+    sources = ["pyxbraid/_braid.pyx"] + sorted(glob.glob("vendor/xbraid/*.c"))
+    extra_objects = []
+    upstream = "0"
+
+extension = Extension(
+    "pyxbraid._braid",
+    sources=sources,
+    include_dirs=[braid_include, mpi4py.get_include(), numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                   ("PYXBRAID_UPSTREAM", upstream)],
+    # no fused multiply-add: results stay bitwise reproducible
+    extra_compile_args=["-ffp-contract=off"],
+    extra_objects=extra_objects,
+    libraries=["m"],
+)
+
+# Built against the PyPI MPI unless MPICC chose another one.
+dependencies = ["numpy>=1.25", "mpi4py>=4.0"]
+if not os.environ.get("MPICC"):
+    dependencies.append("mpich")
+
+setup(
+    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"},
+                          include_path=[HERE]),
+    install_requires=dependencies,
+)
