@@ -22,7 +22,6 @@ from mpi4py.libmpi cimport MPI_Comm
 from pyxbraid.braid cimport *
 
 import math
-import sys
 
 import numpy as np
 from mpi4py import MPI as _MPI
@@ -1135,7 +1134,7 @@ cdef class Core:
         if self._error is not None:
             err, self._error = self._error, None
             if self.comm_world.Get_size() > 1:
-                _abort_when_uncaught(err)
+                _abort_at_exit()
             raise err
         _check_rc(rc, "braid_Drive")
 
@@ -1208,26 +1207,13 @@ def _no_buffers(*args):
                     "than one rank")
 
 
-_abort_hook_installed = False
-
-
-def _abort_when_uncaught(exc):
-    """Under MPI the other ranks of a failed solve wait forever.  If the
-    exception that drive() raises is never caught, abort the whole job
-    (after printing the traceback) instead of hanging at exit."""
-    global _abort_hook_installed
-    if _abort_hook_installed:
-        return
-    previous = sys.excepthook
-
-    def hook(exc_type, value, tb):
-        previous(exc_type, value, tb)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        _MPI.COMM_WORLD.Abort(1)
-
-    sys.excepthook = hook
-    _abort_hook_installed = True
+def _abort_at_exit():
+    """The other ranks of a failed solve wait for this one forever: make the
+    interpreter's exit call MPI_Abort instead of MPI_Finalize (mpi4py's own
+    mechanism, as `python -m mpi4py` does), so the job ends after the
+    traceback is printed rather than hanging."""
+    from mpi4py.run import set_abort_status
+    set_abort_status(1)
 
 
 def split_commworld(comm, px):

@@ -87,15 +87,19 @@ _braid_WriteCycleLine(braid_Core core, FILE *f, braid_Int level)
    }
 }
 
-/* The cycle loop: V-cycles, or F-cycles with braid_SetFMG. */
+/*
+ * The cycle loop: V-cycles, or F-cycles with braid_SetFMG.  `skip` is a cheap
+ * start from an initial guess; a warm restart starts from a solution instead,
+ * which the un-corrected coarse solve of the skipped cycle would throw away.
+ */
 static braid_Int
-_braid_Cycle(braid_Core core, FILE *cyclefile)
+_braid_Cycle(braid_Core core, FILE *cyclefile, braid_Int skip)
 {
    braid_Int nlevels = core->nlevels;
    braid_Int level = 0, down = 1, try_refine = 0, fmg_v = 0, fmglevel;
 
    core->done = (core->max_levels <= 1 && !core->relax_only_cg) || core->max_iter == 0;
-   if (core->skip)
+   if (skip)
    {
       level = nlevels - 1;
       _braid_Check(_braid_CopyFineToCoarse(core));
@@ -175,7 +179,7 @@ _braid_Cycle(braid_Core core, FILE *cyclefile)
 static braid_Int
 _braid_DriveSolve(braid_Core core, FILE **cyclefile)
 {
-   braid_Int k;
+   braid_Int k, warm = core->initialized;
 
    core->wall_start = MPI_Wtime();
    core->niter      = 0;
@@ -199,7 +203,7 @@ _braid_DriveSolve(braid_Core core, FILE **cyclefile)
       *cyclefile = fopen("braid.out.cycle", "w");
    }
 
-   _braid_Check(_braid_Cycle(core, *cyclefile));
+   _braid_Check(_braid_Cycle(core, *cyclefile, core->skip && !warm));
 
    core->niter = core->iter;
    if (core->niter > 0)

@@ -1,0 +1,63 @@
+"""Shared test helpers: paths, the reference vectors, and running under mpirun."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+# the reference vectors: shared/ beside the project when present, else our copy
+_SHARED_REFERENCE = ROOT.parent / "shared" / "reference" / "xbraid-v3.1-histories.json"
+REFERENCE = _SHARED_REFERENCE if _SHARED_REFERENCE.exists() else (
+    Path(__file__).parent / "data" / "xbraid-v3.1-histories.json")
+
+sys.path.insert(0, str(EXAMPLES))
+
+
+def load_reference():
+    with open(REFERENCE) as f:
+        return json.load(f)
+
+
+def mpirun_executable():
+    """mpirun of the MPI next to this Python (the mpich wheel), else on PATH."""
+    candidates = [os.environ.get("MPIRUN"), str(Path(sys.executable).parent / "mpirun"),
+                  shutil.which("mpirun"), shutil.which("mpiexec")]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    pytest.skip("no mpirun found")
+
+
+def run_mpi(nranks, args, timeout=120, env=None, module_mpi4py=True):
+    """Run `python [-m mpi4py] args...` on nranks ranks; returns CompletedProcess.
+    BLAS is pinned to one thread: the ranks share this machine's cores."""
+    full_env = dict(os.environ)
+    full_env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    if env:
+        full_env.update(env)
+    cmd = [mpirun_executable(), "-n", str(nranks), sys.executable]
+    if module_mpi4py:
+        cmd += ["-m", "mpi4py"]
+    cmd += [str(a) for a in args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=full_env)
+
+
+def last_json_line(stdout):
+    """The last line of stdout that parses as JSON."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    raise AssertionError(f"no JSON line in output:\n{stdout}")
+
+
+@pytest.fixture(scope="session")
+def reference():
+    return load_reference()

@@ -1,0 +1,34 @@
+"""A run in which one rank's callback raises: the job must end, never hang.
+
+    mpirun -n 2 python tests/scripts/failing_app.py RANK CALLBACK
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+
+import pyxbraid  # noqa: E402
+from dahlquist import DahlquistPython, solve  # noqa: E402
+
+fail_rank, callback = int(sys.argv[1]), sys.argv[2]
+
+
+class Failing(DahlquistPython):
+    calls = 0
+
+    def _maybe_fail(self):
+        self.calls += 1
+        if pyxbraid.MPI.COMM_WORLD.rank == fail_rank and self.calls == 5:
+            raise ZeroDivisionError(f"injected failure in {callback}")
+
+
+def failing(name):
+    def method(self, *args):
+        self._maybe_fail()
+        return getattr(DahlquistPython, name)(self, *args)
+    return method
+
+
+setattr(Failing, callback, failing(callback))
+solve(Failing(), ntime=400, ml=4, tol=1e-12)
+print("finished without the injected failure", flush=True)
