@@ -17,6 +17,9 @@
  *   -counts       print the number of calls of every callback (rank 0's)
  *   -solution     print the final value at every point (from access, done)
  *   -time         print seconds per iteration
+ *   -fail NAME N  callback NAME (step, init, clone, free, sum, norm, access,
+ *                 bufpack, bufunpack) returns 42 at its N-th call: braid_Drive
+ *                 must stop, free everything and return 42
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,8 +32,18 @@ typedef struct _braid_App_struct
    double lambda;
    int    stepform;
    long   nstep, ninit, nclone, nfree, nsum, nnorm, naccess;
+   long   nbufpack, nbufunpack;
    int    show_solution;
+   char   fail_name[16];
+   long   fail_at;
 } my_App;
+
+/* Failure injection: non-zero when callback `name` makes its `count`-th call. */
+static int
+injected(braid_App app, const char *name, long count)
+{
+   return (app->fail_at > 0 && count == app->fail_at && !strcmp(app->fail_name, name)) ? 42 : 0;
+}
 
 typedef struct _braid_Vector_struct
 {
@@ -54,8 +67,7 @@ my_Step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
    {
       u->value = u->value / (1.0 - app->lambda * (tstop - tstart));
    }
-   app->nstep++;
-   return 0;
+   return injected(app, "step", ++app->nstep);
 }
 
 static int
@@ -65,8 +77,7 @@ my_Init(braid_App app, double t, braid_Vector *u_ptr)
 
    u->value = (t == 0.0) ? 1.0 : 0.456;
    *u_ptr   = u;
-   app->ninit++;
-   return 0;
+   return injected(app, "init", ++app->ninit);
 }
 
 static int
@@ -76,32 +87,28 @@ my_Clone(braid_App app, braid_Vector u, braid_Vector *v_ptr)
 
    v->value = u->value;
    *v_ptr   = v;
-   app->nclone++;
-   return 0;
+   return injected(app, "clone", ++app->nclone);
 }
 
 static int
 my_Free(braid_App app, braid_Vector u)
 {
    free(u);
-   app->nfree++;
-   return 0;
+   return injected(app, "free", ++app->nfree);
 }
 
 static int
 my_Sum(braid_App app, double alpha, braid_Vector x, double beta, braid_Vector y)
 {
    y->value = alpha * x->value + beta * y->value;
-   app->nsum++;
-   return 0;
+   return injected(app, "sum", ++app->nsum);
 }
 
 static int
 my_SpatialNorm(braid_App app, braid_Vector u, double *norm_ptr)
 {
    *norm_ptr = sqrt(u->value * u->value);
-   app->nnorm++;
-   return 0;
+   return injected(app, "norm", ++app->nnorm);
 }
 
 static int
@@ -116,7 +123,7 @@ my_Access(braid_App app, braid_Vector u, braid_AccessStatus astatus)
       braid_AccessStatusGetTIndex(astatus, &index);
       printf("solution %d %.17g\n", index, u->value);
    }
-   return 0;
+   return injected(app, "access", app->naccess);
 }
 
 static int
@@ -131,10 +138,9 @@ my_BufSize(braid_App app, int *size_ptr, braid_BufferStatus bstatus)
 static int
 my_BufPack(braid_App app, braid_Vector u, void *buffer, braid_BufferStatus bstatus)
 {
-   (void) app;
    memcpy(buffer, &u->value, sizeof(double));
    braid_BufferStatusSetSize(bstatus, sizeof(double));
-   return 0;
+   return injected(app, "bufpack", ++app->nbufpack);
 }
 
 static int
@@ -142,11 +148,10 @@ my_BufUnpack(braid_App app, void *buffer, braid_Vector *u_ptr, braid_BufferStatu
 {
    my_Vector *u = (my_Vector *) malloc(sizeof(my_Vector));
 
-   (void) app;
    (void) bstatus;
    memcpy(&u->value, buffer, sizeof(double));
    *u_ptr = u;
-   return 0;
+   return injected(app, "bufunpack", ++app->nbufunpack);
 }
 
 static int
@@ -196,6 +201,11 @@ main(int argc, char *argv[])
       else if (!strcmp(argv[i], "-counts")) counts = 1;
       else if (!strcmp(argv[i], "-solution")) app.show_solution = 1;
       else if (!strcmp(argv[i], "-time")) timing = 1;
+      else if (!strcmp(argv[i], "-fail") && i + 2 < argc)
+      {
+         strncpy(app.fail_name, argv[++i], sizeof(app.fail_name) - 1);
+         app.fail_at = atol(argv[++i]);
+      }
       else
       {
          if (myid == 0) fprintf(stderr, "dahlquist: unknown option %s\n", argv[i]);
@@ -229,6 +239,10 @@ main(int argc, char *argv[])
    rnorms = (double *) malloc(sizeof(double) * (niter + 1));
    n      = niter + 1;
    braid_GetRNorms(core, &n, rnorms);
+   if (rc != 0)
+   {
+      printf("braid_Drive returned %d\n", rc);
+   }
    if (myid == 0)
    {
       printf("niter %d\nnlevels %d\n", niter, nlevels);

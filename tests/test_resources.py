@@ -1,0 +1,175 @@
+"""Nothing leaks: repeated solves keep memory and live objects flat, vector
+reference counts return to where they were, and the C library releases
+everything on success and when a callback fails."""
+import gc
+import re
+import shutil
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import pyxbraid
+from conftest import ROOT
+from dahlquist import DahlquistNumpy, DahlquistPython, solve
+
+C_EXAMPLE = ROOT / "vendor" / "xbraid" / "examples" / "dahlquist"
+
+
+def refcounts(vectors):
+    """Reference counts of `vectors`, next to that of a control array held the
+    same way: equal when nothing but the list refers to them."""
+    control = np.ones(1)
+    counts = {sys.getrefcount(u) for u in vectors + [control]}
+    return counts, sys.getrefcount(control) - 1
+
+
+class Tracked(DahlquistNumpy):
+    """Remembers every vector init hands out."""
+
+    def __init__(self):
+        super().__init__()
+        self.made = []
+
+    def init(self, t):
+        u = super().init(t)
+        self.made.append(u)
+        return u
+
+
+class TrackedPython(DahlquistPython):
+    def __init__(self):
+        super().__init__()
+        self.made = []
+
+    def init(self, t):
+        u = super().init(t)
+        self.made.append(u)
+        return u
+
+    def clone(self, u):
+        v = super().clone(u)
+        self.made.append(v)
+        return v
+
+
+class FailsOnce(DahlquistPython):
+    def step(self, *args):
+        if args[-1].iter == 2:
+            raise ArithmeticError("injected")
+        super().step(*args)
+
+
+def one_round():
+    """A cold solve, a warm restart, a Python-callback solve, a failing solve."""
+    core = solve(DahlquistNumpy(record=True), ntime=64, ml=3, tol=1e-10)
+    core.drive()
+    core.destroy()
+    solve(DahlquistPython(), ntime=64, ml=3, tol=1e-10)  # released when collected
+    with pytest.raises(ArithmeticError):
+        solve(FailsOnce(), ntime=64, ml=3, tol=1e-10)
+
+
+def test_repeated_drives_keep_memory_and_objects_flat():
+    """Two windows of 100 rounds after a warm-up: one-off growth (allocator
+    and numpy caches) ends in the first; a leak of even one block per round
+    would show in the second as well."""
+    for _ in range(50):
+        one_round()
+
+    def window():
+        gc.collect()
+        blocks, objects = sys.getallocatedblocks(), len(gc.get_objects())
+        memory = tracemalloc.get_traced_memory()[0]
+        for _ in range(100):
+            one_round()
+        gc.collect()
+        return (sys.getallocatedblocks() - blocks, len(gc.get_objects()) - objects,
+                tracemalloc.get_traced_memory()[0] - memory)
+
+    tracemalloc.start()
+    try:
+        window()
+        blocks, objects, memory = window()
+    finally:
+        tracemalloc.stop()
+    # 100 rounds make ~500,000 vectors and ~2,000 cores
+    assert blocks < 50 and objects < 25 and memory < 32 * 1024, (blocks, objects, memory)
+
+
+@pytest.mark.parametrize("app_class", [Tracked, TrackedPython])
+def test_vector_refcounts_return_to_baseline(app_class):
+    app = app_class()
+    core = solve(app, ntime=50, ml=3, tol=1e-10)
+    assert core.niter > 2
+    counts, _ = refcounts(app.made)
+    assert len(counts) > 1  # the core still holds the fine C-points
+    core.destroy()
+    counts, _ = refcounts(app.made)
+    assert len(counts) == 1  # only app.made refers to them now
+
+
+def test_refcounts_after_a_failed_solve():
+    class TrackedFailing(TrackedPython):
+        def sum(self, *args):
+            if len(self.made) > 200:
+                raise ValueError("injected")
+            super().sum(*args)
+
+    app = TrackedFailing()
+    core = pyxbraid.Core(app, tstop=32.0, ntime=64, max_levels=3, abs_tol=1e-10, print_level=0)
+    with pytest.raises(ValueError):
+        core.drive()
+    # the failed solve released every vector before drive() raised
+    counts, _ = refcounts(app.made)
+    assert len(app.made) > 200 and len(counts) == 1
+
+
+def test_core_collected_with_the_app_in_a_cycle():
+    app = Tracked()
+    core = solve(app, ntime=32, ml=2)
+    app.core = core  # app -> core -> app
+    made = app.made
+    del core, app
+    gc.collect()
+    assert len(refcounts(made)[0]) == 1
+
+
+# ------------------------------------------------------ the C library alone
+
+valgrind = shutil.which("valgrind")
+
+
+def run_c_example(args, tool=()):
+    return subprocess.run(list(tool) + [str(C_EXAMPLE)] + args, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.skipif(not C_EXAMPLE.exists(), reason="C example not built (make install)")
+@pytest.mark.parametrize("callback, at", [("step", 300), ("init", 3), ("clone", 500),
+                                          ("free", 400), ("sum", 700), ("norm", 20),
+                                          ("access", 5)])
+def test_c_callback_failure_stops_and_frees_everything(callback, at):
+    out = run_c_example(["-ntime", "200", "-ml", "4", "-tol", "1e-10", "-counts",
+                         "-fail", callback, str(at)])
+    assert out.returncode == 42, out.stdout + out.stderr
+    assert "braid_Drive returned 42" in out.stdout
+    counts = dict(re.findall(r"count (\w+) (\d+)", out.stdout))
+    # every vector made before the failure was freed
+    assert int(counts["free"]) == int(counts["init"]) + int(counts["clone"])
+
+
+@pytest.mark.skipif(not (valgrind and C_EXAMPLE.exists()), reason="needs valgrind")
+@pytest.mark.parametrize("extra", [[], ["-fail", "sum", "900"], ["-fmg", "-storage", "0"],
+                                   ["-seqsoln", "-fail", "step", "150"]])
+def test_c_library_under_valgrind(extra):
+    out = run_c_example(["-ntime", "100", "-ml", "4", "-tol", "1e-10"] + extra,
+                        tool=[valgrind, "--leak-check=full"])
+    report = out.stderr
+    assert "definitely lost: 0 bytes" in report or "no leaks are possible" in report
+    # errors inside the library itself (MPICH's loader noise is not ours)
+    ours = [block for block in report.split("\n==") if re.search(r"\b_?braid_\w+", block)
+            and ("Invalid" in block or "uninitialised" in block)]
+    assert not ours, "\n".join(ours)
