@@ -11,6 +11,7 @@ its original traceback.
 
 cimport cython
 cimport numpy as cnp
+from cpython.mem cimport PyMem_Realloc, PyMem_Free
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
@@ -27,6 +28,9 @@ import numpy as np
 from mpi4py import MPI as _MPI
 
 cnp.import_array()
+
+cdef extern from "Python.h":
+    Py_ssize_t Py_REFCNT(PyObject *o)
 
 cdef extern from *:
     """
@@ -456,13 +460,25 @@ cdef bint _overrides(object app, str name):
 
 
 # ====================================================================== trampolines
-# Called by the C core with the GIL held.  They never raise: an exception is
-# stored on the Core and a non-zero code returned.  Once an error is pending
-# they do nothing (a library that ignores return codes then finishes quickly),
-# except free, which always drops its reference.
+# Called by the C core with the GIL held.  The core's braid_App is a pointer
+# to the Core's _AppData, so the NumpyApp kernels work on plain C data.
+# Trampolines never raise: an exception is stored on the Core and a non-zero
+# code returned.  Once an error is pending they do nothing (a library that
+# ignores return codes then finishes quickly), except free, which always
+# drops its reference.
+
+ctypedef struct _AppData:
+    PyObject *core          # the Core (borrowed: it owns this struct)
+    Py_ssize_t n            # doubles per NumpyApp vector, -1 until known
+    PyObject **pool         # spare NumpyApp vectors, one reference each
+    Py_ssize_t npool        # vectors in the pool
+    Py_ssize_t pool_size    # allocated slots
+    Py_ssize_t pool_limit   # most vectors the pool may keep
+    bint failed             # a callback raised: its exception is pending
+
 
 cdef inline Core _core(braid_App app):
-    return <Core> <void *> app
+    return <Core> (<_AppData *> app).core
 
 
 cdef inline braid_Vector _own(object u):
@@ -471,11 +487,11 @@ cdef inline braid_Vector _own(object u):
 
 
 cdef braid_Int _cb_step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
-                  braid_StepStatus status) noexcept:
+                        braid_StepStatus status) noexcept:
+    if (<_AppData *> app).failed:
+        return 0
     cdef Core core = _core(app)
     cdef StepStatus st = core._step_status
-    if core._error is not None:
-        return 0
     st.s = status
     try:
         core._step(<object> <void *> ustop, None if fstop == NULL else <object> <void *> fstop,
@@ -483,29 +499,29 @@ cdef braid_Int _cb_step(braid_App app, braid_Vector ustop, braid_Vector fstop, b
     except BaseException as e:
         core._fail(e)
     st.s = NULL
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
 
 
 cdef braid_Int _cb_residual(braid_App app, braid_Vector ustop, braid_Vector r,
-                      braid_StepStatus status) noexcept:
+                            braid_StepStatus status) noexcept:
+    if (<_AppData *> app).failed:
+        return 0
     cdef Core core = _core(app)
     cdef StepStatus st = core._step_status
-    if core._error is not None:
-        return 0
     st.s = status
     try:
         core._residual(<object> <void *> ustop, <object> <void *> r, st)
     except BaseException as e:
         core._fail(e)
     st.s = NULL
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
 
 
 cdef braid_Int _cb_init(braid_App app, braid_Real t, braid_Vector *u_ptr) noexcept:
-    cdef Core core = _core(app)
-    if core._error is not None:
+    if (<_AppData *> app).failed:
         u_ptr[0] = _own(None)
         return 0
+    cdef Core core = _core(app)
     try:
         u = core._init(t)
         if core._numpy:
@@ -519,10 +535,10 @@ cdef braid_Int _cb_init(braid_App app, braid_Real t, braid_Vector *u_ptr) noexce
 
 
 cdef braid_Int _cb_clone(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
-    cdef Core core = _core(app)
-    if core._error is not None:
+    if (<_AppData *> app).failed:
         v_ptr[0] = _own(<object> <void *> u)
         return 0
+    cdef Core core = _core(app)
     try:
         v = core._clone(<object> <void *> u)
         if core._numpy:
@@ -535,20 +551,10 @@ cdef braid_Int _cb_clone(braid_App app, braid_Vector u, braid_Vector *v_ptr) noe
         return _CALLBACK_FAILED
 
 
-cdef braid_Int _cb_clone_np(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
-    try:
-        v_ptr[0] = _own(_copy_vector(<object> <void *> u))
-        return 0
-    except BaseException as e:
-        _core(app)._fail(e)
-        v_ptr[0] = _own(None)
-        return _CALLBACK_FAILED
-
-
 cdef braid_Int _cb_free(braid_App app, braid_Vector u) noexcept:
-    cdef Core core = _core(app)
     cdef int rc = 0
-    if core._error is None:
+    if not (<_AppData *> app).failed:
+        core = _core(app)
         try:
             core._free(<object> <void *> u)
         except BaseException as e:
@@ -564,10 +570,10 @@ cdef braid_Int _cb_decref(braid_App app, braid_Vector u) noexcept:
 
 
 cdef braid_Int _cb_sum(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
-                 braid_Vector y) noexcept:
-    cdef Core core = _core(app)
-    if core._error is not None:
+                       braid_Vector y) noexcept:
+    if (<_AppData *> app).failed:
         return 0
+    cdef Core core = _core(app)
     try:
         core._sum(alpha, <object> <void *> x, beta, <object> <void *> y)
         return 0
@@ -576,21 +582,11 @@ cdef braid_Int _cb_sum(braid_App app, braid_Real alpha, braid_Vector x, braid_Re
         return _CALLBACK_FAILED
 
 
-cdef braid_Int _cb_sum_np(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
-                    braid_Vector y) noexcept:
-    try:
-        _axpby(alpha, <object> <void *> x, beta, <object> <void *> y)
-        return 0
-    except BaseException as e:
-        _core(app)._fail(e)
-        return _CALLBACK_FAILED
-
-
-cdef braid_Int _cb_norm(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
-    cdef Core core = _core(app)
+cdef braid_Int _cb_spatialnorm(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
     norm_ptr[0] = NAN
-    if core._error is not None:
+    if (<_AppData *> app).failed:
         return 0
+    cdef Core core = _core(app)
     try:
         norm_ptr[0] = float(core._norm(<object> <void *> u))
         return 0
@@ -599,25 +595,18 @@ cdef braid_Int _cb_norm(braid_App app, braid_Vector u, braid_Real *norm_ptr) noe
         return _CALLBACK_FAILED
 
 
-cdef braid_Int _cb_norm_np(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
-    # NaN once an error is pending: a library that ignores return codes stops
-    # at a NaN residual
-    norm_ptr[0] = NAN if _core(app)._error is not None else _norm2(<object> <void *> u)
-    return 0
-
-
 cdef braid_Int _cb_access(braid_App app, braid_Vector u, braid_AccessStatus status) noexcept:
+    if (<_AppData *> app).failed:
+        return 0
     cdef Core core = _core(app)
     cdef AccessStatus st = core._access_status
-    if core._error is not None:
-        return 0
     st.s = status
     try:
         core._access(<object> <void *> u, st)
     except BaseException as e:
         core._fail(e)
     st.s = NULL
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
 
 
 cdef braid_Int _cb_access_none(braid_App app, braid_Vector u, braid_AccessStatus status) noexcept:
@@ -625,17 +614,17 @@ cdef braid_Int _cb_access_none(braid_App app, braid_Vector u, braid_AccessStatus
 
 
 cdef braid_Int _cb_sync(braid_App app, braid_SyncStatus status) noexcept:
+    if (<_AppData *> app).failed:
+        return 0
     cdef Core core = _core(app)
     cdef SyncStatus st = core._sync_status
-    if core._error is not None:
-        return 0
     st.s = status
     try:
         core._sync(st)
     except BaseException as e:
         core._fail(e)
     st.s = NULL
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
 
 
 cdef braid_Int _cb_bufsize(braid_App app, braid_Int *size_ptr, braid_BufferStatus status) noexcept:
@@ -649,15 +638,15 @@ cdef braid_Int _cb_bufsize(braid_App app, braid_Int *size_ptr, braid_BufferStatu
         size_ptr[0] = core._last_bufsize
     st.s = NULL
     core._last_bufsize = size_ptr[0]
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
 
 
 cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
-                     braid_BufferStatus status) noexcept:
+                           braid_BufferStatus status) noexcept:
+    if (<_AppData *> app).failed:
+        return 0
     cdef Core core = _core(app)
     cdef BufferStatus st = core._buffer_status
-    if core._error is not None:
-        return 0
     st.s = status
     try:
         view = PyMemoryView_FromMemory(<char *> buffer, core._last_bufsize, PyBUF_WRITE)
@@ -668,16 +657,16 @@ cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
     except BaseException as e:
         core._fail(e)
     st.s = NULL
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
 
 
 cdef braid_Int _cb_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr,
-                       braid_BufferStatus status) noexcept:
+                             braid_BufferStatus status) noexcept:
+    if (<_AppData *> app).failed:
+        u_ptr[0] = _own(None)
+        return 0
     cdef Core core = _core(app)
     cdef BufferStatus st = core._buffer_status
-    u_ptr[0] = _own(None)
-    if core._error is not None:
-        return 0
     st.s = status
     try:
         # the receive buffer holds at most what bufsize promises for this point
@@ -688,61 +677,143 @@ cdef braid_Int _cb_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr,
                 u = core._adopt(u, "bufunpack")
         finally:
             view.release()
-        Py_DECREF(<object> <void *> u_ptr[0])
         u_ptr[0] = _own(u)
     except BaseException as e:
         core._fail(e)
+        u_ptr[0] = _own(None)
     st.s = NULL
-    return 0 if core._error is None else _CALLBACK_FAILED
+    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+
+
+cdef braid_Int _cb_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
+                            braid_Int *iupper) noexcept:
+    cdef cnp.ndarray[cnp.float64_t, ndim=1] grid = _core(app)._time_grid
+    cdef Py_ssize_t i
+    for i in range(ilower[0], iupper[0] + 1):
+        ta[i - ilower[0]] = grid[i]
+    return 0
+
+
+# ------------------------------------------- NumpyApp kernels on plain C data
+# Every vector of a NumpyApp is a C-contiguous float64 array of the app's one
+# shape (Core._adopt sees to it), so the kernels need only the data pointer.
+
+cdef extern from *:
+    """
+    static inline double *pyxbraid_data(void *array)
+    {
+        return (double *) PyArray_DATA((PyArrayObject *) array);
+    }
+    """
+    double *pyxbraid_data(void *array) noexcept nogil
+
+
+cdef braid_Int _cb_sum_np(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
+                          braid_Vector y) noexcept:
+    cdef Py_ssize_t i, n = (<_AppData *> app).n
+    cdef double *xd = pyxbraid_data(x)
+    cdef double *yd = pyxbraid_data(y)
+    for i in range(n):
+        yd[i] = alpha * xd[i] + beta * yd[i]
+    return 0
+
+
+cdef braid_Int _cb_norm_np(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
+    cdef _AppData *d = <_AppData *> app
+    cdef Py_ssize_t i
+    cdef double *ud = pyxbraid_data(u)
+    cdef double acc = 0.0
+    # NaN once an error is pending: a library that ignores return codes stops
+    # at a NaN residual
+    if d.failed:
+        norm_ptr[0] = NAN
+        return 0
+    for i in range(d.n):
+        acc += ud[i] * ud[i]
+    norm_ptr[0] = sqrt(acc)
+    return 0
+
+
+cdef inline PyObject *_pool_take(_AppData *d) noexcept:
+    """A spare vector (the reference passes to the caller), or NULL."""
+    if d.npool == 0:
+        return NULL
+    d.npool -= 1
+    return d.pool[d.npool]
+
+
+cdef braid_Int _cb_clone_np(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
+    cdef _AppData *d = <_AppData *> app
+    cdef PyObject *v = _pool_take(d)
+    if v != NULL:
+        memcpy(pyxbraid_data(v), pyxbraid_data(u), d.n * sizeof(double))
+        v_ptr[0] = <braid_Vector> v
+        return 0
+    try:
+        v_ptr[0] = _own(_copy_vector(<object> <void *> u))
+        return 0
+    except BaseException as e:
+        _core(app)._fail(e)
+        v_ptr[0] = _own(None)
+        return _CALLBACK_FAILED
+
+
+cdef braid_Int _cb_free_np(braid_App app, braid_Vector u) noexcept:
+    # a vector nobody else refers to is kept for the next clone
+    cdef _AppData *d = <_AppData *> app
+    cdef PyObject **grown
+    cdef Py_ssize_t size
+    if Py_REFCNT(<PyObject *> u) == 1 and d.npool < d.pool_limit:
+        if d.npool == d.pool_size:
+            size = min(max(2 * d.pool_size, 64), d.pool_limit)
+            grown = <PyObject **> PyMem_Realloc(d.pool, size * sizeof(PyObject *))
+            if grown == NULL:
+                Py_DECREF(<object> <void *> u)
+                return 0
+            d.pool, d.pool_size = grown, size
+        d.pool[d.npool] = <PyObject *> u
+        d.npool += 1
+        return 0
+    Py_DECREF(<object> <void *> u)
+    return 0
 
 
 cdef braid_Int _cb_bufsize_np(braid_App app, braid_Int *size_ptr, braid_BufferStatus status) noexcept:
-    cdef Core core = _core(app)
-    try:
-        size_ptr[0] = core._vector_nbytes()
-        return 0
-    except BaseException as e:
-        core._fail(e)
-        size_ptr[0] = 0
-        return _CALLBACK_FAILED
+    cdef _AppData *d = <_AppData *> app
+    if d.n < 0:
+        try:
+            _core(app)._learn_shape_from_init()
+        except BaseException as e:
+            _core(app)._fail(e)
+            size_ptr[0] = 0
+            return _CALLBACK_FAILED
+    size_ptr[0] = d.n * sizeof(double)
+    return 0
 
 
 cdef braid_Int _cb_bufpack_np(braid_App app, braid_Vector u, void *buffer,
-                        braid_BufferStatus status) noexcept:
-    cdef Core core = _core(app)
-    cdef object v = <object> <void *> u
-    cdef Py_ssize_t nbytes = _size(v) * sizeof(double)
-    if nbytes != core._vec_nbytes:
-        core._fail(ValueError(f"bufpack: vector of {_size(v)} values, expected "
-                              f"{core._vec_nbytes // sizeof(double)} (NumpyApp vectors "
-                              f"all have the shape {core._vec_shape})"))
-        return _CALLBACK_FAILED
-    memcpy(buffer, _data(v), nbytes)
+                              braid_BufferStatus status) noexcept:
+    cdef Py_ssize_t nbytes = (<_AppData *> app).n * sizeof(double)
+    memcpy(buffer, pyxbraid_data(u), nbytes)
     braid_BufferStatusSetSize(status, <double> nbytes)
     return 0
 
 
 cdef braid_Int _cb_bufunpack_np(braid_App app, void *buffer, braid_Vector *u_ptr,
-                          braid_BufferStatus status) noexcept:
-    cdef Core core = _core(app)
-    try:
-        u = np.empty(core._vec_shape, dtype=np.float64)
-        memcpy(_data(u), buffer, core._vec_nbytes)
-        u_ptr[0] = _own(u)
-        return 0
-    except BaseException as e:
-        core._fail(e)
-        u_ptr[0] = _own(None)
-        return _CALLBACK_FAILED
-
-
-cdef braid_Int _cb_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
-                      braid_Int *iupper) noexcept:
-    cdef Core core = _core(app)
-    cdef cnp.ndarray[cnp.float64_t, ndim=1] grid = core._time_grid
-    cdef Py_ssize_t i
-    for i in range(ilower[0], iupper[0] + 1):
-        ta[i - ilower[0]] = grid[i]
+                                braid_BufferStatus status) noexcept:
+    cdef _AppData *d = <_AppData *> app
+    cdef PyObject *v = _pool_take(d)
+    if v == NULL:
+        try:
+            u = np.empty(_core(app)._vec_shape, dtype=np.float64)
+        except BaseException as e:
+            _core(app)._fail(e)
+            u_ptr[0] = _own(None)
+            return _CALLBACK_FAILED
+        Py_INCREF(u)
+        v = <PyObject *> u
+    memcpy(pyxbraid_data(v), buffer, d.n * sizeof(double))
+    u_ptr[0] = <braid_Vector> v
     return 0
 
 
@@ -839,16 +910,20 @@ cdef class Core:
     cdef object _init, _step, _clone, _sum, _norm, _free, _access, _sync, _residual
     cdef object _bufsize, _bufpack, _bufunpack
     cdef braid_Int _last_bufsize
+    cdef _AppData _data
     cdef object _vec_shape
-    cdef Py_ssize_t _vec_nbytes
     cdef object _time_grid
     cdef bint _fmg_on, _final_fc_relax_on, _residual_on
     cdef int _max_iter
 
     def __cinit__(self):
         self._c = NULL
-        self._vec_nbytes = -1
         self._max_iter = 100
+        self._data.core = <PyObject *> self
+        self._data.n = -1
+        self._data.pool = NULL
+        self._data.npool = self._data.pool_size = self._data.pool_limit = 0
+        self._data.failed = False
 
     def __init__(self, app, comm=None, *, tstart=0.0, tstop=1.0, ntime,
                  comm_world=None, max_levels=None, min_coarse=None, cfactor=None,
@@ -887,11 +962,12 @@ cdef class Core:
         c_comm = (<MPI.Comm> comm).ob_mpi
         c_world = (<MPI.Comm> comm_world).ob_mpi
         rc = braid_Init(c_world, c_comm, self.tstart, self.tstop, self.ntime,
-                        <braid_App> <void *> self, _cb_step, _cb_init,
+                        <braid_App> &self._data, _cb_step, _cb_init,
                         _cb_clone_np if self._clone is None else _cb_clone,
-                        _cb_decref if self._free is None else _cb_free,
+                        _cb_free if self._free is not None else (
+                            _cb_free_np if self._numpy else _cb_decref),
                         _cb_sum_np if self._sum is None else _cb_sum,
-                        _cb_norm_np if self._norm is None else _cb_norm,
+                        _cb_norm_np if self._norm is None else _cb_spatialnorm,
                         _cb_access_none if self._access is None else _cb_access,
                         _cb_bufsize_np if self._bufsize is None else _cb_bufsize,
                         _cb_bufpack_np if self._bufpack is None else _cb_bufpack,
@@ -951,26 +1027,35 @@ cdef class Core:
         """Keep the first exception a callback raised."""
         if self._error is None:
             self._error = exc
+        self._data.failed = True
 
     cdef object _adopt(self, u, str where):
         """A NumpyApp vector from the app: float64, C-contiguous, of the app's shape."""
         u = _as_vector(u, where)
-        if self._vec_nbytes < 0:
+        if self._data.n < 0:
             self._learn_shape(u.shape)
-        elif _size(u) * <Py_ssize_t> sizeof(double) != self._vec_nbytes:
+        elif u.shape != self._vec_shape:
             raise ValueError(f"{where}: vector of shape {u.shape}, but this NumpyApp's "
                              f"vectors have the shape {self._vec_shape}")
         return u
 
     cdef _learn_shape(self, shape):
         self._vec_shape = tuple(shape)
-        self._vec_nbytes = int(np.prod(shape, dtype=np.int64)) * sizeof(double)
+        self._data.n = int(np.prod(shape, dtype=np.int64))
+        # freed vectors kept for reuse: a level's worth, within 64 MiB
+        self._data.pool_limit = min(1 << 20, (64 << 20) // (self._data.n * sizeof(double) + 128))
 
-    cdef Py_ssize_t _vector_nbytes(self) except -1:
+    def _learn_shape_from_init(self):
         # a rank that holds no C-point has not seen a vector yet: ask init once
-        if self._vec_nbytes < 0:
-            self._adopt(self._init(self.tstart), "init")
-        return self._vec_nbytes
+        self._adopt(self._init(self.tstart), "init")
+
+    cdef _release_pool(self):
+        cdef Py_ssize_t i
+        for i in range(self._data.npool):
+            Py_DECREF(<object> self._data.pool[i])
+        PyMem_Free(self._data.pool)
+        self._data.pool = NULL
+        self._data.npool = self._data.pool_size = 0
 
     cdef braid_Int _user_bufsize(self, BufferStatus st) except? -1:
         n = self._bufsize(st)
@@ -1130,9 +1215,11 @@ cdef class Core:
         cdef braid_Int rc
         self._require()
         self._error = None
+        self._data.failed = False
         rc = braid_Drive(self._c)
         if self._error is not None:
             err, self._error = self._error, None
+            self._data.failed = False
             if self.comm_world.Get_size() > 1:
                 _abort_at_exit()
             raise err
@@ -1183,8 +1270,10 @@ cdef class Core:
         if self._c == NULL:
             return
         self._error = None
+        self._data.failed = False
         rc = braid_Destroy(self._c)
         self._c = NULL
+        self._release_pool()
         if self._error is not None:
             err, self._error = self._error, None
             raise err
@@ -1196,10 +1285,13 @@ cdef class Core:
     def __exit__(self, *exc):
         self.destroy()
 
+    def __del__(self):
+        # a finalizer, not __dealloc__: destroying calls the app's free(), and
+        # only finalizers run while a garbage cycle is still intact (PEP 442)
+        self.destroy()
+
     def __dealloc__(self):
-        if self._c != NULL:
-            braid_Destroy(self._c)
-            self._c = NULL
+        self._release_pool()
 
 
 def _no_buffers(*args):

@@ -63,12 +63,18 @@ _braid_TopOfCycle(braid_Core core)
    }
    else if (isnan(r))
    {
-      _braid_Print(core, "  Braid: Iterations diverged.\n");
+      if (core->print_level >= 1)
+      {
+         _braid_Print(core, "  Braid: Iterations diverged.\n");
+      }
       core->done = 1;
    }
    if (core->iter >= core->max_iter - 1)
    {
-      _braid_Print(core, "  Braid: Max. iterations reached.\n\n");
+      if (core->print_level >= 1)
+      {
+         _braid_Print(core, "  Braid: Max. iterations reached.\n\n");
+      }
       core->done = 1;
    }
    core->iter++;
