@@ -11,7 +11,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 MPIRUN  = $(VENV)/bin/mpirun
 STAMP   = $(VENV)/.installed
-SOURCES = pyproject.toml setup.py build_backend/backend.py $(wildcard pyxbraid/*.pyx pyxbraid/*.pxd vendor/xbraid/*.c vendor/xbraid/*.h)
+SOURCES = pyproject.toml setup.py build_backend/backend.py $(wildcard cli/*.py pyxbraid/*.pyx pyxbraid/*.pxd vendor/xbraid/*.c vendor/xbraid/*.h)
 
 .PHONY: install test demo bench clean
 

@@ -3,10 +3,13 @@
 The extension is compiled from pyxbraid/_braid.pyx and the C library in
 vendor/xbraid.  With XBRAID_DIR=/path/to/xbraid it links upstream XBraid's
 braid/libbraid.a instead.  MPICC selects the MPI compiler (default: the one
-of the `mpich` wheel, or mpicc on PATH).
+of the `mpich` wheel, or mpicc on PATH).  The compiler is looked up only when
+the extension is built: pip first asks this file for the build requirements,
+and the mpich wheel among them is not installed yet at that point.
 """
 import glob
 import os
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -15,6 +18,7 @@ import mpi4py
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,15 +29,21 @@ def find_mpicc():
                   os.path.join(os.path.dirname(sys.executable), "mpicc"),
                   shutil.which("mpicc")]
     for cc in candidates:
-        if cc and os.path.exists(cc.split()[0]) and os.access(cc.split()[0], os.X_OK):
-            return cc
+        if cc and os.access(shlex.split(cc)[0], os.X_OK):
+            return shlex.split(cc)
     sys.exit("pyxbraid: no MPI compiler found. Install the `mpich` wheel "
              "(pip install mpich) or set MPICC=/path/to/mpicc.")
 
 
-mpicc = find_mpicc()
-os.environ["CC"] = mpicc
-os.environ["LDSHARED"] = f"{mpicc} -shared"
+class BuildWithMPI(build_ext):
+    """build_ext with the MPI compiler wrapper as compiler and linker."""
+
+    def build_extensions(self):
+        mpicc = find_mpicc()
+        self.compiler.set_executable("compiler_so", mpicc + self.compiler.compiler_so[1:])
+        self.compiler.set_executable("linker_so", mpicc + self.compiler.linker_so[1:])
+        super().build_extensions()
+
 
 xbraid_dir = os.environ.get("XBRAID_DIR")
 if xbraid_dir:
@@ -63,12 +73,13 @@ extension = Extension(
 )
 
 # Built against the PyPI MPI unless MPICC chose another one.
-dependencies = ["numpy>=1.25", "mpi4py>=4.0"]
+dependencies = ["numpy>=1.25", "mpi4py>=4.0", "click>=8.1"]
 if not os.environ.get("MPICC"):
     dependencies.append("mpich")
 
 setup(
     ext_modules=cythonize([extension], compiler_directives={"language_level": "3"},
                           include_path=[HERE]),
+    cmdclass={"build_ext": BuildWithMPI},
     install_requires=dependencies,
 )

@@ -1,0 +1,1 @@
+"""mgrit-train: the command line of pyxbraid (installed as pyxbraid.cli)."""
