@@ -15,7 +15,7 @@ from cpython.mem cimport PyMem_Realloc, PyMem_Free
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
-from libc.math cimport sqrt, NAN, isfinite
+from libc.math cimport sqrt, NAN
 from libc.string cimport memcpy
 from mpi4py cimport MPI
 from mpi4py.libmpi cimport MPI_Comm
@@ -353,13 +353,36 @@ cdef class SyncStatus:
 # The NumpyApp fast path: vectors are C-contiguous float64 arrays and these
 # run on their memory without calling Python.
 
+cdef extern from *:
+    """
+    static inline double *pyxbraid_data(void *array)
+    {
+        return (double *) PyArray_DATA((PyArrayObject *) array);
+    }
+    """
+    double *pyxbraid_data(void *array) noexcept nogil
+
+
+cdef inline void _axpby(Py_ssize_t n, double alpha, const double *x, double beta,
+                        double *y) noexcept nogil:
+    """y = alpha*x + beta*y, element by element (no fused multiply-add)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = alpha * x[i] + beta * y[i]
+
+
+cdef inline double _norm2(Py_ssize_t n, const double *u) noexcept nogil:
+    """Euclidean norm, summed in index order."""
+    cdef Py_ssize_t i
+    cdef double acc = 0.0
+    for i in range(n):
+        acc += u[i] * u[i]
+    return sqrt(acc)
+
+
 cdef inline bint _is_vector(object u):
     return (type(u) is np.ndarray and cnp.PyArray_TYPE(<cnp.ndarray> u) == cnp.NPY_FLOAT64
             and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray> u))
-
-
-cdef inline double *_data(object u):
-    return <double *> cnp.PyArray_DATA(<cnp.ndarray> u)
 
 
 cdef inline Py_ssize_t _size(object u):
@@ -378,28 +401,8 @@ cdef object _as_vector(object u, str where):
 cdef inline object _copy_vector(object u):
     cdef cnp.ndarray v = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray> u),
                                            cnp.PyArray_DIMS(<cnp.ndarray> u), cnp.NPY_FLOAT64, 0)
-    memcpy(cnp.PyArray_DATA(v), _data(u), _size(u) * sizeof(double))
+    memcpy(cnp.PyArray_DATA(v), pyxbraid_data(<void *> u), _size(u) * sizeof(double))
     return v
-
-
-cdef inline int _axpby(double alpha, object x, double beta, object y) except -1:
-    cdef Py_ssize_t i, n = _size(y)
-    cdef double *xd = _data(x)
-    cdef double *yd = _data(y)
-    if _size(x) != n:
-        raise ValueError(f"sum: vectors of different sizes ({_size(x)} and {n})")
-    for i in range(n):
-        yd[i] = alpha * xd[i] + beta * yd[i]
-    return 0
-
-
-cdef inline double _norm2(object u) noexcept:
-    cdef Py_ssize_t i, n = _size(u)
-    cdef double *d = _data(u)
-    cdef double acc = 0.0
-    for i in range(n):
-        acc += d[i] * d[i]
-    return sqrt(acc)
 
 
 # ============================================================ the app classes
@@ -445,10 +448,16 @@ class NumpyApp(App):
         return _copy_vector(_as_vector(u, "clone"))
 
     def sum(self, alpha, x, beta, y):
-        _axpby(alpha, _as_vector(x, "sum"), beta, y)
+        if not _is_vector(y):
+            raise TypeError("sum: y must be a C-contiguous float64 array (it is changed in place)")
+        x = _as_vector(x, "sum")
+        if _size(x) != _size(y):
+            raise ValueError(f"sum: vectors of different sizes ({_size(x)} and {_size(y)})")
+        _axpby(_size(y), alpha, pyxbraid_data(<void *> x), beta, pyxbraid_data(<void *> y))
 
     def spatialnorm(self, u):
-        return _norm2(_as_vector(u, "spatialnorm"))
+        u = _as_vector(u, "spatialnorm")
+        return _norm2(_size(u), pyxbraid_data(<void *> u))
 
 
 # Methods NumpyApp implements in C; a subclass that overrides one gets its own.
@@ -698,39 +707,17 @@ cdef braid_Int _cb_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
 # Every vector of a NumpyApp is a C-contiguous float64 array of the app's one
 # shape (Core._adopt sees to it), so the kernels need only the data pointer.
 
-cdef extern from *:
-    """
-    static inline double *pyxbraid_data(void *array)
-    {
-        return (double *) PyArray_DATA((PyArrayObject *) array);
-    }
-    """
-    double *pyxbraid_data(void *array) noexcept nogil
-
-
 cdef braid_Int _cb_sum_np(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
                           braid_Vector y) noexcept:
-    cdef Py_ssize_t i, n = (<_AppData *> app).n
-    cdef double *xd = pyxbraid_data(x)
-    cdef double *yd = pyxbraid_data(y)
-    for i in range(n):
-        yd[i] = alpha * xd[i] + beta * yd[i]
+    _axpby((<_AppData *> app).n, alpha, pyxbraid_data(x), beta, pyxbraid_data(y))
     return 0
 
 
 cdef braid_Int _cb_norm_np(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
     cdef _AppData *d = <_AppData *> app
-    cdef Py_ssize_t i
-    cdef double *ud = pyxbraid_data(u)
-    cdef double acc = 0.0
     # NaN once an error is pending: a library that ignores return codes stops
     # at a NaN residual
-    if d.failed:
-        norm_ptr[0] = NAN
-        return 0
-    for i in range(d.n):
-        acc += ud[i] * ud[i]
-    norm_ptr[0] = sqrt(acc)
+    norm_ptr[0] = NAN if d.failed else _norm2(d.n, pyxbraid_data(u))
     return 0
 
 

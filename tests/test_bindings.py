@@ -337,3 +337,17 @@ def test_split_commworld_under_mpirun():
     rows, error = last_json_line(out.stdout)
     assert rows == [[0, 2, 2, 0, 0], [1, 2, 2, 1, 0], [2, 2, 2, 0, 1], [3, 2, 2, 1, 1]]
     assert error.startswith("px: must divide")
+
+
+def test_numpy_app_methods_callable_from_subclasses():
+    app = DahlquistNumpy()
+    x, y = np.array([1.0, 2.0]), np.array([10.0, 20.0])
+    app.sum(2.0, x, 0.5, y)
+    assert y.tolist() == [7.0, 14.0]
+    assert app.spatialnorm(np.array([3.0, 4.0])) == 5.0
+    c = app.clone(y)
+    assert c.tolist() == y.tolist() and c is not y
+    with pytest.raises(TypeError, match="sum: y must be"):
+        app.sum(1.0, x, 1.0, [1.0, 2.0])
+    with pytest.raises(ValueError, match="different sizes"):
+        app.sum(1.0, np.ones(3), 1.0, y)
