@@ -217,14 +217,10 @@ _braid_BuildHierarchy(braid_Core core)
       }
       else
       {
+         /* the images of my C-points on the finer level (possibly none) */
          fg        = &core->grids[level - 1];
          g->ilower = fg->clower / fg->cfactor;
-         g->iupper = fg->cupper / fg->cfactor;
-         if (fg->ncpoints == 0)
-         {
-            g->ilower = fg->clower / fg->cfactor;
-            g->iupper = g->ilower - 1;
-         }
+         g->iupper = fg->ncpoints > 0 ? fg->cupper / fg->cfactor : g->ilower - 1;
       }
       m  = _braid_LevelCFactor(core, level);
       Gc = G / m;

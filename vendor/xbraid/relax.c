@@ -46,17 +46,15 @@ _braid_StoreFPoint(braid_Core core, braid_Int level, braid_Int index, braid_Vect
    return _braid_BaseClone(core, v, &g->ua[slot]);
 }
 
-/* Release a sweep's working vector and messages after a failure. */
+/* Release a sweep's working vectors and messages after a failure. */
 static void
-_braid_SweepCleanup(braid_Core core, braid_Vector *v, braid_Vector *w, _braid_Msg *m1,
-                    _braid_Msg *m2, _braid_Msg *m3, _braid_Msg *m4)
+_braid_SweepCleanup(braid_Core core, braid_Vector *v, braid_Vector *w, _braid_Msg *recv,
+                    _braid_Msg *send)
 {
    _braid_FreeQuietly(core, v);
    _braid_FreeQuietly(core, w);
-   _braid_MsgAbandon(m1);
-   _braid_MsgAbandon(m2);
-   _braid_MsgAbandon(m3);
-   _braid_MsgAbandon(m4);
+   _braid_MsgAbandon(recv);
+   _braid_MsgAbandon(send);
 }
 
 /* ------------------------------------------------------ initial guess */
@@ -65,7 +63,7 @@ static braid_Int
 _braid_SequentialGuess(braid_Core core)
 {
    _braid_Grid *g = &core->grids[0];
-   _braid_Msg   recv = {0}, send = {0}, none1 = {0}, none2 = {0};
+   _braid_Msg   recv = {0}, send = {0};
    braid_Vector v = NULL, w = NULL;
    braid_Int    i, first, slot, rc = 0;
 
@@ -103,7 +101,7 @@ _braid_SequentialGuess(braid_Core core)
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &w, &recv, &send, &none1, &none2);
+      _braid_SweepCleanup(core, &v, &w, &recv, &send);
    }
    return rc;
 }
@@ -191,7 +189,7 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
    braid_Int    caller     = braid_ASCaller_FCRelax;
    braid_Int    nu, k, flo, fhi, ci, fi, slot, rc = 0;
    braid_Vector v = NULL, old = NULL;
-   _braid_Msg   recv = {0}, send = {0}, none1 = {0}, none2 = {0};
+   _braid_Msg   recv = {0}, send = {0};
 
    for (nu = 0; nu < nsweeps; nu++)
    {
@@ -256,7 +254,7 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &old, &recv, &send, &none1, &none2);
+      _braid_SweepCleanup(core, &v, &old, &recv, &send);
    }
    return rc;
 }
@@ -427,7 +425,9 @@ _braid_FRestrict(braid_Core core, braid_Int level)
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &w, &recv, &send, &crecv, &csend);
+      _braid_SweepCleanup(core, &v, &w, &recv, &send);
+      _braid_MsgAbandon(&crecv);
+      _braid_MsgAbandon(&csend);
    }
    return rc;
 }
@@ -448,7 +448,7 @@ _braid_FInterp(braid_Core core, braid_Int level)
    braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(g->iupper + 1, m);
    braid_Int    k, flo, fhi, ci, fi, rc = 0;
    braid_Vector v = NULL, fe = NULL, e;
-   _braid_Msg   recv = {0}, send = {0}, none1 = {0}, none2 = {0};
+   _braid_Msg   recv = {0}, send = {0};
 
    if (level == core->nlevels - 1 && core->relax_only_cg)
    {
@@ -506,7 +506,7 @@ _braid_FInterp(braid_Core core, braid_Int level)
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &fe, &recv, &send, &none1, &none2);
+      _braid_SweepCleanup(core, &v, &fe, &recv, &send);
    }
    return rc;
 }
@@ -527,7 +527,7 @@ _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
    braid_Int    show = core->access_level >= 1;
    braid_Int    k, flo, fhi, ci, fi, rc = 0;
    braid_Vector v = NULL, last = NULL;
-   _braid_Msg   recv = {0}, send = {0}, none1 = {0}, none2 = {0};
+   _braid_Msg   recv = {0}, send = {0};
 
    core->done = done;
    if (g->left >= 0 && !_braid_IsCPoint(g->ilower, m))
@@ -579,7 +579,7 @@ _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &last, &recv, &send, &none1, &none2);
+      _braid_SweepCleanup(core, &v, &last, &recv, &send);
    }
    return rc;
 }
