@@ -1,0 +1,63 @@
+"""The one matrix-product entry point of pyxbraid.nn.
+
+Training a network reduces to GEMM (Wang et al. 2015), so every product in the
+package goes through `gemm`; a tiled or multi-device backend plugs in here
+without touching the layers.
+"""
+import contextlib
+
+import numpy as np
+
+
+def numpy_gemm(a, b, *, trans_a=False, trans_b=False, out=None):
+    """op(a) @ op(b) by numpy (BLAS dgemm: transposes are flags, not copies)."""
+    return np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+
+
+_backend = numpy_gemm
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, out=None):
+    """op(a) @ op(b) for float64 2-D arrays, into `out` when given.
+
+    Shapes are checked here so that every backend gets valid operands."""
+    for name, array in (("a", a), ("b", b)):
+        if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype != np.float64:
+            raise ValueError(f"gemm: {name} must be a 2-D float64 array, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)} "
+                             f"of shape {np.shape(array)}")
+    m, k = a.shape[::-1] if trans_a else a.shape
+    k_b, n = b.shape[::-1] if trans_b else b.shape
+    if k != k_b:
+        raise ValueError(f"gemm: inner dimensions differ: op(a) is {(m, k)} "
+                         f"(a {a.shape}, trans_a={trans_a}), op(b) is {(k_b, n)} "
+                         f"(b {b.shape}, trans_b={trans_b})")
+    if out is not None and (not isinstance(out, np.ndarray) or out.shape != (m, n)
+                            or out.dtype != np.float64):
+        raise ValueError(f"gemm: out must be a float64 array of shape {(m, n)}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} of shape {np.shape(out)}")
+    return _backend(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
+
+
+def get_gemm_backend():
+    """The function `gemm` hands its checked operands to."""
+    return _backend
+
+
+def set_gemm_backend(fn):
+    """Make fn(a, b, *, trans_a, trans_b, out) the backend; returns the previous one."""
+    global _backend
+    if not callable(fn):
+        raise TypeError(f"gemm backend must be callable, got {type(fn).__name__}")
+    previous, _backend = _backend, fn
+    return previous
+
+
+@contextlib.contextmanager
+def gemm_backend(fn):
+    """Use fn as the backend inside the block, restoring the previous one even on error."""
+    previous = set_gemm_backend(fn)
+    try:
+        yield fn
+    finally:
+        set_gemm_backend(previous)

@@ -1,0 +1,129 @@
+"""A multilayer perceptron whose parameters are one flat float64 vector.
+
+A flat vector is what an MGRIT app steps, sums and sends between ranks; the
+layers see it through views, and the gradient is written through views too.
+"""
+import numbers
+
+import numpy as np
+
+from pyxbraid.nn.layers import Dense
+from pyxbraid.nn.losses import get_loss
+
+INIT_SCHEMES = ("uniform", "xavier")
+
+
+class MLP:
+    """Dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
+
+    Flat layout, layer by layer: W (row-major, (n_in, n_out)), then b if bias."""
+
+    def __init__(self, sizes, activation="sigmoid", output_activation=None, bias=True, loss="sse"):
+        if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2
+                or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0
+                           for n in sizes)):
+            raise ValueError(f"sizes: expected at least 2 positive ints, got {sizes!r}")
+        self.sizes = tuple(int(n) for n in sizes)
+        self.loss_function = get_loss(loss)
+        last = activation if output_activation is None else output_activation
+        n_layers = len(self.sizes) - 1
+        self.layers = [Dense(n_in, n_out, bias, activation if i < n_layers - 1 else last)
+                       for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
+        self.n_params = sum(layer.n_params for layer in self.layers)
+
+    def views(self, w):
+        """[(W, b or None)] per layer: views into w, so writing w changes them."""
+        return self._split(w, "w")
+
+    def init_params(self, rng, scheme="uniform"):
+        """New flat vector: 'uniform' = U(-1, 1) weights (Trask, Schroder 2017),
+        'xavier' = Glorot uniform weights; biases 0."""
+        if scheme not in INIT_SCHEMES:
+            raise ValueError(f"scheme: unknown {scheme!r}; known: {', '.join(INIT_SCHEMES)}")
+        w = np.zeros(self.n_params)
+        for W, _ in self.views(w):
+            if scheme == "uniform":
+                W[...] = 2.0 * rng.random(W.shape) - 1.0
+            else:
+                limit = np.sqrt(6.0 / sum(W.shape))
+                W[...] = rng.uniform(-limit, limit, W.shape)
+        return w
+
+    def forward(self, w, x):
+        """The output for inputs x of shape (batch, sizes[0]); caches for backward."""
+        return self._forward(w, self._check_x(x), cache=True)
+
+    def predict(self, w, x):
+        """The output, leaving the cache of the last forward untouched."""
+        return self._forward(w, self._check_x(x), cache=False)
+
+    def loss(self, w, x, y):
+        x = self._check_x(x)
+        return self.loss_function.value(self._forward(w, x, cache=False), self._check_y(y, len(x)))
+
+    def loss_and_grad(self, w, x, y, grad=None):
+        """(loss, flat dL/dw); the gradient is written into grad when given."""
+        x = self._check_x(x)
+        y = self._check_y(y, len(x))
+        grad = np.empty(self.n_params) if grad is None else grad
+        grad_views = self._split(grad, "grad")
+        pred = self._forward(w, x, cache=True)
+        value = self.loss_function.value(pred, y)
+        grad_a = self.loss_function.grad(pred, y)
+        for i in reversed(range(len(self.layers))):
+            grad_W, grad_b = grad_views[i]
+            grad_a = self.layers[i].backward(grad_a, grad_W, grad_b, want_grad_x=i > 0)
+        return value, grad
+
+    def accuracy(self, w, x, y):
+        """Classification (a loss that takes labels): fraction of argmax matches.
+        Otherwise: fraction of instances whose rounded outputs all equal y."""
+        x = self._check_x(x)
+        y = self._check_y(y, len(x))
+        pred = self._forward(w, x, cache=False)
+        if self.loss_function.takes_labels:
+            labels = y if y.ndim == 1 else y.argmax(axis=1)
+            return float(np.mean(pred.argmax(axis=1) == labels))
+        return float(np.mean(np.all(np.round(pred) == y, axis=1)))
+
+    def _forward(self, w, x, cache):
+        a = x
+        for layer, (W, b) in zip(self.layers, self.views(w)):
+            a = layer.forward(a, W, b, cache=cache)
+        return a
+
+    def _split(self, vector, name):
+        if not isinstance(vector, np.ndarray):
+            raise ValueError(f"{name}: expected a numpy array, got {type(vector).__name__}")
+        if vector.shape != (self.n_params,):
+            raise ValueError(f"{name}: expected shape ({self.n_params},) (the flat parameter "
+                             f"vector), got {vector.shape}")
+        if vector.dtype != np.float64:
+            raise ValueError(f"{name}: expected dtype float64, got {vector.dtype}")
+        if not vector.flags.c_contiguous:
+            raise ValueError(f"{name}: must be C-contiguous (layer views cannot stride it)")
+        views, start = [], 0
+        for layer in self.layers:
+            stop = start + layer.n_in * layer.n_out
+            W = vector[start:stop].reshape(layer.n_in, layer.n_out)
+            b = vector[stop:stop + layer.n_out] if layer.bias else None
+            views.append((W, b))
+            start = stop + (layer.n_out if layer.bias else 0)
+        return views
+
+    def _check_x(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise ValueError(f"x: expected shape (batch, {self.sizes[0]}), got {x.shape}")
+        return x
+
+    def _check_y(self, y, batch):
+        """y as (batch, n_out) float64, or (batch,) int labels if the loss takes labels."""
+        y = np.asarray(y)
+        expected = (batch, self.sizes[-1])
+        if self.loss_function.takes_labels and y.shape == (batch,):
+            return y
+        if y.shape != expected:
+            also = f" or labels {(batch,)}" if self.loss_function.takes_labels else ""
+            raise ValueError(f"y: expected shape {expected}{also}, got {y.shape}")
+        return y.astype(np.float64, copy=False)

@@ -1,0 +1,16 @@
+"""Serial training: the regression reference for MGRIT, with the same step."""
+import numpy as np
+
+
+def train_serial(step, w0, nsteps, on_step=None):
+    """Apply `step` (a pyxbraid.train.SGDStep) for steps 0..nsteps-1 starting
+    from w0; returns the final weights.  on_step(i, w) sees the weights after
+    step i (i = 1..nsteps)."""
+    if isinstance(nsteps, bool) or not isinstance(nsteps, (int, np.integer)) or nsteps < 1:
+        raise ValueError(f"nsteps: must be a positive integer, got {nsteps!r}")
+    w = np.array(w0, dtype=np.float64, copy=True)
+    for i in range(nsteps):
+        step(w, i)
+        if on_step is not None:
+            on_step(i + 1, w)
+    return w

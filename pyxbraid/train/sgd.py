@@ -1,0 +1,100 @@
+"""The SGD step Phi_i(w) = w - alpha(level) * grad E(w; batch(i)), shared by
+serial training and MGRIT over the SGD iterations (Schroder 2017), so that
+the two compute the same thing bit for bit."""
+import math
+
+import numpy as np
+
+from pyxbraid.data import Dataset
+
+
+class DataSchedule:
+    """Which instances step i trains on.
+
+    - "batch": every instance, every step;
+    - "serialized": instance i mod K (K instances);
+    - "minibatch": a fixed partition of the shuffled instances (seeded) into
+      batches of `batch_size`; batch i mod (number of batches).
+    """
+
+    KINDS = ("batch", "serialized", "minibatch")
+
+    def __init__(self, data, kind="batch", batch_size=None, seed=0):
+        if not isinstance(data, Dataset):
+            raise ValueError(f"data: expected a pyxbraid.data.Dataset, got {type(data).__name__}")
+        if kind not in self.KINDS:
+            raise ValueError(f"schedule: must be one of {', '.join(self.KINDS)}, got {kind!r}")
+        n = len(data)
+        if kind == "minibatch":
+            if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                    or not 1 <= batch_size <= n:
+                raise ValueError(f"batch_size: must be an integer from 1 to the number of "
+                                 f"instances ({n}), got {batch_size!r}")
+        elif batch_size is not None:
+            raise ValueError(f"batch_size: only for the minibatch schedule, not {kind!r}")
+        self.data, self.kind, self.batch_size = data, kind, batch_size
+        if kind == "batch":
+            self._batches = [(data.x, data.y)]
+        elif kind == "serialized":
+            self._batches = [(data.x[i:i + 1], data.y[i:i + 1]) for i in range(n)]
+        else:
+            order = np.random.default_rng(seed).permutation(n)
+            self._batches = [(np.ascontiguousarray(data.x[order[k:k + batch_size]]),
+                              np.ascontiguousarray(data.y[order[k:k + batch_size]]))
+                             for k in range(0, n, batch_size)]
+
+    def __len__(self):
+        return len(self._batches)
+
+    def batch(self, i):
+        """(x, y) of step i."""
+        return self._batches[i % len(self._batches)]
+
+
+class LearningRate:
+    """alpha(level) = min(growth**level * base, maximum).
+
+    growth 1 is the naive choice (the same rate on every level); growth 2 is
+    Schroder's "Solver 1", 1.25 its slow variant."""
+
+    def __init__(self, base, growth=1.0, maximum=None):
+        for name, value in (("learning_rate", base), ("lr_growth", growth)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name}: must be a positive number, got {value!r}")
+        if maximum is not None and (isinstance(maximum, bool) or not math.isfinite(maximum)
+                                    or maximum < base):
+            raise ValueError(f"alpha_max: must be at least the learning rate ({base}), "
+                             f"got {maximum!r}")
+        self.base, self.growth = float(base), float(growth)
+        self.maximum = math.inf if maximum is None else float(maximum)
+
+    def __call__(self, level):
+        return min(self.growth ** level * self.base, self.maximum)
+
+    def __repr__(self):
+        cap = "" if self.maximum == math.inf else f", maximum={self.maximum}"
+        return f"LearningRate({self.base}, growth={self.growth}{cap})"
+
+
+class SGDStep:
+    """Phi: one SGD update of the flat weight vector w, in place, on the batch
+    of data index `index`, with the learning rate of `level`."""
+
+    def __init__(self, model, schedule, learning_rate):
+        sizes = model.sizes
+        data = schedule.data
+        if sizes[0] != data.n_features:
+            raise ValueError(f"sizes: the network takes {sizes[0]} inputs but the data has "
+                             f"{data.n_features} features")
+        if sizes[-1] != data.n_outputs:
+            raise ValueError(f"sizes: the network has {sizes[-1]} outputs but the data has "
+                             f"{data.n_outputs} targets per instance")
+        self.model, self.schedule, self.learning_rate = model, schedule, learning_rate
+        self._grad = np.empty(model.n_params)
+
+    def __call__(self, w, index, level=0):
+        x, y = self.schedule.batch(index)
+        self.model.loss_and_grad(w, x, y, grad=self._grad)
+        np.multiply(self._grad, self.learning_rate(level), out=self._grad)
+        w -= self._grad

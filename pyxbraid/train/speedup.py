@@ -1,0 +1,81 @@
+"""The model speed-up of Schroder 2017: sequential step applications on
+MGRIT's critical path, with one rank per coarse interval of the fine grid
+(N/m ranks), against the N steps of serial training.  Communication is free
+in this model; every step costs the same on every level."""
+
+
+def _per_level(value, level, default):
+    if isinstance(value, dict):
+        return value.get(level, value.get(-1, default))
+    return value
+
+
+def hierarchy(ntime, nlevels, cfactor=2):
+    """(points, factors): the last index G_l of every level and the
+    coarsening factors m_l of the levels above the coarsest."""
+    points, factors = [ntime], []
+    for level in range(nlevels - 1):
+        factors.append(_per_level(cfactor, level, 2))
+        points.append(points[-1] // factors[-1])
+    return points, factors
+
+
+def replay_cycle(nlevels, niter, relax, restrict, interpolate, fmg=False, nfmg=-1,
+                 nfmg_vcyc=1, skip=True):
+    """Sum the costs of the actions of `niter` iterations of the braid core's
+    cycle (V-cycles, or F-cycles with fmg): relax(l) and restrict(l) on the
+    way down, interpolate(l) on the way up (the coarsest level's is its
+    sequential solve)."""
+    coarsest = nlevels - 1
+    total, iteration, level, down, try_refine, fmg_v = 0, 0, 0, True, False, 0
+    if skip:
+        level = coarsest
+    fmglevel = coarsest if (fmg and nfmg != 0) else 0
+    while iteration < niter:
+        if down and level == coarsest:
+            down = False
+        if not down:
+            if level > 0:
+                if level < fmglevel:
+                    fmg_v += 1
+                    if fmg_v == nfmg_vcyc:
+                        fmg_v, fmglevel = 0, fmglevel - 1
+                    down = True
+            elif not try_refine:
+                try_refine = True
+            else:
+                if fmg and nfmg != iteration:
+                    fmglevel = coarsest
+                try_refine, down = False, True
+        if down:
+            total += relax(level) + restrict(level)
+            level += 1
+        elif level > 0:
+            total += interpolate(level)
+            level -= 1
+        else:
+            iteration += 1
+    return total
+
+
+def critical_path(ntime, nlevels, niter, cfactor=2, nrelax=1, fmg=False, nfmg=-1,
+                  nfmg_vcyc=1, skip=True):
+    """Steps on the critical path of a solve of `niter` iterations (XBraid's
+    count, the skipped iteration 0 included).
+
+    Per interval, with m the level's coarsening factor: one F-C relaxation
+    sweep costs m steps; restriction F-relaxes (m-1), computes the residual at
+    the C-point (1) and the coarse right-hand side (1); interpolation F-relaxes
+    (m-1); the coarsest level is a sequential solve over all its points; the
+    final F-sweep before access costs m-1."""
+    if nlevels <= 1:
+        return ntime
+    points, factors = hierarchy(ntime, nlevels, cfactor)
+    coarsest = nlevels - 1
+    path = replay_cycle(
+        nlevels, niter,
+        relax=lambda level: _per_level(nrelax, level, 1) * factors[level],
+        restrict=lambda level: factors[level] + 1,
+        interpolate=lambda level: points[coarsest] if level == coarsest else factors[level] - 1,
+        fmg=fmg, nfmg=nfmg, nfmg_vcyc=nfmg_vcyc, skip=skip)
+    return path + factors[0] - 1

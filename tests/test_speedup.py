@@ -1,0 +1,57 @@
+"""The cycle replay behind the model speed-up, checked against the steps the
+braid core really takes (the reference counts, and an F-cycle run)."""
+import pytest
+
+from conftest import load_reference
+from dahlquist import DahlquistPython, solve
+from pyxbraid.train.speedup import critical_path, hierarchy, replay_cycle
+
+RUNS = load_reference()["runs"]
+
+
+def total_steps(ntime, nlevels, niter, cf=2, nu=1, fmg=False, skip=True):
+    """Every step the core takes, from the same replay with whole-level costs."""
+    points, factors = hierarchy(ntime, nlevels, cf)
+    coarsest = nlevels - 1
+    cpoints = [g // m for g, m in zip(points, factors)]
+    steps = replay_cycle(
+        nlevels, niter,
+        relax=lambda l: nu * points[l],
+        restrict=lambda l: (points[l] - cpoints[l]) + cpoints[l] + points[l + 1],
+        interpolate=lambda l: points[l] if l == coarsest else points[l] - cpoints[l],
+        fmg=fmg, skip=skip)
+    return steps + points[0] - cpoints[0]
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(RUNS) if RUNS[n]["nlevels"] > 1])
+def test_replay_matches_the_reference_step_counts(name):
+    run = RUNS[name]
+    o = run["opts"]
+    assert total_steps(int(o["ntime"]), run["nlevels"], run["niter"], int(o.get("cf", 2)),
+                       int(o.get("nu", 1)), skip=bool(int(o.get("skip", 1)))) \
+        == run["counts_np1"]["step"]
+
+
+@pytest.mark.parametrize("fmg, skip", [(True, True), (True, False), (False, True)])
+def test_replay_matches_the_core_with_f_cycles(fmg, skip):
+    class Counting(DahlquistPython):
+        steps = 0
+
+        def step(self, *args):
+            self.steps += 1
+            super().step(*args)
+
+    app = Counting()
+    core = solve(app, ntime=64, ml=3, tol=1e-10, fmg=fmg, skip=skip)
+    assert total_steps(64, core.nlevels, core.niter, fmg=fmg, skip=skip) == app.steps
+
+
+def test_critical_path_model():
+    # two levels, N = 1024, m = 2: per iteration an F-C sweep (2), restriction
+    # (F 1 + residual 1 + coarse rhs 1) and a coarse solve of 512; iteration 0
+    # is the coarse solve alone; the final F-sweep 1
+    assert critical_path(1024, 2, 5) == 512 + 4 * (2 + 3 + 512) + 1
+    # more levels shorten the coarse solve: speed-up grows with N
+    fast = critical_path(25600, 12, 10)
+    assert 25600 / fast > 10 * 25600 / critical_path(25600, 2, 10)
+    assert critical_path(100, 1, 0) == 100
