@@ -13,7 +13,7 @@ MPIRUN  = $(VENV)/bin/mpirun
 STAMP   = $(VENV)/.installed
 SOURCES = pyproject.toml setup.py build_backend/backend.py $(wildcard cli/*.py pyxbraid/*.pyx pyxbraid/*.pxd vendor/xbraid/*.c vendor/xbraid/*.h)
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench reproduce clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ demo: install
 
 bench: install
 	$(PY) bench/dahlquist.py
+
+# the tables of Schroder 2017, paper versus ours, into docs/schroder2017.md
+reproduce: install
+	$(PY) examples/schroder2017/reproduce.py --jobs 2
 
 clean:
 	$(MAKE) -C vendor/xbraid clean
