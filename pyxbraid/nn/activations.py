@@ -5,6 +5,8 @@ derivative uses whichever is cheaper (sigmoid and tanh need only a).
 """
 import numpy as np
 
+from pyxbraid.nn.registry import from_registry
+
 
 class Identity:
     """a = z; the output layer of regression and of softmax cross-entropy."""
@@ -75,10 +77,4 @@ ACTIVATIONS = {cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, SmoothRe
 
 def get_activation(name_or_instance):
     """An activation from its name (with default parameters), or the instance itself."""
-    if not isinstance(name_or_instance, str):
-        return name_or_instance
-    try:
-        return ACTIVATIONS[name_or_instance]()
-    except KeyError:
-        raise ValueError(f"unknown activation {name_or_instance!r}; known: "
-                         f"{', '.join(ACTIVATIONS)}") from None
+    return from_registry(ACTIVATIONS, "activation", name_or_instance)

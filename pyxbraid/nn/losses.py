@@ -5,6 +5,8 @@ instead of an array shaped like pred.
 """
 import numpy as np
 
+from pyxbraid.nn.registry import from_registry
+
 
 def _same_shape(pred, target):
     pred, target = np.asarray(pred), np.asarray(target)
@@ -94,9 +96,4 @@ LOSSES = {cls.name: cls for cls in (SumSquaredError, MeanSquaredError, SoftmaxCr
 
 def get_loss(name_or_instance):
     """A loss from its name, or the instance itself."""
-    if not isinstance(name_or_instance, str):
-        return name_or_instance
-    try:
-        return LOSSES[name_or_instance]()
-    except KeyError:
-        raise ValueError(f"unknown loss {name_or_instance!r}; known: {', '.join(LOSSES)}") from None
+    return from_registry(LOSSES, "loss", name_or_instance)
