@@ -28,7 +28,7 @@ test: install
 	$(PY) -m pytest -q
 
 demo: install
-	$(MPIRUN) -n 2 $(PY) -m mpi4py examples/heat.py
+	$(MPIRUN) -n 2 $(VENV)/bin/mgrit-train run examples/xor.yaml
 
 bench: install
 	$(PY) bench/dahlquist.py

@@ -73,7 +73,8 @@ extension = Extension(
 )
 
 # Built against the PyPI MPI unless MPICC chose another one.
-dependencies = ["numpy>=1.25", "mpi4py>=4.0", "click>=8.1"]
+dependencies = ["numpy>=1.25", "mpi4py>=4.0", "click>=8.1", "pydantic>=2.5", "pyyaml>=6",
+                "matplotlib>=3.7"]
 if not os.environ.get("MPICC"):
     dependencies.append("mpich")
 

@@ -1,32 +1,222 @@
-"""The mgrit-train command (so far: --version, --help and info)."""
+"""mgrit-train end to end, through subprocesses and mpirun: run, validate,
+compare, info, plot; bad problem files; failures; kill and resume; NaN."""
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 import pyxbraid
-from conftest import mpirun_executable
+from conftest import ROOT, mpirun_executable
+from pyxbraid.cli.rundir import load_weights
 
 MGRIT_TRAIN = str(Path(sys.executable).parent / "mgrit-train")
+XOR = ROOT / "examples" / "xor.yaml"
+ADDITION = ROOT / "examples" / "binary_addition.yaml"
+DIVERGING = ROOT / "tests" / "data" / "problems" / "diverging.yaml"
+SMALL = ["--set", "train.steps=512", "--set", "train.window=128"]
 
 
-def test_version_and_help():
-    out = subprocess.run([MGRIT_TRAIN, "--version"], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip() == f"mgrit-train, version {pyxbraid.__version__}"
-    out = subprocess.run([MGRIT_TRAIN, "info", "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and "braid library" in out.stdout
+def mgrit_train(*args, ranks=None, timeout=120, env=None, cwd=None):
+    cmd = [MGRIT_TRAIN] + [str(a) for a in args]
+    if ranks:
+        cmd = [mpirun_executable(), "-n", str(ranks)] + cmd
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=cwd)
 
 
-def test_info_under_mpirun_prints_once_from_rank_0():
-    out = subprocess.run([mpirun_executable(), "-n", "2", MGRIT_TRAIN, "info"],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    lines = dict(line.split(None, 1) for line in out.stdout.splitlines() if line.strip())
-    assert lines["ranks"] == "2"
-    assert lines["braid"].startswith("library vendored")
-    assert lines["MPI"].startswith("MPICH") or "Open MPI" in lines["MPI"]
-    assert out.stdout.count("pyxbraid") == 1
+def serial_weights(problem_file, *overrides, tmp_path):
+    out = tmp_path / "serial"
+    result = mgrit_train("run", problem_file, "--set", "mode=serial", *overrides, "--out", out,
+                         "--quiet")
+    assert result.returncode == 0, result.stderr
+    return load_weights(out / "weights.npz")[0]
 
 
-def test_unknown_command_is_a_usage_error():
-    out = subprocess.run([MGRIT_TRAIN, "trian"], capture_output=True, text=True)
-    assert out.returncode == 2 and "No such command 'trian'" in out.stderr
+# ----------------------------------------------------------------- run
+
+def test_run_writes_a_complete_run_folder(tmp_path):
+    out = tmp_path / "xor"
+    result = mgrit_train("run", XOR, *SMALL, "--out", out, ranks=2)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("mgrit-train: xor") == 1  # rank 0 alone prints
+    assert "run folder:" in result.stdout and "MGRIT:" in result.stdout
+    names = {p.name for p in out.iterdir()}
+    assert names >= {"problem.yaml", "metrics.jsonl", "summary.json", "weights.npz",
+                     "checkpoint.npz", "residual.png", "loss.png", "accuracy.png"}
+    # everything loads back
+    weights, metadata = load_weights(out / "weights.npz")
+    assert weights.shape == (16,) and metadata["steps"] == 512 and metadata["name"] == "xor"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["windows"] == 4 and summary["ranks"] == 2
+    assert len(summary["mgrit_iterations"]) == 4 and summary["final_residual"] < 1e-9
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    iterations = [r for r in records if r["type"] == "iteration"]
+    steps = [r["step"] for r in records if r["type"] == "step"]
+    assert iterations and all(r["residual"] > 0 for r in iterations)
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 510
+    assert (out / "residual.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the resolved problem holds the overrides and every default
+    resolved = (out / "problem.yaml").read_text()
+    assert "steps: 512" in resolved and "temporal_norm: 2" in resolved
+    # and MGRIT trained what serial training trains
+    np.testing.assert_allclose(weights, serial_weights(XOR, *SMALL, tmp_path=tmp_path),
+                               rtol=0, atol=1e-8)
+
+
+def test_run_folders_are_never_overwritten(tmp_path):
+    args = ("run", XOR, "--set", "train.steps=64", "--set", "train.window=64",
+            "--set", "output.plots=false", "--set", f"output.dir={tmp_path}", "--quiet")
+    for _ in range(2):
+        assert mgrit_train(*args).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xor", "xor-2"]
+    assert mgrit_train(*args, "--force").returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xor", "xor-2"]
+
+
+def test_serial_mode_and_binary_addition(tmp_path):
+    out = tmp_path / "add"
+    result = mgrit_train("run", ADDITION, "--set", "train.steps=64", "--set", "data.n_pairs=16",
+                         "--set", "output.plots=false", "--out", out, "--quiet", ranks=2)
+    assert result.returncode == 0, result.stderr
+    weights = load_weights(out / "weights.npz")[0]
+    serial = serial_weights(ADDITION, "--set", "train.steps=64", "--set", "data.n_pairs=16",
+                            tmp_path=tmp_path)
+    assert np.max(np.abs(weights - serial)) <= 1e-8 * (1 + np.max(np.abs(serial)))
+
+
+# ------------------------------------------------------ validate, errors
+
+def test_validate_prints_the_resolved_problem():
+    result = mgrit_train("validate", XOR, "--set", "mgrit.cfactor=4")
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout and "cfactor: 4" in result.stdout
+    assert "nrelax: 1" in result.stdout  # defaults are filled in
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("  sizes: [3, 4, 1]", "  sizes: [3, 4, 1"), ":13: YAML syntax error"),
+    (("  cfactor: 2", "  cfactors: 2"), ":26: mgrit.cfactors: unknown key"),
+    (("  steps: 4096", "  steps: lots"), ":18: train.steps: must be an integer"),
+    (("  cfactor: 2", "  cfactor: 1"), ":26: mgrit.cfactor: must be >= 2"),
+    (("  kind: xor", "  kind: mnist"), ":9: data.kind: must be one of"),
+    (("  sizes: [3, 4, 1]", "  sizes: [2, 4, 1]"), ":12: network.sizes.0: the xor data has 3"),
+])
+def test_bad_problem_files_exit_2_naming_line_and_field(tmp_path, edit, expected):
+    text = XOR.read_text()
+    assert edit[0] in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace(edit[0], edit[1]))
+    for command in ("validate", "run"):
+        result = mgrit_train(command, bad, "--out", tmp_path / "run", ranks=2) \
+            if command == "run" else mgrit_train(command, bad)
+        assert result.returncode == 2, result.stderr
+        assert f"{bad}{expected}" in result.stderr
+        assert result.stderr.count("mgrit-train: error:") == 1  # printed once, by rank 0
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_bad_overrides_and_usage_exit_2(tmp_path):
+    result = mgrit_train("validate", XOR, "--set", "mgrit.max_levels=0")
+    assert result.returncode == 2
+    assert "--set mgrit.max_levels=0: mgrit.max_levels: must be >= 1" in result.stderr
+    assert mgrit_train("run").returncode == 2  # no problem, no --resume
+    assert mgrit_train("validate", tmp_path / "missing.yaml").returncode == 2
+    assert mgrit_train("trian").returncode == 2
+
+
+# --------------------------------------------------------------- compare
+
+def test_compare_passes_and_fails(tmp_path):
+    good = mgrit_train("compare", XOR, "--set", "train.steps=256", ranks=2)
+    assert good.returncode == 0, good.stderr
+    assert "PASS" in good.stdout and "max |w_mgrit - w_serial|" in good.stdout
+    # two iterations cannot reach serial training's weights
+    bad = mgrit_train("compare", XOR, "--set", "train.steps=256", "--set", "mgrit.max_iter=2")
+    assert bad.returncode == 1 and "FAIL" in bad.stdout
+
+
+# ----------------------------------------------------------- info, plot
+
+def test_version_info_and_help():
+    assert mgrit_train("--version").stdout.strip() == f"mgrit-train, version {pyxbraid.__version__}"
+    for command in ("run", "validate", "compare", "info", "plot"):
+        result = mgrit_train(command, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout
+    info = mgrit_train("info", ranks=2)
+    assert info.returncode == 0, info.stderr
+    lines = dict(line.split(None, 1) for line in info.stdout.splitlines() if line.strip())
+    assert lines["ranks"] == "2" and lines["braid"].startswith("library vendored")
+    assert info.stdout.count("pyxbraid") == 1
+
+
+def test_plot_redraws_a_run(tmp_path):
+    out = tmp_path / "xor"
+    assert mgrit_train("run", XOR, *SMALL, "--set", "output.plots=false", "--out", out,
+                       "--quiet").returncode == 0
+    assert not (out / "loss.png").exists()
+    result = mgrit_train("plot", out)
+    assert result.returncode == 0, result.stderr
+    assert (out / "loss.png").exists() and (out / "residual.png").exists()
+    assert mgrit_train("plot", tmp_path).returncode == 2  # not a run folder
+
+
+# -------------------------------------------------------------- failures
+
+def test_failure_on_rank_1_ends_the_job(tmp_path):
+    start = time.monotonic()
+    result = mgrit_train("run", XOR, *SMALL, "--out", tmp_path / "run", ranks=2, timeout=60,
+                         env={"MGRIT_TRAIN_FAIL": "rank=1,step=350"})
+    assert time.monotonic() - start < 30
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "injected failure at step 350" in result.stderr
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    result = mgrit_train("run", DIVERGING, "--out", out, ranks=2)
+    assert result.returncode == 1
+    assert "training diverged in window 5" in result.stderr
+    assert "last good checkpoint (step 128)" in result.stderr
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+        assert int(f["step"]) == 128 and np.all(np.isfinite(f["weights"]))
+    assert json.loads((out / "summary.json").read_text())["status"] == "diverged"
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        json.loads(line)  # valid JSON (NaN written as null)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_run_resumes_to_the_same_weights(tmp_path, sig):
+    args = ["run", XOR, "--set", "train.steps=8192", "--set", "train.window=256",
+            "--set", "output.plots=false", "--quiet"]
+    reference = tmp_path / "reference"
+    assert mgrit_train(*args, "--out", reference, ranks=2).returncode == 0
+    out = tmp_path / "killed"
+    cmd = [mpirun_executable(), "-n", "2", MGRIT_TRAIN] + [str(a) for a in args] + ["--out",
+                                                                                   str(out)]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    checkpoint = out / "checkpoint.npz"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.killpg(process.pid, sig)
+    process.wait(timeout=30)
+    with np.load(checkpoint, allow_pickle=False) as f:
+        killed_at = int(f["step"])
+    assert 0 < killed_at < 8192, "the run ended before it could be killed"
+    resumed = mgrit_train("run", "--resume", out, ranks=2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed at step {killed_at}" in resumed.stdout
+    assert np.array_equal(load_weights(out / "weights.npz")[0],
+                          load_weights(reference / "weights.npz")[0])
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
+             if '"step"' in line]
+    assert steps == sorted(set(steps))  # no records twice after the resume

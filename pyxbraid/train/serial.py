@@ -2,14 +2,14 @@
 import numpy as np
 
 
-def train_serial(step, w0, nsteps, on_step=None):
-    """Apply `step` (a pyxbraid.train.SGDStep) for steps 0..nsteps-1 starting
-    from w0; returns the final weights.  on_step(i, w) sees the weights after
-    step i (i = 1..nsteps)."""
+def train_serial(step, w0, nsteps, on_step=None, first=0):
+    """Apply `step` (a pyxbraid.train.SGDStep) for steps first .. first+nsteps-1
+    starting from w0; returns the final weights.  on_step(i, w) sees the
+    weights after i steps (i = first+1 .. first+nsteps)."""
     if isinstance(nsteps, bool) or not isinstance(nsteps, (int, np.integer)) or nsteps < 1:
         raise ValueError(f"nsteps: must be a positive integer, got {nsteps!r}")
     w = np.array(w0, dtype=np.float64, copy=True)
-    for i in range(nsteps):
+    for i in range(first, first + nsteps):
         step(w, i)
         if on_step is not None:
             on_step(i + 1, w)

@@ -23,7 +23,12 @@ class SGDTimeApp(pyxbraid.NumpyApp):
     INITIAL_GUESSES = ("zeros", "w0")
     COARSE_DATA = ("fine", "level")
 
-    def __init__(self, step, w0, nsteps, initial_guess="zeros", coarse_data="fine"):
+    def __init__(self, step, w0, nsteps, initial_guess="zeros", coarse_data="fine", offset=0,
+                 evaluate=None, every=0, on_iteration=None):
+        """offset: the global index of the first step (a window of a longer
+        run); evaluate(w) -> dict is called every `every` global steps at the
+        end (metrics); on_iteration(k, residual) is told each finished
+        iteration's residual while the solve runs."""
         if initial_guess not in self.INITIAL_GUESSES:
             raise ValueError(f"initial_guess: must be one of {', '.join(self.INITIAL_GUESSES)}, "
                              f"got {initial_guess!r}")
@@ -38,10 +43,12 @@ class SGDTimeApp(pyxbraid.NumpyApp):
         self.nsteps = nsteps
         self.initial_guess = initial_guess
         self.coarse_data = coarse_data
+        self.offset = offset
+        self.evaluate, self.every, self.on_iteration = evaluate, every, on_iteration
         self._strides = {0: 1}
+        self._iteration = 0
         self.final = None
-        self.trajectory = {}
-        self.record_every = 0
+        self.metrics = {}
 
     def init(self, t):
         if t == 0.0 or self.initial_guess == "w0":
@@ -49,15 +56,20 @@ class SGDTimeApp(pyxbraid.NumpyApp):
         return np.zeros_like(self.w0)
 
     def _data_index(self, level, tindex, status):
-        if level == 0 or self.coarse_data == "level":
-            return tindex
+        if level == 0:
+            return self.offset + tindex
         stride = self._strides.get(level)
         if stride is None:
             stride = math.prod(status.cfactor(k) for k in range(level))
             self._strides[level] = stride
-        return tindex * stride
+        if self.coarse_data == "level":
+            return self.offset // stride + tindex
+        return self.offset + tindex * stride
 
     def step(self, ustop, fstop, u, status):
+        if self.on_iteration is not None and status.iter != self._iteration:
+            self._iteration = status.iter
+            self.on_iteration(self._iteration - 1, status.rnorms[-2])
         level = status.level
         self.sgd(u, self._data_index(level, status.tindex, status), level)
         if fstop is not None:
@@ -69,8 +81,8 @@ class SGDTimeApp(pyxbraid.NumpyApp):
         index = status.tindex
         if index == self.nsteps:
             self.final = u.copy()
-        if self.record_every and index % self.record_every == 0:
-            self.trajectory[index] = u.copy()
+        if self.every and (self.offset + index) % self.every == 0 and self.evaluate:
+            self.metrics[self.offset + index] = self.evaluate(u)
 
 
 @dataclass
@@ -83,7 +95,7 @@ class SGDTimeResult:
     wall_time: float
     critical_path: int
     nsteps: int
-    trajectory: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
 
     @property
     def model_speedup(self):
@@ -109,14 +121,15 @@ def convergence_factor(rnorms):
 
 
 def train_sgd_time(step, w0, nsteps, comm=None, initial_guess="zeros", coarse_data="fine",
-                   record_every=0, **options):
-    """MGRIT over `nsteps` SGD steps of `step` from w0.  `options` are
-    pyxbraid.Core options (cfactor, max_levels, abs_tol, fmg, ...); print_level
-    defaults to 0.  record_every > 0 keeps the weights of every record_every-th
-    step (on the rank that owns it; gathered into the result)."""
+                   offset=0, evaluate=None, every=0, on_iteration=None, **options):
+    """MGRIT over `nsteps` SGD steps of `step` from w0 (steps offset ..
+    offset+nsteps-1 of a longer run).  `options` are pyxbraid.Core options
+    (cfactor, max_levels, abs_tol, fmg, ...); print_level defaults to 0.
+    evaluate(w) -> dict, every `every` global steps, fills result.metrics
+    (computed where each point lives, gathered on every rank)."""
     comm = MPI.COMM_WORLD if comm is None else comm
-    app = SGDTimeApp(step, w0, nsteps, initial_guess, coarse_data)
-    app.record_every = record_every
+    app = SGDTimeApp(step, w0, nsteps, initial_guess, coarse_data, offset, evaluate, every,
+                     on_iteration)
     options.setdefault("print_level", 0)
     core = pyxbraid.Core(app, comm, tstart=0.0, tstop=float(nsteps), ntime=nsteps, **options)
     comm.Barrier()
@@ -124,15 +137,15 @@ def train_sgd_time(step, w0, nsteps, comm=None, initial_guess="zeros", coarse_da
     core.drive()
     wall = comm.allreduce(MPI.Wtime() - start, op=MPI.MAX)
     finals = [w for w in comm.allgather(app.final) if w is not None]
-    trajectory = {}
-    if record_every:
-        for part in comm.allgather(app.trajectory):
-            trajectory.update(part)
+    metrics = {}
+    if every:
+        for part in comm.allgather(app.metrics):
+            metrics.update(part)
     path = critical_path(nsteps, core.nlevels, core.niter, cfactor=options.get("cfactor", 2),
                          nrelax=options.get("nrelax", 1), fmg=bool(options.get("fmg")),
                          nfmg=options.get("nfmg", -1), nfmg_vcyc=options.get("nfmg_vcyc", 1),
                          skip=options.get("skip", True))
     result = SGDTimeResult(finals[0], core.niter, core.nlevels, core.rnorms.copy(), wall, path,
-                           nsteps, trajectory)
+                           nsteps, dict(sorted(metrics.items())))
     core.destroy()
     return result

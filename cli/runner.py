@@ -1,0 +1,136 @@
+"""Running a problem: MGRIT (or serial training) window by window, with
+metrics and a checkpoint after each window, so that a killed run can go on
+with --resume and end with the same weights."""
+import math
+import os
+import time
+
+import numpy as np
+
+import pyxbraid
+from pyxbraid.train import train_serial, train_sgd_time
+from pyxbraid.train.problem import build
+
+
+class TrainingDiverged(Exception):
+    """NaN or Inf in the loss or the residual: the run stops, the last good
+    checkpoint stays."""
+
+
+class _FailingStep:
+    """Testing hook: MGRIT_TRAIN_FAIL="rank=R,step=S" makes the step of data
+    index S raise on rank R (to test that a failure ends the whole job)."""
+
+    def __init__(self, step, rank, index):
+        self.step, self.rank, self.index = step, rank, index
+        self.model = step.model
+
+    def __call__(self, w, index, level=0):
+        if index == self.index and pyxbraid.MPI.COMM_WORLD.rank == self.rank:
+            raise RuntimeError(f"injected failure at step {index} on rank {self.rank} "
+                               f"(MGRIT_TRAIN_FAIL)")
+        self.step(w, index, level)
+
+
+def _injected(step):
+    spec = os.environ.get("MGRIT_TRAIN_FAIL")
+    if not spec:
+        return step
+    fields = dict(part.split("=") for part in spec.split(","))
+    return _FailingStep(step, int(fields["rank"]), int(fields["step"]))
+
+
+def _finite_or_raise(records, window, first, last, checkpoint_step, run_dir):
+    for record in records:
+        bad = [key for key in ("residual", "loss") if key in record
+               and not math.isfinite(record[key])]
+        if bad:
+            where = (f"MGRIT iteration {record['iteration']}" if record["type"] == "iteration"
+                     else f"step {record['step']}")
+            raise TrainingDiverged(
+                f"training diverged in window {window} (steps {first}-{last}): the {bad[0]} "
+                f"is {record[bad[0]]} at {where}. The last good checkpoint (step "
+                f"{checkpoint_step}) is kept in {run_dir}; a smaller learning rate or "
+                f"lr_growth/lr_max may help.")
+
+
+def run(problem, run_dir, comm, progress, resume=None):
+    """Train; returns the summary.  run_dir (a RunDir) is None on ranks > 0."""
+    training = build(problem)
+    step = _injected(training.step)
+    steps = problem.train.steps
+    window = min(problem.train.window or steps, steps)
+    every = problem.train.log_every or max(1, steps // 100)
+    mgrit = problem.mgrit
+    weights, done, elapsed = training.w0, 0, 0.0
+    if resume is not None:
+        weights, done, elapsed = resume
+    start = time.monotonic() - elapsed
+    path_steps, niters, solves = 0, [], []
+    last_residual = float("nan")
+    if done == 0 and problem.mode == "serial" and run_dir is not None:
+        run_dir.append_metrics([dict(type="step", step=0, **training.evaluate(weights),
+                                     wall_time=0.0)])
+    while done < steps:
+        count = min(window, steps - done)
+        number = done // window + 1
+        records = []
+        if problem.mode == "sgd-time":
+            stamps = {}
+
+            def on_iteration(k, residual, number=number):
+                stamps[k] = time.monotonic() - start
+                progress.iteration(number, k, residual)
+
+            result = train_sgd_time(step, weights, count, comm, mgrit.initial_guess,
+                                    mgrit.coarse_data, offset=done, evaluate=training.evaluate,
+                                    every=every, on_iteration=on_iteration,
+                                    **mgrit.core_options())
+            now = time.monotonic() - start
+            rnorms = [float(r) for r in result.rnorms]
+            for k in range(result.niter):
+                if rnorms[k] == -1:
+                    continue
+                previous = rnorms[k - 1] if k > 0 and rnorms[k - 1] > 0 else math.nan
+                records.append(dict(type="iteration", window=number, iteration=k,
+                                    residual=rnorms[k], conv_factor=rnorms[k] / previous,
+                                    wall_time=stamps.get(k, now)))
+            records += [dict(type="step", step=i, **values, wall_time=now)
+                        for i, values in result.metrics.items() if i > done or done == 0]
+            weights = result.weights
+            path_steps += result.critical_path
+            niters.append(result.niter)
+            solves.append(result.wall_time)
+            last_residual = rnorms[-1]
+        else:
+            def on_step(i, w):
+                if i % every == 0:
+                    records.append(dict(type="step", step=i, **training.evaluate(w),
+                                        wall_time=time.monotonic() - start))
+
+            solve_start = time.monotonic()
+            weights = train_serial(step, weights, count, on_step=on_step, first=done)
+            solves.append(time.monotonic() - solve_start)
+        checkpoint_step = done
+        done += count
+        if run_dir is not None:
+            run_dir.append_metrics(records)
+        _finite_or_raise(records, number, checkpoint_step, done,
+                         checkpoint_step, run_dir.path if run_dir else "the run folder")
+        if not np.all(np.isfinite(weights)):
+            raise TrainingDiverged(f"training diverged in window {number}: the weights are not "
+                                   f"finite. The last good checkpoint (step {checkpoint_step}) "
+                                   f"is kept.")
+        if run_dir is not None:
+            run_dir.save_checkpoint(weights, done, time.monotonic() - start)
+        losses = [r["loss"] for r in records if r["type"] == "step"]
+        progress.steps(done, losses[-1] if losses else None)
+    final = training.evaluate(weights)
+    summary = dict(name=problem.name, mode=problem.mode, status="completed", steps=steps,
+                   windows=-(-steps // window), ranks=comm.size, final=final,
+                   wall_time=time.monotonic() - start, solve_time=sum(solves))
+    if problem.mode == "sgd-time":
+        summary.update(mgrit_iterations=niters, final_residual=last_residual,
+                       tol=mgrit.tol, tol_relative=mgrit.tol_relative,
+                       model_speedup=steps / path_steps if path_steps else None)
+    return weights, summary
