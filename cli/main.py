@@ -71,9 +71,11 @@ def run(problem_file, overrides, out, resume_dir, force, progress, quiet):
             if given != problem:
                 raise ProblemError(f"--resume {resume_dir}", "", "the problem differs from "
                                    "the one of the run (drop PROBLEM_FILE and --set to resume)")
-        checkpoint = run_dir.checkpoint()
-        if COMM.rank == 0:
+        checkpoint = None
+        if COMM.rank == 0:  # read once, sent to every rank
+            checkpoint = run_dir.checkpoint()
             run_dir.truncate_metrics(checkpoint[3] if checkpoint else 0)
+        checkpoint = COMM.bcast(checkpoint)
         resume = checkpoint[:3] if checkpoint else None
     else:
         if not problem_file:
