@@ -39,3 +39,8 @@ class Dataset:
         """The instances at `indices` (a copy), as a Dataset."""
         indices = np.asarray(indices)
         return Dataset(self.x[indices], self.y[indices], name or self.name)
+
+
+def one_hot(labels, n_classes):
+    """Integer labels as one-hot float64 rows (instances, n_classes)."""
+    return np.eye(n_classes)[np.asarray(labels, dtype=np.int64)]

@@ -6,10 +6,11 @@ from pyxbraid.nn.gemm import gemm, gemm_backend, get_gemm_backend, set_gemm_back
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import MeanSquaredError, SoftmaxCrossEntropy, SumSquaredError, get_loss
 from pyxbraid.nn.mlp import MLP
+from pyxbraid.nn.resnet import ResNet, ResNetParams
 
 __all__ = [
     "gemm", "set_gemm_backend", "get_gemm_backend", "gemm_backend",
     "Identity", "Sigmoid", "Tanh", "ReLU", "SmoothReLU", "get_activation",
     "SumSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy", "get_loss",
-    "Dense", "MLP",
+    "Dense", "MLP", "ResNet", "ResNetParams",
 ]

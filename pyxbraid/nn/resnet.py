@@ -1,0 +1,275 @@
+"""The residual network of Guenther et al. 2018 (layer-parallel training).
+
+Its residual layers are forward-Euler steps of an ODE in "time" = depth, so a
+parallel-in-time solver can step them.  The per-layer primitives below (open,
+step, adjoint_step, layer_gradient, classify, opening_gradient, regularization)
+are all that serial backprop uses too: serial and parallel training compute the
+same bits.  States are row-major, (batch, width); parameters are one flat
+float64 vector, seen through views.
+"""
+import collections
+import math
+import numbers
+
+import numpy as np
+
+from pyxbraid.nn.activations import get_activation
+from pyxbraid.nn.gemm import gemm
+from pyxbraid.nn.layers import Dense
+from pyxbraid.nn.losses import SoftmaxCrossEntropy
+
+ResNetParams = collections.namedtuple("ResNetParams", "W_o b_o K b W_c b_c")
+ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, width),
+b_o (width,); residual K (n_layers, width, width), b (n_layers, width);
+classifier W_c (width, n_classes), b_c (n_classes,)."""
+
+
+class ResNet:
+    """x -> Y_0 = act_open(x W_o + b_o) -> Y_{k+1} = Y_k + h act(Y_k K_k^T + b_k)
+    (k < n_layers, h = T / n_layers) -> logits Y_N W_c + b_c -> softmax
+    cross-entropy, plus Tikhonov and across-layer smoothness regularization."""
+
+    def __init__(self, n_features, width, n_layers, n_classes, T=1.0, activation="smooth_relu",
+                 opening_activation=None, gamma_t=0.0, gamma_d=0.0):
+        for name, value in (("n_features", n_features), ("width", width),
+                            ("n_layers", n_layers), ("n_classes", n_classes)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        if not _is_real(T) or not (math.isfinite(T) and T > 0):
+            raise ValueError(f"T: expected a finite number > 0, got {T!r}")
+        for name, value in (("gamma_t", gamma_t), ("gamma_d", gamma_d)):
+            if not _is_real(value) or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        self.n_features, self.width = int(n_features), int(width)
+        self.n_layers, self.n_classes = int(n_layers), int(n_classes)
+        self.T, self.h = float(T), float(T) / self.n_layers
+        self.gamma_t, self.gamma_d = float(gamma_t), float(gamma_d)
+        self.activation = get_activation(activation)
+        self.opening_activation = get_activation(
+            activation if opening_activation is None else opening_activation)
+        self.loss_function = SoftmaxCrossEntropy()
+        # the affine maps x W + b of the two ends; the opening activation is
+        # applied here, so that opening_gradient can get at the pre-activation
+        self.opening = Dense(self.n_features, self.width)
+        self.classifier = Dense(self.width, self.n_classes)
+        w, n = self.width, self.n_layers
+        self._shapes = ((self.n_features, w), (w,), (n, w, w), (n, w), (w, self.n_classes),
+                        (self.n_classes,))
+        self.n_params = sum(math.prod(shape) for shape in self._shapes)
+
+    # parameters
+
+    def views(self, theta):
+        """ResNetParams of views into theta: writing theta changes them, and back."""
+        return self._split(theta, "theta")
+
+    def init_params(self, rng, scale=1.0):
+        """New flat vector from the numpy Generator rng (drawn W_o, K, W_c in that order).
+
+        W_o and W_c are Glorot uniform, biases 0.  K_k ~ N(0, scale^2 / width):
+        then ||K_k||_2 ~ 2 scale, each step's Jacobian has norm <= 1 + 2 scale h
+        max|act'|, and the states grow at most like exp(2 scale T max|act'|)
+        whatever n_layers is, so deep nets neither blow up nor start as identity."""
+        if not _is_real(scale) or not (math.isfinite(scale) and scale >= 0):
+            raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}")
+        theta = np.zeros(self.n_params)
+        p = self.views(theta)
+        p.W_o[...] = _glorot_uniform(rng, p.W_o.shape)
+        p.K[...] = rng.normal(0.0, scale / math.sqrt(self.width), p.K.shape)
+        p.W_c[...] = _glorot_uniform(rng, p.W_c.shape)
+        return theta
+
+    # per-layer primitives, shared by serial backprop and the parallel solver
+
+    def open(self, theta, x):
+        """Y_0 = act_open(x W_o + b_o), a new (batch, width) array."""
+        p = self.views(theta)
+        return self.opening_activation.forward(self._opening_z(p, self._check_x(x)))
+
+    def step(self, theta, k, Y, h):
+        """Y += h act(Y K_k^T + b_k) in place; h is a parameter because coarse
+        levels step with a multiple of self.h and layer k's weights."""
+        p = self.views(theta)
+        self._check_state("Y", Y)
+        a = self.activation.forward(self._residual_z(p, self._check_layer(k), Y))
+        a *= h
+        Y += a
+
+    def adjoint_step(self, theta, k, Y_k, P, h):
+        """P += h (act'(Z_k) * P) K_k in place: P_{k+1} -> P_k, Z_k = Y_k K_k^T + b_k."""
+        p = self.views(theta)
+        k = self._check_layer(k)
+        self._check_state("Y_k", Y_k)
+        self._check_state("P", P, Y_k.shape)
+        P += gemm(self._scaled_sensitivity(p, k, Y_k, P, h), p.K[k])
+
+    def layer_gradient(self, theta, k, Y_k, P_next, grad):
+        """Add dJ/dK_k = h (act'(Z_k) * P_next)^T Y_k and dJ/db_k = its batch sum
+        (h = self.h) into grad: the solver accumulates over layers and ranks."""
+        p, g = self.views(theta), self._split(grad, "grad")
+        k = self._check_layer(k)
+        self._check_state("Y_k", Y_k)
+        self._check_state("P_next", P_next, Y_k.shape)
+        s = self._scaled_sensitivity(p, k, Y_k, P_next, self.h)
+        g.K[k] += gemm(s, Y_k, trans_a=True)
+        g.b[k] += s.sum(axis=0)
+
+    def classify(self, theta, Y_N, y, grad):
+        """(mean cross-entropy without regularization, P_N = dJ/dY_N); adds the
+        classifier's gradient into grad."""
+        p, g = self.views(theta), self._split(grad, "grad")
+        self._check_state("Y_N", Y_N)
+        y = self._check_y(y, len(Y_N))
+        logits = self.classifier.forward(Y_N, p.W_c, p.b_c, cache=False)
+        value = self.loss_function.value(logits, y)
+        grad_logits = self.loss_function.grad(logits, y)
+        g.W_c[...] += gemm(Y_N, grad_logits, trans_a=True)
+        g.b_c[...] += grad_logits.sum(axis=0)
+        return value, gemm(grad_logits, p.W_c, trans_b=True)
+
+    def opening_gradient(self, theta, x, P_0, grad):
+        """Add dJ/dW_o and dJ/db_o, given P_0 = dJ/dY_0, into grad."""
+        p, g = self.views(theta), self._split(grad, "grad")
+        x = self._check_x(x)
+        self._check_state("P_0", P_0, (len(x), self.width))
+        z = self._opening_z(p, x)
+        act = self.opening_activation
+        grad_z = act.backward(z, act.forward(z), P_0)
+        g.W_o[...] += gemm(x, grad_z, trans_a=True)
+        g.b_o[...] += grad_z.sum(axis=0)
+
+    def regularization(self, theta, grad=None):
+        """gamma_t/2 ||theta||^2 + gamma_d/2 sum_k (||K_{k+1} - K_k||^2 +
+        ||b_{k+1} - b_k||^2) / h; adds its gradient into grad unless None."""
+        p = self.views(theta)
+        g = None if grad is None else self._split(grad, "grad")
+        value = 0.0
+        if self.gamma_t:
+            value += 0.5 * self.gamma_t * float(np.dot(theta, theta))
+            if g is not None:
+                grad += self.gamma_t * theta
+        if self.gamma_d:
+            c = self.gamma_d / self.h
+            for name in ("K", "b"):
+                jumps = np.diff(getattr(p, name), axis=0)
+                value += 0.5 * c * float(np.dot(jumps.ravel(), jumps.ravel()))
+                if g is not None:
+                    jumps *= c
+                    getattr(g, name)[1:] += jumps
+                    getattr(g, name)[:-1] -= jumps
+        return value
+
+    # serial reference
+
+    def forward(self, theta, x):
+        """[Y_0, ..., Y_N], each a new array."""
+        states = [self.open(theta, x)]
+        for k in range(self.n_layers):
+            Y = states[-1].copy()
+            self.step(theta, k, Y, self.h)
+            states.append(Y)
+        return states
+
+    def loss_and_grad(self, theta, x, y, grad=None):
+        """(loss, flat dJ/dtheta) by serial backprop through the primitives; the
+        gradient is written into grad when given."""
+        grad = np.empty(self.n_params) if grad is None else grad
+        self._split(grad, "grad")  # checked before it is zeroed
+        grad.fill(0.0)
+        states = self.forward(theta, x)
+        value, P = self.classify(theta, states[-1], y, grad)
+        for k in reversed(range(self.n_layers)):
+            self.layer_gradient(theta, k, states[k], P, grad)
+            self.adjoint_step(theta, k, states[k], P, self.h)
+        self.opening_gradient(theta, x, P, grad)
+        return value + self.regularization(theta, grad), grad
+
+    def loss(self, theta, x, y):
+        y = self._check_y(y, len(self._check_x(x)))
+        return self.loss_function.value(self.predict(theta, x), y) + self.regularization(theta)
+
+    def predict(self, theta, x):
+        """The logits, stepping one state in place (the same bits as forward)."""
+        Y = self.open(theta, x)
+        for k in range(self.n_layers):
+            self.step(theta, k, Y, self.h)
+        p = self.views(theta)
+        return self.classifier.forward(Y, p.W_c, p.b_c, cache=False)
+
+    def accuracy(self, theta, x, y):
+        """Fraction of argmax(logits) equal to the labels (y int labels or one-hot)."""
+        y = self._check_y(y, len(self._check_x(x)))
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        return float(np.mean(self.predict(theta, x).argmax(axis=1) == labels))
+
+    # helpers
+
+    def _opening_z(self, p, x):
+        return self.opening.forward(x, p.W_o, p.b_o, cache=False)
+
+    def _residual_z(self, p, k, Y):
+        z = gemm(Y, p.K[k], trans_b=True)
+        z += p.b[k]
+        return z
+
+    def _scaled_sensitivity(self, p, k, Y_k, P, h):
+        """h act'(Z_k) * P, a new array: the common factor of the adjoint step
+        and of layer k's gradient."""
+        z = self._residual_z(p, k, Y_k)
+        grad_z = self.activation.backward(z, self.activation.forward(z), P)
+        # into z (no longer needed), never in place: Identity.backward returns P itself
+        return np.multiply(grad_z, h, out=z)
+
+    def _split(self, vector, name):
+        if not isinstance(vector, np.ndarray):
+            raise ValueError(f"{name}: expected a numpy array, got {type(vector).__name__}")
+        if vector.shape != (self.n_params,):
+            raise ValueError(f"{name}: expected shape ({self.n_params},) (the flat parameter "
+                             f"vector), got {vector.shape}")
+        if vector.dtype != np.float64:
+            raise ValueError(f"{name}: expected dtype float64, got {vector.dtype}")
+        if not vector.flags.c_contiguous:
+            raise ValueError(f"{name}: must be C-contiguous (the views cannot stride it)")
+        parts, start = [], 0
+        for shape in self._shapes:
+            stop = start + math.prod(shape)
+            parts.append(vector[start:stop].reshape(shape))
+            start = stop
+        return ResNetParams(*parts)
+
+    def _check_layer(self, k):
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 0 <= k < self.n_layers:
+            raise ValueError(f"k: expected a layer index in [0, {self.n_layers}), got {k!r}")
+        return int(k)
+
+    def _check_state(self, name, array, shape=None):
+        """A state or adjoint: float64 (batch, width), or exactly shape when given."""
+        if (not isinstance(array, np.ndarray) or array.dtype != np.float64 or array.ndim != 2
+                or array.shape[1] != self.width or (shape is not None and array.shape != shape)):
+            expected = shape if shape is not None else f"(batch, {self.width})"
+            raise ValueError(f"{name}: expected a float64 array of shape {expected}, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)} "
+                             f"of shape {np.shape(array)}")
+
+    def _check_x(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"x: expected shape (batch, {self.n_features}), got {x.shape}")
+        return x
+
+    def _check_y(self, y, batch):
+        """Int labels (batch,) or one-hot rows (batch, n_classes); the loss checks the values."""
+        y = np.asarray(y)
+        if y.shape not in ((batch,), (batch, self.n_classes)):
+            raise ValueError(f"y: expected labels {(batch,)} or one-hot {(batch, self.n_classes)}, "
+                             f"got {y.shape}")
+        return y
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _glorot_uniform(rng, shape):
+    limit = math.sqrt(6.0 / sum(shape))
+    return rng.uniform(-limit, limit, shape)

@@ -1,0 +1,245 @@
+"""Layer-parallel training of a ResNet (Günther et al. 2018): forward
+propagation and back-propagation (the adjoint) are both solved by MGRIT over
+the layers, in parallel over the ranks of a time communicator.
+
+Forward: point k holds Y_k (the batch's states); the step from k uses layer
+k's weights; a coarse step spans h*m^level and uses the weights of the layer
+where its interval starts.
+
+Adjoint: a second braid solve on the reversed index j = N - k: point j holds
+P_{N-j}, and the step into j applies layer N-j's vector-Jacobian product at
+the forward state Y_{N-j}.  It runs on the rank-reversed communicator, so
+the rank that steps adjoint point j is the one that holds Y_{N-j} from the
+forward solve, but for the few points at the edges of uneven blocks, which
+are sent to it once per gradient.
+
+Gradient: each rank adds the gradients of the layers whose adjoint it holds;
+the classifier (on the rank with Y_N), the opening layer (the rank with P_0)
+and the regularization (rank 0) are added once; one allreduce gives every
+rank the full gradient, so the parameters stay identical everywhere.  Every
+rank keeps all parameters (n_params doubles) and the reduction moves them once
+per gradient; for very large networks owner-only parameters (each rank keeps
+the layers of its points, neighbours exchange the layer at a block edge, and
+only the opening and classifier are replicated) would cut both.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from mpi4py import MPI
+
+import pyxbraid
+from pyxbraid.train.speedup import critical_path
+
+
+def block_range(npoints, nranks, rank):
+    """The points [lo, hi] a rank owns in the braid core's block distribution."""
+    quo, rem = divmod(npoints, nranks)
+    return rank * quo + min(rank, rem), (rank + 1) * quo + min(rank + 1, rem) - 1
+
+
+class _LayerApp(pyxbraid.NumpyApp):
+    """What the forward and adjoint apps share: the index of a time value,
+    the fine stride of each level, warm starts and the converged states."""
+
+    def __init__(self, solver, first, warm):
+        self.solver, self.net = solver, solver.net
+        self.first = first          # the value at index 0 (Y_0 or P_N)
+        self.warm = warm or {}      # index -> state of the previous solve
+        self.states = {}            # index -> state at the end of this solve
+        self.vector_shape = first.shape
+        self._strides = {0: 1}
+
+    def index(self, t):
+        return int(round(t / self.net.T * self.net.n_layers))
+
+    def stride(self, status):
+        level = status.level
+        stride = self._strides.get(level)
+        if stride is None:
+            stride = math.prod(status.cfactor(k) for k in range(level))
+            self._strides[level] = stride
+        return stride
+
+    def init(self, t):
+        i = self.index(t)
+        if i == 0:
+            return self.first.copy()
+        state = self.warm.get(i)
+        return self.first.copy() if state is None else state.copy()
+
+    def access(self, u, status):
+        if status.done:
+            self.states[status.tindex] = u.copy()
+
+
+class _ForwardApp(_LayerApp):
+    def step(self, ustop, fstop, u, status):
+        stride = self.stride(status)
+        layer = status.tindex * stride
+        self.net.step(self.solver.theta, layer, u, self.net.h * stride)
+        if fstop is not None:
+            u += fstop
+
+
+class _AdjointApp(_LayerApp):
+    def step(self, ustop, fstop, u, status):
+        stride = self.stride(status)
+        layer = self.net.n_layers - (status.tindex + 1) * stride
+        self.net.adjoint_step(self.solver.theta, layer, self.solver.forward_state(layer), u,
+                              self.net.h * stride)
+        if fstop is not None:
+            u += fstop
+
+
+@dataclass
+class SolveStats:
+    """The MGRIT solves of one objective evaluation."""
+    nlevels: int = 1
+    forward_iterations: int = 0
+    adjoint_iterations: int = 0
+    forward_rnorms: list = field(default_factory=list)
+    adjoint_rnorms: list = field(default_factory=list)
+
+    @property
+    def forward_factor(self):
+        return _factor(self.forward_rnorms)
+
+
+def _factor(rnorms):
+    valid = [r for r in rnorms[:-1] if r > 0]
+    if len(valid) < 2:
+        return float("nan")
+    return (valid[-1] / valid[0]) ** (1.0 / (len(valid) - 1))
+
+
+class LayerParallel:
+    """The objective (loss and gradient) of a pyxbraid.nn.ResNet by forward
+    and adjoint MGRIT over its layers, on the ranks of `comm`.
+
+    mode "exact": both solves to `tol` (the gradient of serial backprop);
+    "one-shot": `forward_iters` and `adjoint_iters` MGRIT iterations per
+    evaluation, warm-started from the previous one (Günther et al.'s
+    simultaneous method).  `options` are pyxbraid.Core options for both
+    solves (max_levels, cfactor, nrelax, ...)."""
+
+    MODES = ("exact", "one-shot")
+
+    def __init__(self, net, comm=None, mode="exact", forward_iters=2, adjoint_iters=1,
+                 tol=1e-10, max_iter=100, **options):
+        if mode not in self.MODES:
+            raise ValueError(f"mode: must be one of {', '.join(self.MODES)}, got {mode!r}")
+        for name, value in (("forward_iters", forward_iters), ("adjoint_iters", adjoint_iters),
+                            ("max_iter", max_iter)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        self.net, self.mode = net, mode
+        self.forward_iters, self.adjoint_iters = forward_iters, adjoint_iters
+        self.tol, self.max_iter = tol, max_iter
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        # rank p of the adjoint communicator is rank P-1-p of comm
+        self.comm_reversed = self.comm.Split(0, self.comm.size - 1 - self.comm.rank)
+        self.options = dict(options, print_level=options.get("print_level", 0))
+        self.theta = None
+        self._forward_warm, self._adjoint_warm = {}, {}
+        self._forward_states = {}
+        self.stats = SolveStats()
+        n, size = net.n_layers, self.comm.size
+        # which forward states each rank's adjoint steps and gradients need
+        self._needs = [self._adjoint_needs(*block_range(n + 1, size, size - 1 - r))
+                       for r in range(size)]
+
+    def _adjoint_needs(self, lo, hi):
+        n = self.net.n_layers
+        needs = {n - j for j in range(max(lo, 1), hi + 1)}       # steps into j
+        needs |= {n - 1 - j for j in range(lo, min(hi, n - 1) + 1)}  # layer gradients
+        return needs
+
+    def forward_state(self, layer):
+        return self._forward_states[layer]
+
+    def _solve(self, app_class, comm, first, warm, iterations):
+        app = app_class(self, first, warm)
+        options = dict(self.options, skip=False)
+        if self.mode == "exact":
+            options.update(abs_tol=self.tol, max_iter=self.max_iter)
+        else:
+            options.update(abs_tol=0.0, max_iter=iterations)
+        core = pyxbraid.Core(app, comm, tstart=0.0, tstop=self.net.T, ntime=self.net.n_layers,
+                             **options)
+        core.drive()
+        self.stats.nlevels = core.nlevels
+        result = app.states, core.niter, core.rnorms.tolist()
+        core.destroy()
+        return result
+
+    def objective(self, theta, x, y, need_grad=True):
+        """(loss, gradient) at theta on the batch (x, y), the same on every rank;
+        the gradient is None without need_grad."""
+        net, comm, n = self.net, self.comm, self.net.n_layers
+        self.theta = theta
+        warm = self.mode == "one-shot"
+        stats = self.stats = SolveStats()
+        states, stats.forward_iterations, stats.forward_rnorms = self._solve(
+            _ForwardApp, comm, net.open(theta, x), self._forward_warm if warm else None,
+            self.forward_iters)
+        self._forward_warm = states
+        grad = np.zeros(net.n_params) if need_grad else None
+        last = comm.allreduce(comm.rank if n in states else -1, op=MPI.MAX)
+        loss, p_n = 0.0, None
+        if comm.rank == last:
+            loss, p_n = net.classify(theta, states[n], y, grad if need_grad else
+                                     np.zeros(net.n_params))
+        loss = comm.bcast(loss, root=last)
+        regularization = net.regularization(theta, np.zeros(net.n_params))
+        loss += regularization
+        if not need_grad:
+            return loss, None
+        p_n = comm.bcast(p_n, root=last)
+        self._forward_states = self._exchange(states)
+        adjoint, stats.adjoint_iterations, stats.adjoint_rnorms = self._solve(
+            _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
+            self.adjoint_iters)
+        self._adjoint_warm = adjoint
+        for j, p in adjoint.items():
+            if j < n:
+                layer = n - 1 - j
+                net.layer_gradient(theta, layer, self._forward_states[layer], p, grad)
+            else:
+                net.opening_gradient(theta, x, p, grad)
+        if comm.rank == 0:
+            net.regularization(theta, grad)
+        comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+        return loss, grad
+
+    def _exchange(self, states):
+        """Send every rank the forward states its adjoint needs and it lacks."""
+        comm = self.comm
+        outgoing = [{k: states[k] for k in self._needs[r] if k in states} if r != comm.rank
+                    else {} for r in range(comm.size)]
+        local = {k: states[k] for k in self._needs[comm.rank] if k in states}
+        for part in comm.alltoall(outgoing):
+            local.update(part)
+        return local
+
+    def model_speedup(self):
+        """Serial layer steps (N forward, N adjoint) over the critical path of
+        the two solves of the last evaluation, one rank per coarse interval."""
+        n, stats = self.net.n_layers, self.stats
+        path = sum(critical_path(n, stats.nlevels, iterations,
+                                 cfactor=self.options.get("cfactor", 2),
+                                 nrelax=self.options.get("nrelax", 1), skip=False)
+                   for iterations in (stats.forward_iterations, stats.adjoint_iterations))
+        return 2 * n / path
+
+
+class Serial:
+    """The same objective by serial forward propagation and backprop."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def objective(self, theta, x, y, need_grad=True):
+        if need_grad:
+            return self.net.loss_and_grad(theta, x, y)
+        return self.net.loss(theta, x, y), None

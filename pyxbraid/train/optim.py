@@ -1,0 +1,132 @@
+"""Optimizers for the layer-parallel training (and its serial reference):
+SGD with momentum, Adam, and L-BFGS with a backtracking line search (the
+choice of Günther et al. 2018).  They update the flat parameter vector in
+place; every rank holds the same parameters and gradient, so every rank
+takes the same step."""
+import math
+from collections import deque
+
+import numpy as np
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"{name}: must be a positive number, got {value!r}")
+    return float(value)
+
+
+class SGD:
+    """theta -= lr * v, v = momentum * v + grad."""
+
+    def __init__(self, learning_rate, momentum=0.0):
+        self.learning_rate = _positive("learning_rate", learning_rate)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum: must be in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+        self._velocity = None
+
+    def update(self, theta, loss, grad, objective):
+        """One step; `objective` is not needed (a line search would use it)."""
+        if self._velocity is None:
+            self._velocity = np.zeros_like(theta)
+        self._velocity *= self.momentum
+        self._velocity += grad
+        theta -= self.learning_rate * self._velocity
+        return 0
+
+
+class Adam:
+    """Kingma and Ba's Adam with bias correction."""
+
+    def __init__(self, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.learning_rate = _positive("learning_rate", learning_rate)
+        for name, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{name}: must be in [0, 1), got {beta!r}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), _positive("eps", eps)
+        self._m = self._v = None
+        self._t = 0
+
+    def update(self, theta, loss, grad, objective):
+        if self._m is None:
+            self._m, self._v = np.zeros_like(theta), np.zeros_like(theta)
+        self._t += 1
+        self._m = self.beta1 * self._m + (1.0 - self.beta1) * grad
+        self._v = self.beta2 * self._v + (1.0 - self.beta2) * grad * grad
+        m_hat = self._m / (1.0 - self.beta1 ** self._t)
+        v_hat = self._v / (1.0 - self.beta2 ** self._t)
+        theta -= self.learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+        return 0
+
+
+class LBFGS:
+    """Limited-memory BFGS (two-loop recursion, `history` pairs) with a
+    backtracking line search for the Armijo condition.  A direction that
+    does not descend (an inexact gradient can cause it) resets the history."""
+
+    def __init__(self, learning_rate=1.0, history=10, c1=1e-4, shrink=0.5, max_trials=20):
+        self.learning_rate = _positive("learning_rate", learning_rate)
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ValueError(f"history: must be a positive integer, got {history!r}")
+        if not 0.0 < shrink < 1.0:
+            raise ValueError(f"shrink: must be in (0, 1), got {shrink!r}")
+        self.c1, self.shrink, self.max_trials = float(c1), float(shrink), int(max_trials)
+        self._pairs = deque(maxlen=history)
+        self._previous = None  # (theta, grad) of the last accepted point
+
+    def _direction(self, grad):
+        q = grad.copy()
+        alphas = []
+        for s, y, rho in reversed(self._pairs):
+            alpha = rho * float(s @ q)
+            q -= alpha * y
+            alphas.append(alpha)
+        if self._pairs:
+            s, y, _ = self._pairs[-1]
+            q *= float(s @ y) / float(y @ y)
+        for (s, y, rho), alpha in zip(self._pairs, reversed(alphas)):
+            beta = rho * float(y @ q)
+            q += (alpha - beta) * s
+        return -q
+
+    def update(self, theta, loss, grad, objective):
+        """Line search along the quasi-Newton direction; returns the number of
+        objective evaluations."""
+        if self._previous is not None:
+            s, y = theta - self._previous[0], grad - self._previous[1]
+            sy = float(s @ y)
+            # positive curvature only, and not so small that 1/sy overflows
+            if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)) and \
+                    math.isfinite(1.0 / sy):
+                self._pairs.append((s, y, 1.0 / sy))
+        direction = self._direction(grad)
+        slope = float(grad @ direction)
+        if not slope < 0.0:
+            self._pairs.clear()
+            direction, slope = -grad, -float(grad @ grad)
+        start = theta.copy()
+        step = self.learning_rate if self._pairs else min(
+            self.learning_rate, 1.0 / max(float(np.linalg.norm(grad)), 1e-12))
+        evaluations = 0
+        for _ in range(self.max_trials):
+            theta[...] = start + step * direction
+            trial_loss, _ = objective(theta, need_grad=False)
+            evaluations += 1
+            if trial_loss <= loss + self.c1 * step * slope:
+                break
+            step *= self.shrink
+        else:
+            theta[...] = start  # no decrease found: stay, forget the curvature
+            self._pairs.clear()
+        self._previous = (start, grad.copy())
+        return evaluations
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "lbfgs": LBFGS}
+
+
+def make_optimizer(kind, **settings):
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")
+    return OPTIMIZERS[kind](**settings)

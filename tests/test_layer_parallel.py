@@ -1,0 +1,149 @@
+"""Layer-parallel ResNet training (Günther et al. 2018): forward and adjoint
+MGRIT over the layers give serial backprop's gradient; one-shot training
+follows serial training; the solver does not slow down with depth."""
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_mpi
+from pyxbraid.data import peaks
+from pyxbraid.nn import ResNet
+from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range
+from pyxbraid.train.loop import train
+from pyxbraid.train.optim import LBFGS, SGD, Adam, make_optimizer
+
+SCRIPT = ROOT / "tests" / "scripts" / "layer_parallel_run.py"
+
+
+def peaks_net(n_layers=30, width=8, **kw):
+    return ResNet(2, width, n_layers, 5, T=1.0, activation="smooth_relu", **kw)
+
+
+def exact_gradient():
+    """Gradient of a 30-layer net (31 points: no rank count of 2..4 divides it)."""
+    data, _ = peaks(200, 10, seed=1)
+    net = peaks_net(30, gamma_t=1e-3, gamma_d=1e-3)
+    theta = net.init_params(np.random.default_rng(2))
+    solver = LayerParallel(net, mode="exact", tol=1e-12, max_levels=4)
+    loss, grad = solver.objective(theta, data.x, data.y)
+    serial_loss, serial_grad = Serial(net).objective(theta, data.x, data.y)
+    return dict(loss=loss, grad=grad, serial_loss=serial_loss, serial_grad=serial_grad)
+
+
+def one_shot_training():
+    """200 Adam steps on peaks (1000 points, N = 32): one-shot and serial."""
+    data, validation = peaks(1000, 200, seed=0)
+    net = peaks_net(32, gamma_t=1e-4, gamma_d=1e-4)
+    theta0 = net.init_params(np.random.default_rng(0))
+    result = {}
+    for name, objective in (("serial", Serial(net)),
+                            ("one_shot", LayerParallel(net, mode="one-shot", max_levels=2))):
+        theta = train(objective, Adam(0.01), theta0, data, 200)
+        result[name] = theta
+        result[name + "_accuracy"] = net.accuracy(theta, validation.x, validation.y)
+    return result
+
+
+def relative(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def test_exact_gradient_equals_serial_backprop(tmp_path):
+    r = exact_gradient()
+    assert relative(r["grad"], r["serial_grad"]) < 1e-9
+    assert abs(r["loss"] - r["serial_loss"]) <= 1e-12 * abs(r["serial_loss"])
+    for nranks in (2, 3, 4):
+        out = tmp_path / f"g{nranks}.npz"
+        run = run_mpi(nranks, [SCRIPT, "gradient", out], timeout=120)
+        assert run.returncode == 0, run.stderr
+        r = np.load(out)
+        assert relative(r["grad"], r["serial_grad"]) < 1e-9, nranks
+
+
+def test_one_shot_follows_serial_training_on_peaks(tmp_path):
+    r = one_shot_training()
+    assert r["serial_accuracy"] > 0.8  # the problem is learnt at all
+    assert abs(r["one_shot_accuracy"] - r["serial_accuracy"]) <= 0.02
+    out = tmp_path / "train2.npz"
+    run = run_mpi(2, [SCRIPT, "train", out], timeout=300)
+    assert run.returncode == 0, run.stderr
+    two = np.load(out)
+    assert relative(two["one_shot"], r["one_shot"]) < 1e-10  # 1 and 2 ranks: round-off
+    assert two["one_shot_accuracy"] == r["one_shot_accuracy"]
+
+
+def test_forward_convergence_does_not_degrade_with_depth():
+    data, _ = peaks(128, 10, seed=0)
+    factors, iterations = [], []
+    for n_layers in (64, 256, 1024):
+        net = ResNet(2, 8, n_layers, 5, T=1.0, activation="tanh")
+        theta = net.init_params(np.random.default_rng(0))
+        solver = LayerParallel(net, mode="exact", tol=1e-10)
+        solver.objective(theta, data.x, data.y, need_grad=False)
+        factors.append(solver.stats.forward_factor)
+        iterations.append(solver.stats.forward_iterations)
+    assert max(factors) < 0.1
+    assert factors[2] < 2 * factors[0]
+    assert iterations[2] <= iterations[0]
+
+
+def test_one_shot_is_inexact_but_close():
+    data, _ = peaks(300, 10, seed=0)
+    net = peaks_net(32)
+    theta = net.init_params(np.random.default_rng(3))
+    exact = Serial(net).objective(theta, data.x, data.y)[1]
+    solver = LayerParallel(net, mode="one-shot", forward_iters=1, adjoint_iters=1)
+    first = relative(solver.objective(theta, data.x, data.y)[1], exact)
+    second = relative(solver.objective(theta, data.x, data.y)[1], exact)  # warm start
+    assert 0 < second < first < 0.5
+
+
+def test_guard_falls_back_to_exact_mode():
+    data, _ = peaks(100, 10, seed=0)
+    net = peaks_net(16)
+    solver = LayerParallel(net, mode="one-shot")
+
+    class Diverging:
+        mode, stats = "one-shot", None
+
+        def objective(self, theta, x, y, need_grad=True):
+            result = solver.objective(theta, x, y, need_grad)
+            self.stats = type("S", (), {"forward_factor": 1.5})()  # pretend it diverges
+            return result
+
+    objective = Diverging()
+    with pytest.warns(UserWarning, match="one-shot MGRIT diverges"):
+        train(objective, SGD(0.01), net.init_params(np.random.default_rng(0)), data, 6,
+              patience=3)
+    assert objective.mode == "exact"
+
+
+def test_block_range_matches_the_core():
+    assert [block_range(31, 4, r) for r in range(4)] == [(0, 7), (8, 15), (16, 23), (24, 30)]
+    assert [block_range(5, 7, r) for r in range(7)][-2:] == [(5, 4), (5, 4)]
+
+
+def test_optimizers_minimize_a_quadratic():
+    a = np.diag([1.0, 10.0])
+
+    def objective(x, need_grad=True):
+        return 0.5 * float(x @ a @ x), (a @ x if need_grad else None)
+
+    for optimizer in (SGD(0.05, momentum=0.9), Adam(0.1), LBFGS()):
+        x = np.array([3.0, -2.0])
+        for _ in range(200):
+            loss, grad = objective(x)
+            optimizer.update(x, loss, grad, objective)
+        assert np.linalg.norm(x) < 1e-3, type(optimizer).__name__
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: LayerParallel(peaks_net(8), mode="two-shot"), "mode: must be one of"),
+    (lambda: LayerParallel(peaks_net(8), forward_iters=0), "forward_iters"),
+    (lambda: make_optimizer("rmsprop", learning_rate=1.0), "optimizer: must be one of"),
+    (lambda: Adam(-1.0), "learning_rate"),
+    (lambda: SGD(0.1, momentum=1.0), "momentum"),
+    (lambda: train(Serial(peaks_net(8)), SGD(0.1), np.zeros(1), peaks(10, 1)[0], 0), "steps"),
+])
+def test_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
