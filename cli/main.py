@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -19,12 +20,12 @@ import pyxbraid
 from pyxbraid import MPI
 from pyxbraid.config import ProblemError, dump_problem, load_problem
 from pyxbraid.train import train_serial, train_sgd_time
-from pyxbraid.train.problem import build
+from pyxbraid.train.problem import build, load_data
 
 from pyxbraid.cli import plots
 from pyxbraid.cli.progress import Progress
 from pyxbraid.cli.rundir import PROBLEM, RunDir, load_weights, new_run_dir, timestamp
-from pyxbraid.cli.runner import TrainingDiverged, run as run_training
+from pyxbraid.cli.runner import TrainingDiverged, run as run_training, run_resnet
 
 COMM = MPI.COMM_WORLD
 
@@ -76,11 +77,13 @@ def run(problem_file, overrides, out, resume_dir, force, progress, quiet):
             checkpoint = run_dir.checkpoint()
             run_dir.truncate_metrics(checkpoint[3] if checkpoint else 0)
         checkpoint = COMM.bcast(checkpoint)
-        resume = checkpoint[:3] if checkpoint else None
+        resume = checkpoint
     else:
         if not problem_file:
             raise click.UsageError("give PROBLEM_FILE, or --resume RUN_DIR")
         problem = load_problem(problem_file, overrides)
+    datasets = _load_data(problem, problem_file or f"{resume_dir}/{PROBLEM}")
+    if not resume_dir:
         path = None
         if COMM.rank == 0:
             path = str(new_run_dir(out or Path(problem.output.dir) / problem.name, force))
@@ -94,7 +97,8 @@ def run(problem_file, overrides, out, resume_dir, force, progress, quiet):
               f"{COMM.size} rank{'s' if COMM.size > 1 else ''}"
               + (f", resumed at step {resume[1]}" if resume else "") + f" -> {run_dir.path}")
     try:
-        weights, summary = run_training(problem, writer, COMM, report, resume)
+        train = run_training if problem.network.kind == "mlp" else run_resnet
+        weights, summary = train(problem, datasets, writer, COMM, report, resume, run_dir)
     except TrainingDiverged as e:
         if writer is not None:
             writer.write_summary(dict(name=problem.name, mode=problem.mode, status="diverged",
@@ -104,7 +108,8 @@ def run(problem_file, overrides, out, resume_dir, force, progress, quiet):
     if writer is not None:
         writer.write_summary(summary)
         writer.save_weights(weights, dict(name=problem.name, mode=problem.mode,
-                                          sizes=problem.network.sizes, steps=problem.train.steps,
+                                          network=problem.network.model_dump(mode="json"),
+                                          steps=problem.train.steps,
                                           seed=problem.seed, final=summary["final"],
                                           pyxbraid=pyxbraid.__version__, created=timestamp()))
         if problem.output.plots:
@@ -113,9 +118,24 @@ def run(problem_file, overrides, out, resume_dir, force, progress, quiet):
         _echo(_summary_text(summary))
 
 
+def _load_data(problem, source):
+    """The datasets, read before anything is written: a bad data file is a
+    problem error (exit 2) naming the file."""
+    try:
+        return load_data(problem)
+    except (ValueError, OSError) as e:
+        raise ProblemError(source, f"data ({problem.data.kind})", str(e)) from None
+
+
 def _summary_text(s):
-    lines = [f"  final loss {s['final']['loss']:.6g}, accuracy {s['final']['accuracy']:.4g}",
+    lines = [f"  final loss {s['final']['loss']:.6g}, accuracy {s['final']['accuracy']:.4g}"
+             + (f", validation accuracy {s['final']['validation_accuracy']:.4g}"
+                if "validation_accuracy" in s["final"] else ""),
              f"  wall time {s['wall_time']:.2f} s"]
+    if s["mode"] == "layer-parallel":
+        lines.insert(0, f"  layer-parallel ({s['solver_mode']}): forward/adjoint MGRIT iterations "
+                        f"per step {s['forward_iterations']:.1f}/{s['adjoint_iterations']:.1f}")
+        lines.append(f"  model speed-up {s['model_speedup']:.2f}x (one rank per coarse interval)")
     if s["mode"] == "sgd-time":
         iterations = s["mgrit_iterations"]
         lines.insert(0, f"  MGRIT: {sum(iterations)} iterations over {len(iterations)} "
@@ -145,7 +165,11 @@ def compare(problem_file, overrides, tol):
     """Run MGRIT and serial training on PROBLEM_FILE and compare the weights:
     exit 1 if they differ by more than TOL (a regression check)."""
     problem = load_problem(problem_file, overrides)
-    training = build(problem)
+    if problem.network.kind != "mlp":
+        raise ProblemError(problem_file, "network.kind", "compare checks MGRIT over SGD steps "
+                           "(an mlp); for a resnet run mode layer-parallel with "
+                           "layer_parallel.mode exact and mode serial")
+    training = build(problem, _load_data(problem, problem_file))
     mgrit = problem.mgrit
     result = train_sgd_time(training.step, training.w0, problem.train.steps, COMM,
                             mgrit.initial_guess, mgrit.coarse_data, **mgrit.core_options())
@@ -199,6 +223,7 @@ def main(argv=None):
     """The console script: one place that turns errors into exit statuses."""
     if COMM.rank != 0:
         sys.stdout = open(os.devnull, "w")  # rank 0 alone prints
+        warnings.simplefilter("ignore")
     try:
         cli.main(args=argv, prog_name="mgrit-train", standalone_mode=False)
     except click.exceptions.Exit as e:

@@ -25,12 +25,12 @@ def draw(run_dir, metrics):
             ax.legend()
         ax.grid(True, which="both", alpha=0.3)
         written.append(_save(fig, run_dir / "residual.png"))
-    steps = [m for m in metrics if m["type"] == "step" and m["loss"] is not None]
-    for key, label in (("loss", "training loss"), ("accuracy", "training accuracy")):
+    for key, label in (("loss", "training loss"), ("accuracy", "accuracy")):
+        steps = [m for m in metrics if m["type"] == "step" and m.get(key) is not None]
         if steps:
             fig, ax = plt.subplots(figsize=(6, 4))
             ax.plot([m["step"] for m in steps], [m[key] for m in steps])
-            ax.set_xlabel("SGD step")
+            ax.set_xlabel("step")
             ax.set_ylabel(label)
             ax.set_title(label.capitalize())
             if key == "loss" and all(m[key] > 0 for m in steps):

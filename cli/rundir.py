@@ -67,19 +67,35 @@ class RunDir:
         _atomic_savez(self.path / WEIGHTS, weights=weights,
                       metadata=np.array(json.dumps(metadata)))
 
-    def save_checkpoint(self, weights, step, elapsed):
-        """The state after `step` steps: what --resume continues from."""
+    def save_checkpoint(self, weights, step, elapsed, **extra):
+        """The state after `step` steps: what --resume continues from; `extra`
+        arrays (an optimizer's memory) are kept under their names."""
         _atomic_savez(self.path / CHECKPOINT, weights=weights, step=np.array(step),
-                      elapsed=np.array(elapsed), metrics_lines=np.array(len(self.metrics())))
+                      elapsed=np.array(elapsed), metrics_lines=np.array(len(self.metrics())),
+                      **{"extra_" + k: v for k, v in extra.items()})
 
     def checkpoint(self):
-        """(weights, step, elapsed, metrics_lines) of the last checkpoint, or None."""
+        """(weights, step, elapsed, metrics_lines, extra) of the last checkpoint, or None."""
         path = self.path / CHECKPOINT
         if not path.exists():
             return None
         with np.load(path, allow_pickle=False) as f:
+            extra = {k[len("extra_"):]: f[k].copy() for k in f.files if k.startswith("extra_")}
             return (f["weights"].copy(), int(f["step"]), float(f["elapsed"]),
-                    int(f["metrics_lines"]))
+                    int(f["metrics_lines"]), extra)
+
+    def save_rank_states(self, rank, nranks, states):
+        """One rank's arrays (warm starts of one-shot MGRIT), for a resume on as many ranks."""
+        _atomic_savez(self.path / f"warm-{rank}.npz", nranks=np.array(nranks), **states)
+
+    def rank_states(self, rank, nranks):
+        path = self.path / f"warm-{rank}.npz"
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as f:
+            if int(f["nranks"]) != nranks:
+                return None
+            return {k: f[k].copy() for k in f.files if k != "nranks"}
 
 
 def _json_safe(value):

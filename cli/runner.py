@@ -9,7 +9,10 @@ import numpy as np
 
 import pyxbraid
 from pyxbraid.train import train_serial, train_sgd_time
-from pyxbraid.train.problem import build
+from pyxbraid.train.layer_parallel import LayerParallel, Serial
+from pyxbraid.train.loop import train
+from pyxbraid.train.optim import make_optimizer
+from pyxbraid.train.problem import build, build_resnet
 
 
 class TrainingDiverged(Exception):
@@ -54,9 +57,10 @@ def _finite_or_raise(records, window, first, last, checkpoint_step, run_dir):
                 f"lr_growth/lr_max may help.")
 
 
-def run(problem, run_dir, comm, progress, resume=None):
-    """Train; returns the summary.  run_dir (a RunDir) is None on ranks > 0."""
-    training = build(problem)
+def run(problem, datasets, run_dir, comm, progress, resume=None, folder=None):
+    """Train an mlp (sgd-time or serial) on datasets (from load_data);
+    returns (weights, summary).  run_dir (a RunDir) is None on ranks > 0."""
+    training = build(problem, datasets)
     step = _injected(training.step)
     steps = problem.train.steps
     window = min(problem.train.window or steps, steps)
@@ -64,7 +68,7 @@ def run(problem, run_dir, comm, progress, resume=None):
     mgrit = problem.mgrit
     weights, done, elapsed = training.w0, 0, 0.0
     if resume is not None:
-        weights, done, elapsed = resume
+        weights, done, elapsed = resume[:3]
     start = time.monotonic() - elapsed
     path_steps, niters, solves = 0, [], []
     last_residual = float("nan")
@@ -134,3 +138,79 @@ def run(problem, run_dir, comm, progress, resume=None):
                        tol=mgrit.tol, tol_relative=mgrit.tol_relative,
                        model_speedup=steps / path_steps if path_steps else None)
     return weights, summary
+
+
+def run_resnet(problem, datasets, run_dir, comm, progress, resume=None, folder=None):
+    """Train a resnet (layer-parallel or serial) on datasets (from load_data);
+    returns (weights, summary).  run_dir is None on ranks > 0; folder is the
+    run folder on every rank (for each rank's warm starts)."""
+    data, validation = datasets
+    net, theta = build_resnet(problem, data)
+    train_spec, lp, mgrit = problem.train, problem.layer_parallel, problem.mgrit
+    if problem.mode == "layer-parallel":
+        options = {k: v for k, v in mgrit.core_options().items()
+                   if k not in ("abs_tol", "rel_tol", "max_iter", "skip")}
+        objective = LayerParallel(net, comm, lp.mode, lp.forward_iters, lp.adjoint_iters,
+                                  tol=mgrit.tol, max_iter=mgrit.max_iter, **options)
+    else:
+        objective = Serial(net)
+    settings = dict(learning_rate=train_spec.learning_rate)
+    if train_spec.optimizer == "sgd":
+        settings["momentum"] = train_spec.momentum
+    optimizer = make_optimizer(train_spec.optimizer, **settings)
+    steps = train_spec.steps
+    every = train_spec.log_every or max(1, steps // 100)
+    checkpoint_every = train_spec.checkpoint_every or max(1, steps // 10)
+    start, elapsed = 0, 0.0
+    if resume is not None:
+        theta, start, elapsed, _, extra = resume
+        optimizer.load({k[len("opt_"):]: v for k, v in extra.items() if k.startswith("opt_")})
+        if "exact" in extra:
+            objective.mode = "exact"
+        warm = folder.rank_states(comm.rank, comm.size) if folder else None
+        if warm and isinstance(objective, LayerParallel):
+            objective.load_warm_states(warm)
+    clock = time.monotonic() - elapsed
+    scores = validation or data
+    iterations = []
+
+    def on_step(step, theta, loss, objective):
+        record = dict(type="step", step=step, loss=loss, wall_time=time.monotonic() - clock)
+        if isinstance(objective, LayerParallel):
+            stats = objective.gradient_stats
+            iterations.append((stats.forward_iterations, stats.adjoint_iterations))
+            record.update(forward_iterations=stats.forward_iterations,
+                          adjoint_iterations=stats.adjoint_iterations,
+                          forward_factor=stats.forward_factor)
+        if step % every == 0 or step == steps:
+            record["accuracy"] = net.accuracy(theta, scores.x, scores.y)
+        if run_dir is not None:
+            run_dir.append_metrics([record])
+        if step % checkpoint_every == 0 or step == steps:
+            extra = {"opt_" + k: v for k, v in optimizer.state().items()}
+            if getattr(objective, "mode", None) == "exact" and problem.mode == "layer-parallel":
+                extra["exact"] = np.array(1)
+            if isinstance(objective, LayerParallel):
+                folder.save_rank_states(comm.rank, comm.size, objective.warm_states())
+            if run_dir is not None:
+                run_dir.save_checkpoint(theta, step, time.monotonic() - clock, **extra)
+        progress.steps(step, loss)
+
+    try:
+        theta = train(objective, optimizer, theta, data, steps, train_spec.batch_size,
+                      problem.seed, on_step, lp.patience, start=start)
+    except FloatingPointError as e:
+        raise TrainingDiverged(f"training diverged: {e}. The last good checkpoint is kept in "
+                               f"{folder.path if folder else 'the run folder'}; a smaller "
+                               f"learning rate may help.") from None
+    final = dict(loss=float(net.loss(theta, data.x, data.y)),
+                 accuracy=float(net.accuracy(theta, data.x, data.y)))
+    if validation is not None:
+        final["validation_accuracy"] = float(net.accuracy(theta, validation.x, validation.y))
+    summary = dict(name=problem.name, mode=problem.mode, status="completed", steps=steps,
+                   ranks=comm.size, final=final, wall_time=time.monotonic() - clock)
+    if isinstance(objective, LayerParallel):
+        summary.update(solver_mode=objective.mode, model_speedup=objective.model_speedup(),
+                       forward_iterations=float(np.mean([i[0] for i in iterations] or [0])),
+                       adjoint_iterations=float(np.mean([i[1] for i in iterations] or [0])))
+    return theta, summary

@@ -24,51 +24,103 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
+CLASSIFICATION = ("peaks", "digits", "idx")
+
+
 class DataConfig(_Section):
-    kind: Literal["xor", "binary_addition"]
+    kind: Literal["xor", "binary_addition", "peaks", "digits", "idx"]
     n_pairs: int = Field(500, ge=1, description="binary_addition: number of sums")
     bits: int = Field(12, ge=2, le=62, description="binary_addition: bits per number")
+    n_train: int = Field(5000, ge=1, description="peaks: training points")
+    n_val: Optional[int] = Field(None, ge=1, description="peaks (200), digits (297): "
+                                 "validation points")
+    images: Optional[str] = Field(None, description="idx: training images (IDX file)")
+    labels: Optional[str] = Field(None, description="idx: training labels")
+    val_images: Optional[str] = Field(None, description="idx: validation images")
+    val_labels: Optional[str] = Field(None, description="idx: validation labels")
+
+    @model_validator(mode="after")
+    def _files(self):
+        if self.kind == "idx":
+            for name in ("images", "labels"):
+                if getattr(self, name) is None:
+                    raise _FieldError((name,), "is required with kind: idx (MNIST-style IDX "
+                                      "files, e.g. train-images-idx3-ubyte.gz)")
+            if (self.val_images is None) != (self.val_labels is None):
+                raise _FieldError(("val_labels" if self.val_labels is None else "val_images",),
+                                  "give val_images and val_labels together")
+        return self
 
     def shape(self):
-        """(features, outputs) of the data."""
-        return (3, 1) if self.kind == "xor" else (2 * self.bits, self.bits)
+        """(features, outputs) of the data, or None when only the files know."""
+        return {"xor": (3, 1), "binary_addition": (2 * self.bits, self.bits),
+                "peaks": (2, 5), "digits": (64, 10)}.get(self.kind)
+
+
+ACTIVATION = Literal["identity", "sigmoid", "tanh", "relu", "smooth_relu"]
 
 
 class NetworkConfig(_Section):
-    sizes: list[int] = Field(min_length=2, description="layer widths, input to output")
-    activation: Literal["identity", "sigmoid", "tanh", "relu", "smooth_relu"] = "sigmoid"
-    output_activation: Optional[Literal["identity", "sigmoid", "tanh", "relu",
-                                        "smooth_relu"]] = None
+    kind: Literal["mlp", "resnet"] = "mlp"
+    # mlp
+    sizes: Optional[list[int]] = Field(None, min_length=2, description="mlp: layer widths, "
+                                       "input to output")
+    activation: ACTIVATION = "sigmoid"
+    output_activation: Optional[ACTIVATION] = None
     bias: bool = True
     loss: Literal["sse", "mse", "softmax_cross_entropy"] = "sse"
     init: Literal["uniform", "xavier"] = "uniform"
+    # resnet
+    width: Optional[int] = Field(None, ge=1, description="resnet: width of every layer")
+    layers: Optional[int] = Field(None, ge=1, description="resnet: residual layers N")
+    T: float = Field(1.0, gt=0, description="resnet: final time, h = T/N")
+    opening_activation: Optional[ACTIVATION] = None
+    gamma_t: float = Field(0.0, ge=0, description="resnet: Tikhonov regularization")
+    gamma_d: float = Field(0.0, ge=0, description="resnet: smoothness across layers")
+    init_scale: float = Field(1.0, ge=0, description="resnet: scale of the layer weights")
 
     @model_validator(mode="after")
-    def _positive_sizes(self):
-        for i, n in enumerate(self.sizes):
-            if n < 1:
-                raise _FieldError(("sizes", i), f"must be >= 1, got {n}")
+    def _kind_fields(self):
+        if self.kind == "mlp":
+            if self.sizes is None:
+                raise _FieldError(("sizes",), "is required for kind: mlp")
+            for i, n in enumerate(self.sizes):
+                if n < 1:
+                    raise _FieldError(("sizes", i), f"must be >= 1, got {n}")
+        else:
+            for name in ("width", "layers"):
+                if getattr(self, name) is None:
+                    raise _FieldError((name,), "is required for kind: resnet")
+            if self.sizes is not None:
+                raise _FieldError(("sizes",), "is for kind: mlp (a resnet has width and layers)")
         return self
 
 
 class TrainConfig(_Section):
-    steps: int = Field(ge=1, description="SGD steps (the time steps of MGRIT)")
+    steps: int = Field(ge=1, description="sgd-time: SGD steps (the time steps of MGRIT); "
+                       "resnet: optimizer steps")
     learning_rate: float = Field(gt=0)
     schedule: Literal["batch", "serialized", "minibatch"] = "batch"
-    batch_size: Optional[int] = Field(None, ge=1)
-    window: Optional[int] = Field(None, ge=1, description="steps per MGRIT solve; "
+    batch_size: Optional[int] = Field(None, ge=1, description="minibatch size (resnet: "
+                                      "default the whole training set)")
+    optimizer: Literal["sgd", "adam", "lbfgs"] = "sgd"
+    momentum: float = Field(0.0, ge=0, lt=1)
+    window: Optional[int] = Field(None, ge=1, description="sgd-time: steps per MGRIT solve; "
                                   "checkpoints between solves (default, or more than "
                                   "steps: all steps)")
+    checkpoint_every: Optional[int] = Field(None, ge=1, description="resnet: optimizer "
+                                            "steps between checkpoints (default steps/10)")
     log_every: Optional[int] = Field(None, ge=1, description="loss and accuracy every "
                                      "log_every steps (default: steps/100)")
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.schedule == "minibatch" and self.batch_size is None:
-            raise _FieldError(("batch_size",), "is required with schedule: minibatch")
-        if self.schedule != "minibatch" and self.batch_size is not None:
-            raise _FieldError(("batch_size",), f"only for schedule: minibatch, not {self.schedule}")
-        return self
+
+class LayerParallelConfig(_Section):
+    mode: Literal["exact", "one-shot"] = "one-shot"
+    forward_iters: int = Field(2, ge=1, description="one-shot: forward MGRIT iterations "
+                               "per optimizer step")
+    adjoint_iters: int = Field(1, ge=1, description="one-shot: adjoint MGRIT iterations")
+    patience: int = Field(5, ge=1, description="steps with a forward convergence factor > 1 "
+                          "before falling back to exact mode")
 
 
 class MGRITConfig(_Section):
@@ -137,17 +189,46 @@ class OutputConfig(_Section):
 
 class Problem(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
-    mode: Literal["sgd-time", "serial"] = "sgd-time"
+    mode: Literal["sgd-time", "layer-parallel", "serial"] = "sgd-time"
     seed: int = Field(0, ge=0)
     data: DataConfig
     network: NetworkConfig
     train: TrainConfig
     mgrit: MGRITConfig = Field(default_factory=MGRITConfig)
+    layer_parallel: LayerParallelConfig = Field(default_factory=LayerParallelConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
-    def _network_fits_data(self):
-        features, outputs = self.data.shape()
+    def _consistent(self):
+        net, data, train = self.network, self.data, self.train
+        if self.mode == "sgd-time" and net.kind != "mlp":
+            raise _FieldError(("network", "kind"), "mode sgd-time trains an mlp "
+                              "(a resnet trains with mode layer-parallel)")
+        if self.mode == "layer-parallel" and net.kind != "resnet":
+            raise _FieldError(("network", "kind"), "mode layer-parallel trains a resnet")
+        if net.kind == "resnet" and data.kind not in CLASSIFICATION:
+            raise _FieldError(("data", "kind"), f"a resnet classifies: data must be one of "
+                              f"{', '.join(CLASSIFICATION)}")
+        if net.kind == "mlp":
+            if train.optimizer != "sgd":
+                raise _FieldError(("train", "optimizer"), "an mlp trains with sgd (the steps "
+                                  "MGRIT solves)")
+            if train.schedule == "minibatch" and train.batch_size is None:
+                raise _FieldError(("train", "batch_size"), "is required with schedule: minibatch")
+            if train.schedule != "minibatch" and train.batch_size is not None:
+                raise _FieldError(("train", "batch_size"), f"only for schedule: minibatch, "
+                                  f"not {train.schedule}")
+            self._mlp_fits_data()
+        if self.mgrit.lr_max is not None and self.mgrit.lr_max < self.train.learning_rate:
+            raise _FieldError(("mgrit", "lr_max"), f"must be >= train.learning_rate "
+                              f"({self.train.learning_rate}), got {self.mgrit.lr_max}")
+        return self
+
+    def _mlp_fits_data(self):
+        shape = self.data.shape()
+        if shape is None:
+            return  # IDX files: checked when they are read
+        features, outputs = shape
         sizes = self.network.sizes
         if sizes[0] != features:
             raise _FieldError(("network", "sizes", 0), f"the {self.data.kind} data has "
@@ -155,10 +236,6 @@ class Problem(_Section):
         if sizes[-1] != outputs:
             raise _FieldError(("network", "sizes", len(sizes) - 1), f"the {self.data.kind} data "
                               f"has {outputs} targets, the network gives {sizes[-1]} outputs")
-        if self.mgrit.lr_max is not None and self.mgrit.lr_max < self.train.learning_rate:
-            raise _FieldError(("mgrit", "lr_max"), f"must be >= train.learning_rate "
-                              f"({self.train.learning_rate}), got {self.mgrit.lr_max}")
-        return self
 
 
 class _FieldError(ValueError):

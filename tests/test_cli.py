@@ -220,3 +220,69 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, sig):
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
              if '"step"' in line]
     assert steps == sorted(set(steps))  # no records twice after the resume
+
+
+# ------------------------------------------------------------ layer-parallel
+
+PEAKS = ROOT / "examples" / "peaks.yaml"
+PEAKS_SMALL = ["--set", "data.n_train=400", "--set", "network.layers=16",
+               "--set", "train.steps=40", "--set", "train.log_every=5",
+               "--set", "train.checkpoint_every=5"]
+
+
+def test_layer_parallel_exact_trains_like_serial(tmp_path):
+    out = tmp_path / "lp"
+    result = mgrit_train("run", PEAKS, *PEAKS_SMALL, "--set", "layer_parallel.mode=exact",
+                         "--out", out, ranks=2)
+    assert result.returncode == 0, result.stderr
+    assert "layer-parallel (exact)" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "layer-parallel" and summary["solver_mode"] == "exact"
+    assert 0 < summary["final"]["validation_accuracy"] <= 1 and summary["model_speedup"] > 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 41))
+    assert all(r["forward_iterations"] >= 1 and r["adjoint_iterations"] >= 1 for r in records)
+    assert (out / "loss.png").exists() and (out / "accuracy.png").exists()
+    serial = tmp_path / "serial"
+    assert mgrit_train("run", PEAKS, *PEAKS_SMALL, "--set", "mode=serial", "--out", serial,
+                       "--quiet").returncode == 0
+    np.testing.assert_allclose(load_weights(out / "weights.npz")[0],
+                               load_weights(serial / "weights.npz")[0], rtol=0, atol=1e-8)
+
+
+def test_layer_parallel_killed_run_resumes_to_the_same_weights(tmp_path):
+    args = ["run", PEAKS, *PEAKS_SMALL, "--set", "train.steps=400", "--set",
+            "train.checkpoint_every=20", "--set", "output.plots=false", "--quiet"]
+    reference = tmp_path / "reference"
+    assert mgrit_train(*args, "--out", reference, ranks=2).returncode == 0
+    out = tmp_path / "killed"
+    cmd = [mpirun_executable(), "-n", "2", MGRIT_TRAIN] + [str(a) for a in args] + ["--out",
+                                                                                   str(out)]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+        killed_at = int(f["step"])
+    assert 0 < killed_at < 400
+    resumed = mgrit_train("run", "--resume", out, ranks=2)
+    assert resumed.returncode == 0, resumed.stderr
+    # one-shot warm starts and Adam's moments come back: the same weights
+    assert np.array_equal(load_weights(out / "weights.npz")[0],
+                          load_weights(reference / "weights.npz")[0])
+
+
+def test_bad_data_and_mismatched_modes_exit_2(tmp_path):
+    mnist = ROOT / "examples" / "mnist.yaml"
+    result = mgrit_train("run", mnist, "--out", tmp_path / "run", ranks=2, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "train-images-idx3-ubyte.gz" in result.stderr and "cannot read" in result.stderr
+    assert not (tmp_path / "run").exists()
+    result = mgrit_train("validate", PEAKS, "--set", "mode=sgd-time")
+    assert result.returncode == 2 and "network.kind: mode sgd-time trains an mlp" in result.stderr
+    result = mgrit_train("validate", PEAKS, "--set", "network.width=null")
+    assert result.returncode == 2 and "network.width: is required for kind: resnet" in result.stderr

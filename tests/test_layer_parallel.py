@@ -103,11 +103,11 @@ def test_guard_falls_back_to_exact_mode():
     solver = LayerParallel(net, mode="one-shot")
 
     class Diverging:
-        mode, stats = "one-shot", None
+        mode, gradient_stats = "one-shot", None
 
         def objective(self, theta, x, y, need_grad=True):
             result = solver.objective(theta, x, y, need_grad)
-            self.stats = type("S", (), {"forward_factor": 1.5})()  # pretend it diverges
+            self.gradient_stats = type("S", (), {"forward_factor": 1.5})()  # pretend it diverges
             return result
 
     objective = Diverging()

@@ -143,7 +143,8 @@ class LayerParallel:
         self.theta = None
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
-        self.stats = SolveStats()
+        self.stats = SolveStats()           # the last evaluation's solves
+        self.gradient_stats = SolveStats()  # the last gradient's (not a line search's)
         n, size = net.n_layers, self.comm.size
         # which forward states each rank's adjoint steps and gradients need
         self._needs = [self._adjoint_needs(*block_range(n + 1, size, size - 1 - r))
@@ -157,6 +158,18 @@ class LayerParallel:
 
     def forward_state(self, layer):
         return self._forward_states[layer]
+
+    def warm_states(self):
+        """This rank's warm starts for one-shot solves, as named arrays."""
+        states = {f"forward_{k}": v for k, v in self._forward_warm.items()}
+        states.update({f"adjoint_{k}": v for k, v in self._adjoint_warm.items()})
+        return states
+
+    def load_warm_states(self, states):
+        self._forward_warm = {int(k.split("_")[1]): v for k, v in states.items()
+                              if k.startswith("forward_")}
+        self._adjoint_warm = {int(k.split("_")[1]): v for k, v in states.items()
+                              if k.startswith("adjoint_")}
 
     def _solve(self, app_class, comm, first, warm, iterations):
         app = app_class(self, first, warm)
@@ -210,6 +223,7 @@ class LayerParallel:
         if comm.rank == 0:
             net.regularization(theta, grad)
         comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+        self.gradient_stats = stats
         return loss, grad
 
     def _exchange(self, states):
@@ -224,8 +238,8 @@ class LayerParallel:
 
     def model_speedup(self):
         """Serial layer steps (N forward, N adjoint) over the critical path of
-        the two solves of the last evaluation, one rank per coarse interval."""
-        n, stats = self.net.n_layers, self.stats
+        the two solves of the last gradient, one rank per coarse interval."""
+        n, stats = self.net.n_layers, self.gradient_stats
         path = sum(critical_path(n, stats.nlevels, iterations,
                                  cfactor=self.options.get("cfactor", 2),
                                  nrelax=self.options.get("nrelax", 1), skip=False)

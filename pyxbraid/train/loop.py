@@ -25,8 +25,9 @@ def batches(n, batch_size, seed):
 
 
 def train(objective, optimizer, theta0, data, steps, batch_size=None, seed=0, on_step=None,
-          patience=5):
-    """`steps` optimizer updates of theta (a copy of theta0) on `data`; returns theta.
+          patience=5, start=0):
+    """Optimizer updates start+1 .. steps of theta (a copy of theta0, the
+    parameters after `start` updates) on `data`; returns theta.
 
     on_step(step, theta, loss, objective) is called after every update.  The
     guard: when a one-shot objective's forward MGRIT convergence factor stays
@@ -36,8 +37,10 @@ def train(objective, optimizer, theta0, data, steps, batch_size=None, seed=0, on
         raise ValueError(f"steps: must be a positive integer, got {steps!r}")
     theta = np.array(theta0, dtype=np.float64, copy=True)
     source = batches(len(data), batch_size, seed)
+    for _ in range(start):  # the batches of the updates already made
+        next(source)
     bad = 0
-    for step in range(1, steps + 1):
+    for step in range(start + 1, steps + 1):
         index = next(source)
         x, y = data.x[index], data.y[index]
 
@@ -47,7 +50,7 @@ def train(objective, optimizer, theta0, data, steps, batch_size=None, seed=0, on
         loss, grad = evaluate(theta)
         if not math.isfinite(loss) or not np.all(np.isfinite(grad)):
             raise FloatingPointError(f"the loss or its gradient is not finite at step {step}")
-        factor = getattr(getattr(objective, "stats", None), "forward_factor", math.nan)
+        factor = getattr(getattr(objective, "gradient_stats", None), "forward_factor", math.nan)
         if getattr(objective, "mode", None) == "one-shot":
             bad = bad + 1 if factor > 1.0 else 0
             if bad >= patience:

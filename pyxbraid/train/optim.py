@@ -26,6 +26,13 @@ class SGD:
         self.momentum = float(momentum)
         self._velocity = None
 
+    def state(self):
+        """The optimizer's memory as arrays (for a checkpoint)."""
+        return {} if self._velocity is None else {"velocity": self._velocity}
+
+    def load(self, state):
+        self._velocity = state.get("velocity")
+
     def update(self, theta, loss, grad, objective):
         """One step; `objective` is not needed (a line search would use it)."""
         if self._velocity is None:
@@ -47,6 +54,15 @@ class Adam:
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), _positive("eps", eps)
         self._m = self._v = None
         self._t = 0
+
+    def state(self):
+        if self._m is None:
+            return {}
+        return {"m": self._m, "v": self._v, "t": np.array(self._t)}
+
+    def load(self, state):
+        if state:
+            self._m, self._v, self._t = state["m"], state["v"], int(state["t"])
 
     def update(self, theta, loss, grad, objective):
         if self._m is None:
@@ -74,6 +90,23 @@ class LBFGS:
         self.c1, self.shrink, self.max_trials = float(c1), float(shrink), int(max_trials)
         self._pairs = deque(maxlen=history)
         self._previous = None  # (theta, grad) of the last accepted point
+
+    def state(self):
+        state = {}
+        if self._pairs:
+            state.update(s=np.array([p[0] for p in self._pairs]),
+                         y=np.array([p[1] for p in self._pairs]),
+                         rho=np.array([p[2] for p in self._pairs]))
+        if self._previous is not None:
+            state.update(previous_theta=self._previous[0], previous_grad=self._previous[1])
+        return state
+
+    def load(self, state):
+        self._pairs.clear()
+        for s, y, rho in zip(state.get("s", ()), state.get("y", ()), state.get("rho", ())):
+            self._pairs.append((s, y, float(rho)))
+        if "previous_theta" in state:
+            self._previous = (state["previous_theta"], state["previous_grad"])
 
     def _direction(self, grad):
         q = grad.copy()

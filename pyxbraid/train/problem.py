@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyxbraid.data import Dataset, binary_addition, xor
-from pyxbraid.nn import MLP
+from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, xor
+from pyxbraid.nn import MLP, ResNet
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
 
 
@@ -22,12 +22,37 @@ class TrainingProblem:
                 "accuracy": float(self.model.accuracy(w, self.data.x, self.data.y))}
 
 
-def build(problem):
-    """(TrainingProblem) for a pyxbraid.config.Problem."""
-    if problem.data.kind == "xor":
-        data = xor()
-    else:
-        data = binary_addition(problem.data.n_pairs, bits=problem.data.bits, seed=problem.seed)
+def load_data(problem):
+    """(training Dataset, validation Dataset or None) of a problem."""
+    spec = problem.data
+    if spec.kind == "xor":
+        return xor(), None
+    if spec.kind == "binary_addition":
+        return binary_addition(spec.n_pairs, bits=spec.bits, seed=problem.seed), None
+    if spec.kind == "peaks":
+        return peaks(spec.n_train, spec.n_val or 200, seed=problem.seed)
+    if spec.kind == "digits":
+        return digits(spec.n_val or 297, seed=problem.seed)
+    data = load_idx(spec.images, spec.labels)
+    validation = None
+    if spec.val_images is not None:
+        validation = load_idx(spec.val_images, spec.val_labels)
+    return data, validation
+
+
+def build_resnet(problem, data):
+    """(ResNet, initial parameters) of a resnet problem for its data."""
+    spec = problem.network
+    net = ResNet(data.n_features, spec.width, spec.layers, data.n_outputs, T=spec.T,
+                 activation=spec.activation, opening_activation=spec.opening_activation,
+                 gamma_t=spec.gamma_t, gamma_d=spec.gamma_d)
+    return net, net.init_params(np.random.default_rng(problem.seed), scale=spec.init_scale)
+
+
+def build(problem, datasets=None):
+    """(TrainingProblem) for an mlp problem (pyxbraid.config.Problem), on
+    datasets from load_data (loaded here when not given)."""
+    data, _ = datasets or load_data(problem)
     net = problem.network
     model = MLP(net.sizes, activation=net.activation, output_activation=net.output_activation,
                 bias=net.bias, loss=net.loss)
