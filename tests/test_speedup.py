@@ -55,3 +55,13 @@ def test_critical_path_model():
     fast = critical_path(25600, 12, 10)
     assert 25600 / fast > 10 * 25600 / critical_path(25600, 2, 10)
     assert critical_path(100, 1, 0) == 100
+
+
+def test_critical_path_with_a_given_number_of_ranks():
+    # one rank per coarse interval is the default
+    assert critical_path(1024, 5, 3, cfactor=4, nranks=256) == critical_path(1024, 5, 3,
+                                                                           cfactor=4)
+    # fewer ranks, longer path; one rank does at least the serial work
+    paths = [critical_path(1024, 5, 3, cfactor=4, nranks=p) for p in (1, 16, 64, 256)]
+    assert paths == sorted(paths, reverse=True)
+    assert paths[0] > 1024

@@ -59,23 +59,36 @@ def replay_cycle(nlevels, niter, relax, restrict, interpolate, fmg=False, nfmg=-
 
 
 def critical_path(ntime, nlevels, niter, cfactor=2, nrelax=1, fmg=False, nfmg=-1,
-                  nfmg_vcyc=1, skip=True):
+                  nfmg_vcyc=1, skip=True, nranks=None):
     """Steps on the critical path of a solve of `niter` iterations (XBraid's
-    count, the skipped iteration 0 included).
+    count, the skipped iteration 0 included) on `nranks` ranks (default: one
+    rank per coarse interval of the fine grid, N/m ranks, as in Schroder 2017).
 
-    Per interval, with m the level's coarsening factor: one F-C relaxation
-    sweep costs m steps; restriction F-relaxes (m-1), computes the residual at
-    the C-point (1) and the coarse right-hand side (1); interpolation F-relaxes
-    (m-1); the coarsest level is a sequential solve over all its points; the
-    final F-sweep before access costs m-1."""
+    On a level with coarsening factor m where each rank holds k points, a
+    sweep costs about max(k, m) steps: a rank steps its points one after the
+    other, and an interval spread over several ranks is a pipeline of m
+    steps.  One F-C relaxation sweep costs that; restriction F-relaxes, then
+    computes the residuals at the C-points and the coarse right-hand sides
+    (max(k/m, 1) each); interpolation F-relaxes; the coarsest level is a
+    sequential solve over all its points; the final F-sweep before access
+    is one more F-relaxation of the fine level."""
     if nlevels <= 1:
         return ntime
     points, factors = hierarchy(ntime, nlevels, cfactor)
+    nranks = nranks or max(1, ntime // factors[0])
     coarsest = nlevels - 1
+
+    def sweep(level):
+        return max(-(-points[level] // nranks), factors[level])
+
+    def cpoints(level):
+        return max(-(-points[level] // (nranks * factors[level])), 1)
+
     path = replay_cycle(
         nlevels, niter,
-        relax=lambda level: _per_level(nrelax, level, 1) * factors[level],
-        restrict=lambda level: factors[level] + 1,
-        interpolate=lambda level: points[coarsest] if level == coarsest else factors[level] - 1,
+        relax=lambda level: _per_level(nrelax, level, 1) * sweep(level),
+        restrict=lambda level: sweep(level) + cpoints(level),
+        interpolate=lambda level: points[coarsest] if level == coarsest
+        else sweep(level) - cpoints(level),
         fmg=fmg, nfmg=nfmg, nfmg_vcyc=nfmg_vcyc, skip=skip)
-    return path + factors[0] - 1
+    return path + sweep(0) - cpoints(0)

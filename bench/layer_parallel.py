@@ -1,0 +1,199 @@
+"""Benchmark of layer-parallel ResNet training (Günther et al. 2018):
+
+1. seconds per optimizer step (Adam) for N = 64, 256, 1024 layers, width 32,
+   batch 256 (peaks), for serial training (1 rank) and layer-parallel exact
+   and one-shot mode on 1 and 2 ranks;
+2. the model speed-up from critical-path layer evaluations on 16, 64 and
+   256 ranks (forward, adjoint and layer gradients, against 3N serially);
+3. validation accuracies on peaks and digits, serial versus layer-parallel.
+
+    python bench/layer_parallel.py [--repeat 3] [--no-accuracy]
+
+Goals: one-shot on 2 ranks at least 1.6x faster than on 1 rank at N = 1024;
+model speed-up at 64 ranks, N = 1024, at least 8x.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPTHS = [64, 256, 1024]
+WIDTH, BATCH, CFACTOR = 32, 256, 4
+MODEL_RANKS = [16, 64, 256]
+
+
+def levels_for(n_layers):
+    """Coarsen by CFACTOR down to at most 16 layers."""
+    levels, points = 1, n_layers
+    while points > 16:
+        points //= CFACTOR
+        levels += 1
+    return levels
+
+
+def solver_options(n_layers):
+    return dict(cfactor=CFACTOR, max_levels=levels_for(n_layers))
+
+
+def timing_worker(kind, n_layers, repeat):
+    """Under mpirun: the best seconds per optimizer step of `repeat` steps
+    (after one warm-up step), and the solver's iterations."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from pyxbraid.data import peaks
+    from pyxbraid.nn import ResNet
+    from pyxbraid.train.layer_parallel import LayerParallel, Serial
+    from pyxbraid.train.optim import Adam
+
+    comm = MPI.COMM_WORLD
+    data, _ = peaks(BATCH, 10, seed=0)
+    net = ResNet(2, WIDTH, n_layers, 5, T=1.0, activation="tanh", gamma_t=1e-5, gamma_d=1e-5)
+    theta = net.init_params(np.random.default_rng(0))
+    objective = Serial(net) if kind == "serial" else LayerParallel(
+        net, comm, mode=kind, tol=1e-9, **solver_options(n_layers))
+    optimizer = Adam(1e-3)
+    best = float("inf")
+    for step in range(repeat + 1):
+        comm.Barrier()
+        start = MPI.Wtime()
+        loss, grad = objective.objective(theta, data.x, data.y)
+        optimizer.update(theta, loss, grad, None)
+        seconds = comm.allreduce(MPI.Wtime() - start, op=MPI.MAX)
+        if step > 0:
+            best = min(best, seconds)
+    stats = getattr(objective, "gradient_stats", None)
+    if comm.rank == 0:
+        print(json.dumps(dict(seconds=best,
+                              forward=stats.forward_iterations if stats else 0,
+                              adjoint=stats.adjoint_iterations if stats else 0)))
+
+
+def accuracy_worker():
+    """Under mpirun: peaks (the example's settings) and digits, serial and
+    layer-parallel, on the same optimizer and steps."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from pyxbraid.data import digits, peaks
+    from pyxbraid.nn import ResNet
+    from pyxbraid.train.layer_parallel import LayerParallel, Serial
+    from pyxbraid.train.loop import train
+    from pyxbraid.train.optim import LBFGS, Adam
+
+    comm = MPI.COMM_WORLD
+    rows = []
+    problems = [
+        ("peaks (Adam, 400 steps, one-shot 2/1)", peaks(5000, 200, seed=0),
+         dict(width=8, layers=32, activation="smooth_relu", gamma=1e-4),
+         lambda: Adam(0.01), 400, "one-shot", dict(max_levels=2)),
+        ("digits (L-BFGS, 60 steps, exact)", digits(297, seed=0),
+         dict(width=32, layers=16, activation="tanh", gamma=1e-4),
+         lambda: LBFGS(1.0), 60, "exact", dict(max_levels=3)),
+    ]
+    for name, (data, validation), spec, optimizer, steps, mode, options in problems:
+        net = ResNet(data.n_features, spec["width"], spec["layers"], data.n_outputs, T=1.0,
+                     activation=spec["activation"], gamma_t=spec["gamma"],
+                     gamma_d=spec["gamma"])
+        theta0 = net.init_params(np.random.default_rng(0))
+        row = {"problem": name}
+        for label, objective in (("serial", Serial(net)),
+                                 ("layer-parallel", LayerParallel(net, comm, mode=mode, tol=1e-9,
+                                                                  **options))):
+            start = time.perf_counter()
+            theta = train(objective, optimizer(), theta0, data, steps)
+            row[label] = net.accuracy(theta, validation.x, validation.y)
+            row[label + " seconds"] = time.perf_counter() - start
+        rows.append(row)
+    if comm.rank == 0:
+        print(json.dumps(rows))
+
+
+def run_worker(ranks, args, timeout=3600):
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks),
+                          sys.executable, "-m", "mpi4py", __file__, "--worker"] + args,
+                         capture_output=True, text=True, env=env, timeout=timeout)
+    if out.returncode != 0:
+        sys.exit(f"worker {args} on {ranks} ranks failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def model_speedups(n_layers, forward, adjoint):
+    from pyxbraid.train.speedup import critical_path
+
+    levels = levels_for(n_layers)
+    result = {}
+    for ranks in MODEL_RANKS:
+        path = sum(critical_path(n_layers, levels, iterations, cfactor=CFACTOR, skip=False,
+                                 nranks=ranks) for iterations in (forward, adjoint))
+        result[ranks] = 3 * n_layers / (path + -(-n_layers // ranks))
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--no-accuracy", action="store_true")
+    p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "layer_parallel.json")
+    p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        if args.worker[0] == "accuracy":
+            return accuracy_worker()
+        kind, n_layers, repeat = args.worker
+        return timing_worker(kind, int(n_layers), int(repeat))
+
+    rows = []
+    for n in DEPTHS:
+        row = {"N": n, "serial": run_worker(1, ["serial", str(n), str(args.repeat)])["seconds"]}
+        for kind in ("exact", "one-shot"):
+            for ranks in (1, 2):
+                result = run_worker(ranks, [kind, str(n), str(args.repeat)])
+                row[f"{kind} {ranks}"] = result["seconds"]
+                row[f"{kind} iterations"] = (result["forward"], result["adjoint"])
+        row["model"] = {kind: model_speedups(n, *row[f"{kind} iterations"])
+                        for kind in ("exact", "one-shot")}
+        rows.append(row)
+        print(f"  measured N={n}", file=sys.stderr, flush=True)
+
+    print(f"\nLayer-parallel ResNet (width {WIDTH}, batch {BATCH}, tanh, T = 1, cfactor "
+          f"{CFACTOR}): seconds per Adam step, best of {args.repeat}\n")
+    print("| N | serial | exact 1 rank | exact 2 ranks | one-shot 1 rank | one-shot 2 ranks | "
+          "one-shot 1 -> 2 ranks | iterations exact (fwd/adj) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['N']} | {r['serial']:.3f} | {r['exact 1']:.3f} | {r['exact 2']:.3f} | "
+              f"{r['one-shot 1']:.3f} | {r['one-shot 2']:.3f} | "
+              f"{r['one-shot 1'] / r['one-shot 2']:.2f}x | "
+              f"{r['exact iterations'][0]}/{r['exact iterations'][1]} |")
+    print("\nModel speed-up over serial training (critical-path layer evaluations: forward, "
+          "adjoint and layer gradients, against 3N):\n")
+    print("| N | mode | " + " | ".join(f"{p} ranks" for p in MODEL_RANKS) + " |")
+    print("|---:|---|" + "---:|" * len(MODEL_RANKS))
+    for r in rows:
+        for kind in ("one-shot", "exact"):
+            print(f"| {r['N']} | {kind} | " + " | ".join(
+                f"{r['model'][kind][p]:.1f}x" for p in MODEL_RANKS) + " |")
+    results = {"timings": rows}
+    if not args.no_accuracy:
+        accuracy = run_worker(2, ["accuracy"])
+        results["accuracy"] = accuracy
+        print("\nValidation accuracy, serial versus layer-parallel (2 ranks), same optimizer "
+              "and steps:\n")
+        print("| problem | serial | layer-parallel | seconds serial / layer-parallel |")
+        print("|---|---:|---:|---:|")
+        for a in accuracy:
+            print(f"| {a['problem']} | {a['serial']:.3f} | {a['layer-parallel']:.3f} | "
+                  f"{a['serial seconds']:.1f} / {a['layer-parallel seconds']:.1f} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
