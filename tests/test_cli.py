@@ -31,6 +31,23 @@ def mgrit_train(*args, ranks=None, timeout=120, env=None, cwd=None):
                           cwd=cwd)
 
 
+def kill_after_first_checkpoint(args, out, sig):
+    """Start `mgrit-train args --out out` on 2 ranks, kill the whole job with
+    `sig` soon after its first checkpoint; returns the checkpoint's step."""
+    cmd = [mpirun_executable(), "-n", "2", MGRIT_TRAIN] + [str(a) for a in args] + ["--out",
+                                                                                   str(out)]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.killpg(process.pid, sig)
+    process.wait(timeout=30)
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+        return int(f["step"])
+
+
 def serial_weights(problem_file, *overrides, tmp_path):
     out = tmp_path / "serial"
     result = mgrit_train("run", problem_file, "--set", "mode=serial", *overrides, "--out", out,
@@ -198,19 +215,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, sig):
     reference = tmp_path / "reference"
     assert mgrit_train(*args, "--out", reference, ranks=2).returncode == 0
     out = tmp_path / "killed"
-    cmd = [mpirun_executable(), "-n", "2", MGRIT_TRAIN] + [str(a) for a in args] + ["--out",
-                                                                                   str(out)]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    checkpoint = out / "checkpoint.npz"
-    deadline = time.monotonic() + 60
-    while not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    os.killpg(process.pid, sig)
-    process.wait(timeout=30)
-    with np.load(checkpoint, allow_pickle=False) as f:
-        killed_at = int(f["step"])
+    killed_at = kill_after_first_checkpoint(args, out, sig)
     assert 0 < killed_at < 8192, "the run ended before it could be killed"
     resumed = mgrit_train("run", "--resume", out, ranks=2)
     assert resumed.returncode == 0, resumed.stderr
@@ -256,18 +261,7 @@ def test_layer_parallel_killed_run_resumes_to_the_same_weights(tmp_path):
     reference = tmp_path / "reference"
     assert mgrit_train(*args, "--out", reference, ranks=2).returncode == 0
     out = tmp_path / "killed"
-    cmd = [mpirun_executable(), "-n", "2", MGRIT_TRAIN] + [str(a) for a in args] + ["--out",
-                                                                                   str(out)]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
-        killed_at = int(f["step"])
+    killed_at = kill_after_first_checkpoint(args, out, signal.SIGKILL)
     assert 0 < killed_at < 400
     resumed = mgrit_train("run", "--resume", out, ranks=2)
     assert resumed.returncode == 0, resumed.stderr

@@ -3,33 +3,15 @@ update by hand, the flat-vector views, the pluggable GEMM, and argument errors."
 import numpy as np
 import pytest
 
+from gradcheck import H, finite_differences, rel_error
+
 from pyxbraid.nn import (MLP, Dense, Identity, MeanSquaredError, ReLU, Sigmoid, SmoothReLU,
                          SoftmaxCrossEntropy, SumSquaredError, Tanh, gemm, gemm_backend,
                          get_activation, get_gemm_backend, get_loss, set_gemm_backend)
 
-H = 1e-6  # central differences: error O(H^2) ~ 1e-12 plus roundoff ~ 1e-16 / H
 ACTIVATIONS = [Identity(), Sigmoid(), Tanh(), ReLU(), SmoothReLU(), SmoothReLU(eta=0.5)]
 XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
 XOR_Y = np.array([[0], [1], [1], [0]], dtype=float)
-
-
-def rel_error(g, fd):
-    """Over the whole vector, so that tiny entries do not dominate."""
-    return np.linalg.norm(g - fd) / max(1e-8, np.linalg.norm(g) + np.linalg.norm(fd))
-
-
-def finite_differences(f, v):
-    """Central differences of the scalar f() with respect to every entry of v (changed in place)."""
-    fd = np.empty(v.shape)
-    for i in np.ndindex(v.shape):
-        saved = v[i]
-        v[i] = saved + H
-        f_plus = f()
-        v[i] = saved - H
-        f_minus = f()
-        v[i] = saved
-        fd[i] = (f_plus - f_minus) / (2 * H)
-    return fd
 
 
 def away_from_kinks(rng, shape, activation):

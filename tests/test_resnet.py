@@ -4,32 +4,14 @@ views, the regularization by hand, argument errors, and GEMM for every product."
 import numpy as np
 import pytest
 
+from gradcheck import H, finite_differences, rel_error
+
 from pyxbraid.nn import get_gemm_backend, gemm_backend
 from pyxbraid.nn.activations import ReLU, SmoothReLU, Tanh
 from pyxbraid.nn.resnet import ResNet, ResNetParams
 
-H = 1e-6  # central differences: error O(H^2) ~ 1e-12 plus roundoff ~ 1e-16 / H
 SMALL = dict(n_features=2, width=3, n_layers=4, n_classes=5)
 BATCH = 7
-
-
-def rel_error(g, fd):
-    """Over the whole vector, so that tiny entries do not dominate."""
-    return np.linalg.norm(g - fd) / max(1e-8, np.linalg.norm(g) + np.linalg.norm(fd))
-
-
-def finite_differences(f, v):
-    """Central differences of the scalar f() with respect to every entry of v (changed in place)."""
-    fd = np.empty(v.shape)
-    for i in np.ndindex(v.shape):
-        saved = v[i]
-        v[i] = saved + H
-        f_plus = f()
-        v[i] = saved - H
-        f_minus = f()
-        v[i] = saved
-        fd[i] = (f_plus - f_minus) / (2 * H)
-    return fd
 
 
 def setup(seed=0, batch=BATCH, one_hot=False, **kwargs):

@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import get_loss
 
@@ -93,23 +94,13 @@ class MLP:
         return a
 
     def _split(self, vector, name):
-        if not isinstance(vector, np.ndarray):
-            raise ValueError(f"{name}: expected a numpy array, got {type(vector).__name__}")
-        if vector.shape != (self.n_params,):
-            raise ValueError(f"{name}: expected shape ({self.n_params},) (the flat parameter "
-                             f"vector), got {vector.shape}")
-        if vector.dtype != np.float64:
-            raise ValueError(f"{name}: expected dtype float64, got {vector.dtype}")
-        if not vector.flags.c_contiguous:
-            raise ValueError(f"{name}: must be C-contiguous (layer views cannot stride it)")
-        views, start = [], 0
+        shapes = []
         for layer in self.layers:
-            stop = start + layer.n_in * layer.n_out
-            W = vector[start:stop].reshape(layer.n_in, layer.n_out)
-            b = vector[stop:stop + layer.n_out] if layer.bias else None
-            views.append((W, b))
-            start = stop + (layer.n_out if layer.bias else 0)
-        return views
+            shapes.append((layer.n_in, layer.n_out))
+            if layer.bias:
+                shapes.append((layer.n_out,))
+        parts = iter(split_flat(vector, name, shapes))
+        return [(next(parts), next(parts) if layer.bias else None) for layer in self.layers]
 
     def _check_x(self, x):
         x = np.asarray(x, dtype=np.float64)

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from pyxbraid.nn.activations import get_activation
+from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.gemm import gemm
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
@@ -221,21 +222,7 @@ class ResNet:
         return np.multiply(grad_z, h, out=z)
 
     def _split(self, vector, name):
-        if not isinstance(vector, np.ndarray):
-            raise ValueError(f"{name}: expected a numpy array, got {type(vector).__name__}")
-        if vector.shape != (self.n_params,):
-            raise ValueError(f"{name}: expected shape ({self.n_params},) (the flat parameter "
-                             f"vector), got {vector.shape}")
-        if vector.dtype != np.float64:
-            raise ValueError(f"{name}: expected dtype float64, got {vector.dtype}")
-        if not vector.flags.c_contiguous:
-            raise ValueError(f"{name}: must be C-contiguous (the views cannot stride it)")
-        parts, start = [], 0
-        for shape in self._shapes:
-            stop = start + math.prod(shape)
-            parts.append(vector[start:stop].reshape(shape))
-            start = stop
-        return ResNetParams(*parts)
+        return ResNetParams(*split_flat(vector, name, self._shapes))
 
     def _check_layer(self, k):
         if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 0 <= k < self.n_layers:
