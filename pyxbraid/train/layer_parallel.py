@@ -32,6 +32,19 @@ import pyxbraid
 from pyxbraid.train.speedup import critical_path
 
 
+_REVERSED = {}
+
+
+def reversed_comm(comm):
+    """comm with its ranks in reverse order (rank p is comm's rank P-1-p),
+    split once per communicator: splitting per solver would use up MPI's
+    communicator contexts, and freeing them is collective."""
+    key = comm.handle
+    if key not in _REVERSED:
+        _REVERSED[key] = comm.Split(0, comm.size - 1 - comm.rank)
+    return _REVERSED[key]
+
+
 def block_range(npoints, nranks, rank):
     """The points [lo, hi] a rank owns in the braid core's block distribution."""
     quo, rem = divmod(npoints, nranks)
@@ -137,8 +150,7 @@ class LayerParallel:
         self.forward_iters, self.adjoint_iters = forward_iters, adjoint_iters
         self.tol, self.max_iter = tol, max_iter
         self.comm = MPI.COMM_WORLD if comm is None else comm
-        # rank p of the adjoint communicator is rank P-1-p of comm
-        self.comm_reversed = self.comm.Split(0, self.comm.size - 1 - self.comm.rank)
+        self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
         self.options = dict(options, print_level=options.get("print_level", 0))
         self.theta = None
         self._forward_warm, self._adjoint_warm = {}, {}
@@ -203,9 +215,7 @@ class LayerParallel:
         if comm.rank == last:
             loss, p_n = net.classify(theta, states[n], y, grad if need_grad else
                                      np.zeros(net.n_params))
-        loss = comm.bcast(loss, root=last)
-        regularization = net.regularization(theta, np.zeros(net.n_params))
-        loss += regularization
+        loss = comm.bcast(loss, root=last) + net.regularization(theta)
         if not need_grad:
             return loss, None
         p_n = comm.bcast(p_n, root=last)
