@@ -124,15 +124,11 @@ def run_worker(ranks, args, timeout=3600):
 
 
 def model_speedups(n_layers, forward, adjoint):
-    from pyxbraid.train.speedup import critical_path
+    from pyxbraid.train.speedup import layer_parallel_speedup
 
-    levels = levels_for(n_layers)
-    result = {}
-    for ranks in MODEL_RANKS:
-        path = sum(critical_path(n_layers, levels, iterations, cfactor=CFACTOR, skip=False,
-                                 nranks=ranks) for iterations in (forward, adjoint))
-        result[ranks] = 3 * n_layers / (path + -(-n_layers // ranks))
-    return result
+    return {ranks: layer_parallel_speedup(n_layers, levels_for(n_layers), forward, adjoint,
+                                          cfactor=CFACTOR, nranks=ranks)
+            for ranks in MODEL_RANKS}
 
 
 def main():

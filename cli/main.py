@@ -24,7 +24,7 @@ from pyxbraid.train.problem import build, load_data
 
 from pyxbraid.cli import plots
 from pyxbraid.cli.progress import Progress
-from pyxbraid.cli.rundir import PROBLEM, RunDir, load_weights, new_run_dir, timestamp
+from pyxbraid.cli.rundir import PROBLEM, RunDir, new_run_dir, timestamp
 from pyxbraid.cli.runner import TrainingDiverged, run as run_training, run_resnet
 
 COMM = MPI.COMM_WORLD

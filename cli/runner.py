@@ -43,18 +43,25 @@ def _injected(step):
     return _FailingStep(step, int(fields["rank"]), int(fields["step"]))
 
 
-def _finite_or_raise(records, window, first, last, checkpoint_step, run_dir):
+def _check_finite(records, weights, window, first, last, run_dir):
+    """TrainingDiverged when a residual, a loss or the weights of the window
+    (steps first..last) are NaN or Inf; the checkpoint of step `first` stays."""
+    problem = None
     for record in records:
         bad = [key for key in ("residual", "loss") if key in record
                and not math.isfinite(record[key])]
         if bad:
             where = (f"MGRIT iteration {record['iteration']}" if record["type"] == "iteration"
                      else f"step {record['step']}")
-            raise TrainingDiverged(
-                f"training diverged in window {window} (steps {first}-{last}): the {bad[0]} "
-                f"is {record[bad[0]]} at {where}. The last good checkpoint (step "
-                f"{checkpoint_step}) is kept in {run_dir}; a smaller learning rate or "
-                f"lr_growth/lr_max may help.")
+            problem = f"the {bad[0]} is {record[bad[0]]} at {where}"
+            break
+    if problem is None and not np.all(np.isfinite(weights)):
+        problem = "the weights are not finite"
+    if problem is not None:
+        raise TrainingDiverged(
+            f"training diverged in window {window} (steps {first}-{last}): {problem}. The last "
+            f"good checkpoint (step {first}) is kept in {run_dir}; a smaller learning rate or "
+            f"lr_growth/lr_max may help.")
 
 
 def run(problem, datasets, run_dir, comm, progress, resume=None, folder=None):
@@ -115,16 +122,11 @@ def run(problem, datasets, run_dir, comm, progress, resume=None, folder=None):
             solve_start = time.monotonic()
             weights = train_serial(step, weights, count, on_step=on_step, first=done)
             solves.append(time.monotonic() - solve_start)
-        checkpoint_step = done
-        done += count
         if run_dir is not None:
             run_dir.append_metrics(records)
-        _finite_or_raise(records, number, checkpoint_step, done,
-                         checkpoint_step, run_dir.path if run_dir else "the run folder")
-        if not np.all(np.isfinite(weights)):
-            raise TrainingDiverged(f"training diverged in window {number}: the weights are not "
-                                   f"finite. The last good checkpoint (step {checkpoint_step}) "
-                                   f"is kept.")
+        _check_finite(records, weights, number, done, done + count,
+                      folder.path if folder else "the run folder")
+        done += count
         if run_dir is not None:
             run_dir.save_checkpoint(weights, done, time.monotonic() - start)
         losses = [r["loss"] for r in records if r["type"] == "step"]

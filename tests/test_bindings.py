@@ -1,6 +1,5 @@
 """The pyxbraid bindings: fast path versus Python callbacks, statuses, options,
 errors raised by callbacks, and communicator splitting."""
-import gc
 import time
 import traceback
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from collections import Counter
 
-import numpy as np
 import pytest
 
 from conftest import EXAMPLES, ROOT, last_json_line, load_reference, mpirun_executable, run_mpi

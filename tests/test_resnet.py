@@ -4,7 +4,7 @@ views, the regularization by hand, argument errors, and GEMM for every product."
 import numpy as np
 import pytest
 
-from gradcheck import H, finite_differences, rel_error
+from gradcheck import finite_differences, rel_error
 
 from pyxbraid.nn import get_gemm_backend, gemm_backend
 from pyxbraid.nn.activations import ReLU, SmoothReLU, Tanh

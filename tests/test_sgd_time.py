@@ -1,6 +1,5 @@
 """MGRIT over SGD iterations (Schroder 2017) converges to serial training."""
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

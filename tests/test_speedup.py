@@ -65,3 +65,12 @@ def test_critical_path_with_a_given_number_of_ranks():
     paths = [critical_path(1024, 5, 3, cfactor=4, nranks=p) for p in (1, 16, 64, 256)]
     assert paths == sorted(paths, reverse=True)
     assert paths[0] > 1024
+
+
+def test_layer_parallel_speedup():
+    from pyxbraid.train.speedup import layer_parallel_speedup
+    # forward and adjoint solves plus a rank's share of the 1024 layer gradients
+    path = critical_path(1024, 5, 2, cfactor=4, skip=False, nranks=64) + \
+        critical_path(1024, 5, 1, cfactor=4, skip=False, nranks=64) + 16
+    assert layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64) == 3 * 1024 / path
+    assert layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64) > 8  # issue 5's goal

@@ -22,14 +22,14 @@ per gradient; for very large networks owner-only parameters (each rank keeps
 the layers of its points, neighbours exchange the layer at a block edge, and
 only the opening and classifier are replicated) would cut both.
 """
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from mpi4py import MPI
 
 import pyxbraid
-from pyxbraid.train.speedup import critical_path
+from pyxbraid.train.speedup import layer_parallel_speedup
+from pyxbraid.train.strides import FineStrides
 
 
 _REVERSED = {}
@@ -61,18 +61,10 @@ class _LayerApp(pyxbraid.NumpyApp):
         self.warm = warm or {}      # index -> state of the previous solve
         self.states = {}            # index -> state at the end of this solve
         self.vector_shape = first.shape
-        self._strides = {0: 1}
+        self.stride = FineStrides()
 
     def index(self, t):
         return int(round(t / self.net.T * self.net.n_layers))
-
-    def stride(self, status):
-        level = status.level
-        stride = self._strides.get(level)
-        if stride is None:
-            stride = math.prod(status.cfactor(k) for k in range(level))
-            self._strides[level] = stride
-        return stride
 
     def init(self, t):
         i = self.index(t)
@@ -246,15 +238,13 @@ class LayerParallel:
             local.update(part)
         return local
 
-    def model_speedup(self):
-        """Serial layer steps (N forward, N adjoint) over the critical path of
-        the two solves of the last gradient, one rank per coarse interval."""
-        n, stats = self.net.n_layers, self.gradient_stats
-        path = sum(critical_path(n, stats.nlevels, iterations,
-                                 cfactor=self.options.get("cfactor", 2),
-                                 nrelax=self.options.get("nrelax", 1), skip=False)
-                   for iterations in (stats.forward_iterations, stats.adjoint_iterations))
-        return 2 * n / path
+    def model_speedup(self, nranks=None):
+        """pyxbraid.train.speedup.layer_parallel_speedup of the last gradient's
+        solves, on nranks ranks (default: one per coarse interval)."""
+        stats = self.gradient_stats
+        return layer_parallel_speedup(self.net.n_layers, stats.nlevels, stats.forward_iterations,
+                                      stats.adjoint_iterations, self.options.get("cfactor", 2),
+                                      self.options.get("nrelax", 1), nranks)
 
 
 class Serial:

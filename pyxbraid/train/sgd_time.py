@@ -1,7 +1,6 @@
 """MGRIT over SGD iterations (Schroder 2017): the N training steps are the
 time steps, the state is the flat weight vector, and coarse levels step with
 a larger learning rate.  Converges to the weights of serial training."""
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +8,7 @@ from mpi4py import MPI
 
 import pyxbraid
 from pyxbraid.train.speedup import critical_path
+from pyxbraid.train.strides import FineStrides
 
 
 class SGDTimeApp(pyxbraid.NumpyApp):
@@ -45,7 +45,7 @@ class SGDTimeApp(pyxbraid.NumpyApp):
         self.coarse_data = coarse_data
         self.offset = offset
         self.evaluate, self.every, self.on_iteration = evaluate, every, on_iteration
-        self._strides = {0: 1}
+        self._stride = FineStrides()
         self._iteration = 0
         self.final = None
         self.metrics = {}
@@ -58,10 +58,7 @@ class SGDTimeApp(pyxbraid.NumpyApp):
     def _data_index(self, level, tindex, status):
         if level == 0:
             return self.offset + tindex
-        stride = self._strides.get(level)
-        if stride is None:
-            stride = math.prod(status.cfactor(k) for k in range(level))
-            self._strides[level] = stride
+        stride = self._stride(status)
         if self.coarse_data == "level":
             return self.offset // stride + tindex
         return self.offset + tindex * stride

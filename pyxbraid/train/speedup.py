@@ -92,3 +92,17 @@ def critical_path(ntime, nlevels, niter, cfactor=2, nrelax=1, fmg=False, nfmg=-1
         else sweep(level) - cpoints(level),
         fmg=fmg, nfmg=nfmg, nfmg_vcyc=nfmg_vcyc, skip=skip)
     return path + sweep(0) - cpoints(0)
+
+
+def layer_parallel_speedup(n_layers, nlevels, forward_iterations, adjoint_iterations,
+                           cfactor=2, nrelax=1, nranks=None):
+    """Layer-parallel training's model speed-up: the layer evaluations of
+    serial training (N forward steps, N adjoint steps, N layer gradients) over
+    the critical path of the forward and adjoint solves (warm-started: no
+    skipped cycle) and of each rank's layer gradients, on `nranks` ranks
+    (default: one rank per coarse interval)."""
+    nranks = nranks or max(1, n_layers // _per_level(cfactor, 0, 2))
+    path = sum(critical_path(n_layers, nlevels, iterations, cfactor=cfactor, nrelax=nrelax,
+                             skip=False, nranks=nranks)
+               for iterations in (forward_iterations, adjoint_iterations))
+    return 3 * n_layers / (path + -(-n_layers // nranks))
