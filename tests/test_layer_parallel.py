@@ -68,7 +68,8 @@ def test_one_shot_follows_serial_training_on_peaks(tmp_path):
     assert run.returncode == 0, run.stderr
     two = np.load(out)
     assert relative(two["one_shot"], r["one_shot"]) < 1e-10  # 1 and 2 ranks: round-off
-    assert two["one_shot_accuracy"] == r["one_shot_accuracy"]
+    # round-off may move a point on the decision boundary, no more
+    assert abs(two["one_shot_accuracy"] - r["one_shot_accuracy"]) <= 0.01
 
 
 def test_forward_convergence_does_not_degrade_with_depth():
