@@ -60,17 +60,34 @@ else:
     extra_objects = []
     upstream = "0"
 
-extension = Extension(
-    "pyxbraid._braid",
-    sources=sources,
-    include_dirs=[braid_include, mpi4py.get_include(), numpy.get_include()],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                   ("PYXBRAID_UPSTREAM", upstream)],
-    # no fused multiply-add: results stay bitwise reproducible
-    extra_compile_args=["-ffp-contract=off"],
-    extra_objects=extra_objects,
-    libraries=["m"],
-)
+
+
+def bindings(name, sources, braid_include, upstream, extra_objects):
+    return Extension(
+        name,
+        sources=sources,
+        include_dirs=[braid_include, mpi4py.get_include(), numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("PYXBRAID_UPSTREAM", upstream)],
+        # no fused multiply-add: results stay bitwise reproducible
+        extra_compile_args=["-ffp-contract=off"],
+        extra_objects=extra_objects,
+        libraries=["m"],
+    )
+
+
+extensions = [bindings("pyxbraid._braid", sources, braid_include, upstream, extra_objects)]
+
+# PYXBRAID_STANDIN=1 (make install does it) also builds pyxbraid._braid_standin:
+# the bindings' upstream path (built as with XBRAID_DIR) against our library's
+# stand-in for upstream (vendor/xbraid, `make standin`), which ignores callback
+# return codes as upstream does.  PYXBRAID_LIBRARY=stand-in selects it at import.
+if os.environ.get("PYXBRAID_STANDIN") == "1":
+    standin = os.path.join("vendor", "xbraid", "standin", "braid")
+    if not os.path.exists(os.path.join(standin, "libbraid.a")):
+        sys.exit(f"pyxbraid: {standin}/libbraid.a is missing; run make -C vendor/xbraid standin")
+    extensions.append(bindings("pyxbraid._braid_standin", ["pyxbraid/_braid_standin.pyx"],
+                               standin, "1", [os.path.join(standin, "libbraid.a")]))
 
 # Built against the PyPI MPI unless MPICC chose another one.
 dependencies = ["numpy>=1.25", "mpi4py>=4.0", "click>=8.1", "pydantic>=2.5", "pyyaml>=6",
@@ -79,7 +96,7 @@ if not os.environ.get("MPICC"):
     dependencies.append("mpich")
 
 setup(
-    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"},
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"},
                           include_path=[HERE]),
     cmdclass={"build_ext": BuildWithMPI},
     install_requires=dependencies,

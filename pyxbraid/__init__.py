@@ -22,23 +22,37 @@ pin_blas_threads()
 # pip's isolated environment can leave the extension a dead library path.
 from mpi4py import MPI  # noqa: E402,F401
 
-from pyxbraid._braid import (  # noqa: E402
-    BRAID_LIBRARY,
-    CALLERS,
-    AccessStatus,
-    App,
-    BraidError,
-    BufferStatus,
-    Core,
-    NumpyApp,
-    StepStatus,
-    SyncStatus,
-    split_commworld,
-)
+import os  # noqa: E402
+
+# PYXBRAID_LIBRARY=stand-in: the bindings built as for upstream XBraid, against
+# our library's upstream stand-in (for testing that path; see setup.py)
+_LIBRARY = os.environ.get("PYXBRAID_LIBRARY", "")
+if _LIBRARY == "stand-in":
+    try:
+        from pyxbraid import _braid_standin as _braid  # noqa: E402
+    except ImportError as e:
+        raise ImportError("PYXBRAID_LIBRARY=stand-in: the stand-in build is missing "
+                          "(`make install` builds it)") from e
+elif _LIBRARY == "":
+    from pyxbraid import _braid  # noqa: E402
+else:
+    raise ImportError(f"PYXBRAID_LIBRARY={_LIBRARY!r}: unknown; 'stand-in' selects the "
+                      f"bindings' upstream path against our library's stand-in")
+
+BRAID_LIBRARY = _braid.BRAID_LIBRARY
+UPSTREAM_SEMANTICS = _braid.UPSTREAM_SEMANTICS
+CALLERS = _braid.CALLERS
+App, NumpyApp, Core = _braid.App, _braid.NumpyApp, _braid.Core
+StepStatus, AccessStatus = _braid.StepStatus, _braid.AccessStatus
+BufferStatus, SyncStatus = _braid.BufferStatus, _braid.SyncStatus
+BraidError, BraidMemoryError, PeerRankError = (_braid.BraidError, _braid.BraidMemoryError,
+                                               _braid.PeerRankError)
+split_commworld = _braid.split_commworld
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App", "NumpyApp", "Core", "StepStatus", "AccessStatus", "BufferStatus", "SyncStatus",
-    "BraidError", "split_commworld", "BRAID_LIBRARY", "CALLERS", "pin_blas_threads",
+    "BraidError", "BraidMemoryError", "PeerRankError", "split_commworld", "BRAID_LIBRARY",
+    "UPSTREAM_SEMANTICS", "CALLERS", "pin_blas_threads",
 ]

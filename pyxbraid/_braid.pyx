@@ -37,29 +37,64 @@ cdef extern from *:
     #ifndef PYXBRAID_UPSTREAM
     #define PYXBRAID_UPSTREAM 0
     #endif
+    #ifdef BRAID_STANDIN_UPSTREAM
+    #define PYXBRAID_STANDIN 1
+    #else
+    #define PYXBRAID_STANDIN 0
+    #endif
     """
     int PYXBRAID_UPSTREAM
+    int PYXBRAID_STANDIN
 
-#: "vendored" (vendor/xbraid, this project's implementation) or "upstream"
-#: (LLNL XBraid, chosen at build time with XBRAID_DIR).
-BRAID_LIBRARY = "upstream" if PYXBRAID_UPSTREAM else "vendored"
+#: "vendored" (vendor/xbraid, this project's implementation), "upstream"
+#: (LLNL XBraid, chosen at build time with XBRAID_DIR), or "stand-in" (our
+#: library in its upstream stand-in mode: callback return codes ignored, as
+#: upstream does; the bindings' upstream path, tested on every run).
+BRAID_LIBRARY = ("stand-in" if PYXBRAID_STANDIN else "upstream") if PYXBRAID_UPSTREAM \
+    else "vendored"
+
+#: True when the library ignores callback return codes (upstream XBraid and
+#: its stand-in): after an exception the remaining callbacks are no-ops, the
+#: solve runs to its end, and the exception is raised when it returns.
+UPSTREAM_SEMANTICS = bool(PYXBRAID_UPSTREAM)
 
 # What a failing callback returns to the C core.
 cdef enum:
     _CALLBACK_FAILED = braid_ERROR_GENERIC
 
-# braid_ASCaller_* codes, by name (status.calling_function)
+#: braid_ASCaller_* codes (braid.h), by value: status.calling_function
 CALLERS = {
-    0: "FInterp", 1: "FRestrict", 2: "FRefine", 3: "FAccess", 4: "FRefine_AfterInitHier",
-    5: "Drive_TopCycle", 6: "FCRelax", 7: "Drive_AfterInit", 8: "BaseStep_diff",
-    9: "ComputeFullRNorm", 10: "FASResidual", 11: "Residual", 12: "InitGuess", 13: "Warmup",
+    braid_ASCaller_FInterp: "FInterp", braid_ASCaller_FRestrict: "FRestrict",
+    braid_ASCaller_FRefine: "FRefine", braid_ASCaller_FAccess: "FAccess",
+    braid_ASCaller_FRefine_AfterInitHier: "FRefine_AfterInitHier",
+    braid_ASCaller_Drive_TopCycle: "Drive_TopCycle", braid_ASCaller_FCRelax: "FCRelax",
+    braid_ASCaller_Drive_AfterInit: "Drive_AfterInit",
+    braid_ASCaller_BaseStep_diff: "BaseStep_diff",
+    braid_ASCaller_ComputeFullRNorm: "ComputeFullRNorm",
+    braid_ASCaller_FASResidual: "FASResidual", braid_ASCaller_Residual: "Residual",
+    braid_ASCaller_InitGuess: "InitGuess", braid_ASCaller_Warmup: "Warmup",
 }
 
 
 class BraidError(RuntimeError):
-    """The braid library reported a failure that no Python callback caused."""
+    """The braid library returned a non-zero code that no Python callback
+    caused; ``code`` is that code (braid_ERROR_GENERIC, _MEMORY, _ARG)."""
+
+    def __init__(self, message, code=braid_ERROR_GENERIC):
+        super().__init__(message)
+        self.code = code
 
 
+class BraidMemoryError(BraidError, MemoryError):
+    """The braid library could not allocate what a solve needs."""
+
+
+class PeerRankError(RuntimeError):
+    """A callback raised on another rank: this rank's solve ran to its end
+    (the library ignores return codes) with that rank's results missing."""
+
+
+# ====================================================================== statuses
 # ====================================================================== statuses
 
 cdef inline _check_live(void *s):
@@ -67,9 +102,13 @@ cdef inline _check_live(void *s):
         raise RuntimeError("a status object is only valid during the callback it was passed to")
 
 
-cdef inline _check_rc(braid_Int rc, str what):
+cdef inline int _check_rc(braid_Int rc, str what) except -1:
+    """Raise when a braid call returned non-zero (as mpi4py's CHKERR)."""
     if rc != 0:
-        raise BraidError(f"{what} failed with braid error code {rc}")
+        if rc == braid_ERROR_MEMORY:
+            raise BraidMemoryError(f"{what}: out of memory (braid error code {rc})", rc)
+        raise BraidError(f"{what} failed with braid error code {rc}", rc)
+    return 0
 
 
 cdef class StepStatus:
@@ -399,10 +438,14 @@ cdef object _as_vector(object u, str where):
 
 
 cdef inline object _copy_vector(object u):
-    cdef cnp.ndarray v = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray> u),
-                                           cnp.PyArray_DIMS(<cnp.ndarray> u), cnp.NPY_FLOAT64, 0)
-    memcpy(cnp.PyArray_DATA(v), pyxbraid_data(<void *> u), _size(u) * sizeof(double))
-    return v
+    """A new vector with u's values.  The braid core's vectors are views that
+    do not own their memory, so that ``u.resize(...)`` in a step raises
+    instead of silently leaving the core's data behind."""
+    cdef cnp.ndarray owner = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray> u),
+                                               cnp.PyArray_DIMS(<cnp.ndarray> u),
+                                               cnp.NPY_FLOAT64, 0)
+    memcpy(cnp.PyArray_DATA(owner), pyxbraid_data(<void *> u), _size(u) * sizeof(double))
+    return owner.view()
 
 
 # ============================================================ the app classes
@@ -471,10 +514,13 @@ cdef bint _overrides(object app, str name):
 # ====================================================================== trampolines
 # Called by the C core with the GIL held.  The core's braid_App is a pointer
 # to the Core's _AppData, so the NumpyApp kernels work on plain C data.
-# Trampolines never raise: an exception is stored on the Core and a non-zero
-# code returned.  Once an error is pending they do nothing (a library that
-# ignores return codes then finishes quickly), except free, which always
-# drops its reference.
+# Trampolines never raise: an exception is stored on the Core (Core._fail)
+# and a non-zero code returned.  Once an error is pending every trampoline is
+# a no-op that calls no Python and touches no vector memory: a library that
+# ignores return codes (upstream XBraid) then runs to its end quickly.  New
+# vectors are then None (never dereferenced), free only drops its reference,
+# the spatial norm is NaN (which ends upstream's iteration), and buffers are
+# sent empty (or NaN-filled by the NumpyApp kernels).
 
 ctypedef struct _AppData:
     PyObject *core          # the Core (borrowed: it owns this struct)
@@ -490,132 +536,145 @@ cdef inline Core _core(braid_App app):
     return <Core> (<_AppData *> app).core
 
 
+cdef inline bint _failed(braid_App app) noexcept:
+    return (<_AppData *> app).failed
+
+
 cdef inline braid_Vector _own(object u):
     Py_INCREF(u)
     return <braid_Vector> <void *> u
 
 
+cdef inline object _vec(braid_Vector u):
+    return <object> <void *> u
+
+
+cdef inline braid_Int _failure(braid_App app, object e) noexcept:
+    """Keep the exception for drive(); the code a failing callback returns."""
+    _core(app)._fail(e)
+    return _CALLBACK_FAILED
+
+
 cdef braid_Int _cb_step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
                         braid_StepStatus status) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         return 0
     cdef Core core = _core(app)
     cdef StepStatus st = core._step_status
     st.s = status
     try:
-        core._step(<object> <void *> ustop, None if fstop == NULL else <object> <void *> fstop,
-                   <object> <void *> u, st)
+        returned = core._step(_vec(ustop), None if fstop == NULL else _vec(fstop), _vec(u), st)
+        if returned is not None:
+            raise TypeError(f"step returned a {type(returned).__name__}: a step must change "
+                            f"u in place (u[...] = ...) and return None")
+        return 0
     except BaseException as e:
-        core._fail(e)
-    st.s = NULL
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        return _failure(app, e)
+    finally:
+        st.s = NULL
 
 
 cdef braid_Int _cb_residual(braid_App app, braid_Vector ustop, braid_Vector r,
                             braid_StepStatus status) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         return 0
     cdef Core core = _core(app)
     cdef StepStatus st = core._step_status
     st.s = status
     try:
-        core._residual(<object> <void *> ustop, <object> <void *> r, st)
+        core._residual(_vec(ustop), _vec(r), st)
+        return 0
     except BaseException as e:
-        core._fail(e)
-    st.s = NULL
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        return _failure(app, e)
+    finally:
+        st.s = NULL
 
 
 cdef braid_Int _cb_init(braid_App app, braid_Real t, braid_Vector *u_ptr) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         u_ptr[0] = _own(None)
         return 0
     cdef Core core = _core(app)
     try:
         u = core._init(t)
-        if core._numpy:
-            u = core._adopt(u, "init")
-        u_ptr[0] = _own(u)
-        return 0
+        u = core._adopt(u, "init", True) if core._numpy else u
     except BaseException as e:
-        core._fail(e)
         u_ptr[0] = _own(None)
-        return _CALLBACK_FAILED
+        return _failure(app, e)
+    u_ptr[0] = _own(u)
+    return 0
 
 
 cdef braid_Int _cb_clone(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
-    if (<_AppData *> app).failed:
-        v_ptr[0] = _own(<object> <void *> u)
+    if _failed(app):
+        v_ptr[0] = _own(None)
         return 0
     cdef Core core = _core(app)
     try:
-        v = core._clone(<object> <void *> u)
-        if core._numpy:
-            v = core._adopt(v, "clone")
-        v_ptr[0] = _own(v)
-        return 0
+        v = core._clone(_vec(u))
+        v = core._adopt(v, "clone") if core._numpy else v
     except BaseException as e:
-        core._fail(e)
         v_ptr[0] = _own(None)
-        return _CALLBACK_FAILED
+        return _failure(app, e)
+    v_ptr[0] = _own(v)
+    return 0
 
 
 cdef braid_Int _cb_free(braid_App app, braid_Vector u) noexcept:
-    cdef int rc = 0
-    if not (<_AppData *> app).failed:
-        core = _core(app)
+    cdef braid_Int rc = 0
+    if not _failed(app):
         try:
-            core._free(<object> <void *> u)
+            _core(app)._free(_vec(u))
         except BaseException as e:
-            core._fail(e)
-            rc = _CALLBACK_FAILED
-    Py_DECREF(<object> <void *> u)
+            rc = _failure(app, e)
+    Py_DECREF(_vec(u))
     return rc
 
 
 cdef braid_Int _cb_decref(braid_App app, braid_Vector u) noexcept:
-    Py_DECREF(<object> <void *> u)
+    Py_DECREF(_vec(u))
     return 0
 
 
 cdef braid_Int _cb_sum(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
                        braid_Vector y) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         return 0
-    cdef Core core = _core(app)
     try:
-        core._sum(alpha, <object> <void *> x, beta, <object> <void *> y)
+        _core(app)._sum(alpha, _vec(x), beta, _vec(y))
         return 0
     except BaseException as e:
-        core._fail(e)
-        return _CALLBACK_FAILED
+        return _failure(app, e)
 
 
 cdef braid_Int _cb_spatialnorm(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
     norm_ptr[0] = NAN
-    if (<_AppData *> app).failed:
+    if _failed(app):
         return 0
-    cdef Core core = _core(app)
     try:
-        norm_ptr[0] = float(core._norm(<object> <void *> u))
+        norm = float(_core(app)._norm(_vec(u)))
+        if not norm >= 0.0:  # NaN too: it would end the solve without a word
+            raise ValueError(f"spatialnorm returned {norm!r}: a norm is a number >= 0 "
+                             f"(NaN usually means the vector holds NaN: the solve diverged)")
+        norm_ptr[0] = norm
         return 0
     except BaseException as e:
-        core._fail(e)
-        return _CALLBACK_FAILED
+        return _failure(app, e)
 
 
 cdef braid_Int _cb_access(braid_App app, braid_Vector u, braid_AccessStatus status) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         return 0
     cdef Core core = _core(app)
     cdef AccessStatus st = core._access_status
     st.s = status
     try:
-        core._access(<object> <void *> u, st)
+        core._access(_vec(u), st)
+        return 0
     except BaseException as e:
-        core._fail(e)
-    st.s = NULL
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        return _failure(app, e)
+    finally:
+        st.s = NULL
 
 
 cdef braid_Int _cb_access_none(braid_App app, braid_Vector u, braid_AccessStatus status) noexcept:
@@ -623,75 +682,85 @@ cdef braid_Int _cb_access_none(braid_App app, braid_Vector u, braid_AccessStatus
 
 
 cdef braid_Int _cb_sync(braid_App app, braid_SyncStatus status) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         return 0
     cdef Core core = _core(app)
     cdef SyncStatus st = core._sync_status
     st.s = status
     try:
         core._sync(st)
+        return 0
     except BaseException as e:
-        core._fail(e)
-    st.s = NULL
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        return _failure(app, e)
+    finally:
+        st.s = NULL
 
 
 cdef braid_Int _cb_bufsize(braid_App app, braid_Int *size_ptr, braid_BufferStatus status) noexcept:
+    # after a failure: the last size, so that a message from a healthy rank
+    # still fits the receive buffer of a library that goes on
     cdef Core core = _core(app)
+    size_ptr[0] = core._last_bufsize
+    if _failed(app):
+        return 0
     cdef BufferStatus st = core._buffer_status
     st.s = status
     try:
         size_ptr[0] = core._user_bufsize(st)
+        core._last_bufsize = size_ptr[0]
+        return 0
     except BaseException as e:
-        core._fail(e)
-        size_ptr[0] = core._last_bufsize
-    st.s = NULL
-    core._last_bufsize = size_ptr[0]
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        return _failure(app, e)
+    finally:
+        st.s = NULL
 
 
 cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
                            braid_BufferStatus status) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
+        braid_BufferStatusSetSize(status, 0.0)
         return 0
     cdef Core core = _core(app)
     cdef BufferStatus st = core._buffer_status
     st.s = status
     try:
-        view = PyMemoryView_FromMemory(<char *> buffer, core._last_bufsize, PyBUF_WRITE)
+        # the buffer holds what bufsize promised for this point (asked again:
+        # nothing in the interface says bufsize was called just before)
+        view = PyMemoryView_FromMemory(<char *> buffer, core._user_bufsize(st), PyBUF_WRITE)
         try:
-            core._bufpack(<object> <void *> u, view, st)
+            core._bufpack(_vec(u), view, st)
         finally:
             view.release()
+        return 0
     except BaseException as e:
-        core._fail(e)
-    st.s = NULL
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        braid_BufferStatusSetSize(status, 0.0)
+        return _failure(app, e)
+    finally:
+        st.s = NULL
 
 
 cdef braid_Int _cb_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr,
                              braid_BufferStatus status) noexcept:
-    if (<_AppData *> app).failed:
+    if _failed(app):
         u_ptr[0] = _own(None)
         return 0
     cdef Core core = _core(app)
     cdef BufferStatus st = core._buffer_status
     st.s = status
     try:
-        # the receive buffer holds at most what bufsize promises for this point
         view = PyMemoryView_FromMemory(<char *> buffer, core._user_bufsize(st), PyBUF_READ)
         try:
             u = core._bufunpack(view, st)
-            if core._numpy:
-                u = core._adopt(u, "bufunpack")
+            u = core._adopt(u, "bufunpack") if core._numpy else u
         finally:
             view.release()
-        u_ptr[0] = _own(u)
     except BaseException as e:
-        core._fail(e)
         u_ptr[0] = _own(None)
-    st.s = NULL
-    return _CALLBACK_FAILED if (<_AppData *> app).failed else 0
+        return _failure(app, e)
+    finally:
+        st.s = NULL
+    u_ptr[0] = _own(u)
+    return 0
 
 
 cdef braid_Int _cb_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
@@ -706,17 +775,17 @@ cdef braid_Int _cb_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,
 # ------------------------------------------- NumpyApp kernels on plain C data
 # Every vector of a NumpyApp is a C-contiguous float64 array of the app's one
 # shape (Core._adopt sees to it), so the kernels need only the data pointer.
+# After a failure vectors may be None: the kernels then touch no memory.
 
 cdef braid_Int _cb_sum_np(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
                           braid_Vector y) noexcept:
-    _axpby((<_AppData *> app).n, alpha, pyxbraid_data(x), beta, pyxbraid_data(y))
+    if not _failed(app):
+        _axpby((<_AppData *> app).n, alpha, pyxbraid_data(x), beta, pyxbraid_data(y))
     return 0
 
 
 cdef braid_Int _cb_norm_np(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
     cdef _AppData *d = <_AppData *> app
-    # NaN once an error is pending: a library that ignores return codes stops
-    # at a NaN residual
     norm_ptr[0] = NAN if d.failed else _norm2(d.n, pyxbraid_data(u))
     return 0
 
@@ -731,18 +800,21 @@ cdef inline PyObject *_pool_take(_AppData *d) noexcept:
 
 cdef braid_Int _cb_clone_np(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
     cdef _AppData *d = <_AppData *> app
-    cdef PyObject *v = _pool_take(d)
+    cdef PyObject *v
+    if d.failed:
+        v_ptr[0] = _own(None)
+        return 0
+    v = _pool_take(d)
     if v != NULL:
         memcpy(pyxbraid_data(v), pyxbraid_data(u), d.n * sizeof(double))
         v_ptr[0] = <braid_Vector> v
         return 0
     try:
-        v_ptr[0] = _own(_copy_vector(<object> <void *> u))
+        v_ptr[0] = _own(_copy_vector(_vec(u)))
         return 0
     except BaseException as e:
-        _core(app)._fail(e)
         v_ptr[0] = _own(None)
-        return _CALLBACK_FAILED
+        return _failure(app, e)
 
 
 cdef braid_Int _cb_free_np(braid_App app, braid_Vector u) noexcept:
@@ -750,53 +822,63 @@ cdef braid_Int _cb_free_np(braid_App app, braid_Vector u) noexcept:
     cdef _AppData *d = <_AppData *> app
     cdef PyObject **grown
     cdef Py_ssize_t size
-    if Py_REFCNT(<PyObject *> u) == 1 and d.npool < d.pool_limit:
+    if not d.failed and Py_REFCNT(<PyObject *> u) == 1 and d.npool < d.pool_limit:
         if d.npool == d.pool_size:
             size = min(max(2 * d.pool_size, 64), d.pool_limit)
             grown = <PyObject **> PyMem_Realloc(d.pool, size * sizeof(PyObject *))
             if grown == NULL:
-                Py_DECREF(<object> <void *> u)
+                Py_DECREF(_vec(u))
                 return 0
             d.pool, d.pool_size = grown, size
         d.pool[d.npool] = <PyObject *> u
         d.npool += 1
         return 0
-    Py_DECREF(<object> <void *> u)
+    Py_DECREF(_vec(u))
     return 0
 
 
 cdef braid_Int _cb_bufsize_np(braid_App app, braid_Int *size_ptr, braid_BufferStatus status) noexcept:
     cdef _AppData *d = <_AppData *> app
-    if d.n < 0:
+    if d.n < 0 and not d.failed:
         try:
             _core(app)._learn_shape_from_init()
         except BaseException as e:
-            _core(app)._fail(e)
             size_ptr[0] = 0
-            return _CALLBACK_FAILED
-    size_ptr[0] = d.n * sizeof(double)
+            return _failure(app, e)
+    size_ptr[0] = max(d.n, 0) * sizeof(double)
     return 0
 
 
 cdef braid_Int _cb_bufpack_np(braid_App app, braid_Vector u, void *buffer,
                               braid_BufferStatus status) noexcept:
-    cdef Py_ssize_t nbytes = (<_AppData *> app).n * sizeof(double)
-    memcpy(buffer, pyxbraid_data(u), nbytes)
-    braid_BufferStatusSetSize(status, <double> nbytes)
+    cdef _AppData *d = <_AppData *> app
+    cdef Py_ssize_t i
+    cdef double *out = <double *> buffer
+    if d.failed:
+        # a library that goes on gets NaN: the receiving rank's residual is
+        # NaN too, which ends the iteration there
+        for i in range(max(d.n, 0)):
+            out[i] = NAN
+    else:
+        memcpy(buffer, pyxbraid_data(u), d.n * sizeof(double))
+    braid_BufferStatusSetSize(status, <double> (max(d.n, 0) * sizeof(double)))
     return 0
 
 
 cdef braid_Int _cb_bufunpack_np(braid_App app, void *buffer, braid_Vector *u_ptr,
                                 braid_BufferStatus status) noexcept:
     cdef _AppData *d = <_AppData *> app
-    cdef PyObject *v = _pool_take(d)
+    cdef PyObject *v
+    if d.failed:
+        u_ptr[0] = _own(None)
+        return 0
+    v = _pool_take(d)
     if v == NULL:
         try:
-            u = np.empty(_core(app)._vec_shape, dtype=np.float64)
+            u = _core(app)._new_vector()
         except BaseException as e:
-            _core(app)._fail(e)
             u_ptr[0] = _own(None)
-            return _CALLBACK_FAILED
+            return _failure(app, e)
         Py_INCREF(u)
         v = <PyObject *> u
     memcpy(pyxbraid_data(v), buffer, d.n * sizeof(double))
@@ -807,14 +889,19 @@ cdef braid_Int _cb_bufunpack_np(braid_App app, void *buffer, braid_Vector *u_ptr
 # ====================================================================== options
 
 cdef object _int_option(str name, object value, object lo=None, object hi=None):
+    """An int option; every braid option is a C int, hence the default bound."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
     value = int(value)
+    hi = _INT_MAX if hi is None else hi
     if lo is not None and value < lo:
         raise ValueError(f"{name}: must be >= {lo}, got {value}")
-    if hi is not None and value > hi:
+    if value > hi:
         raise ValueError(f"{name}: must be <= {hi}, got {value}")
     return value
+
+
+_INT_MAX = 2 ** 31 - 1
 
 
 cdef object _float_option(str name, object value, object lo=None):
@@ -835,11 +922,11 @@ cdef object _bool_option(str name, object value):
 
 
 cdef dict _level_option(str name, object value, object check):
-    """{level: value}: an int/float applies to every level (key -1)."""
+    """{level: value}; a number, or the key -1, is the default of every level."""
     if isinstance(value, dict):
         out = {}
         for level, v in value.items():
-            level = _int_option(f"{name} level", level, 0)
+            level = _int_option(f"{name} level", level, -1)
             out[level] = check(f"{name}[{level}]", v)
         return out
     if isinstance(value, (list, tuple)):
@@ -858,6 +945,15 @@ def _check_nrelax(name, v):
 
 def _check_cwt(name, v):
     return _float_option(name, v, 0.0)
+
+
+# The order in which stored options reach a new C core: per-level options
+# after max_levels, skip after seq_soln; so the result never depends on the
+# order of the set_* calls.
+_OPTION_ORDER = ("file_io_level", "print_level", "max_levels", "min_coarse", "cfactor",
+                 "nrelax", "cwt", "tol", "max_iter", "seq_soln", "skip", "fmg", "nfmg",
+                 "nfmg_vcyc", "temporal_norm", "storage", "access_level", "relax_only_cg",
+                 "final_fc_relax", "residual", "residual_computation", "time_grid")
 
 
 # =========================================================================== Core
@@ -881,6 +977,10 @@ cdef class Core:
 
     Defaults are XBraid's, except file_io_level = 0 (XBraid writes
     braid.out.cycle into the working directory; pass 1 for that).
+
+    The C core is made by the first ``drive()`` from the options stored here
+    (so a Core that never solves never reaches the library), and made afresh
+    by the next ``drive()`` after a failed one.
     """
     cdef braid_Core _c
     cdef readonly object app
@@ -900,17 +1000,20 @@ cdef class Core:
     cdef _AppData _data
     cdef object _vec_shape
     cdef object _time_grid
-    cdef bint _fmg_on, _final_fc_relax_on, _residual_on
-    cdef int _max_iter
+    cdef dict _options          # option name -> checked value, for the next C core
+    cdef bint _driven           # the C core has finished a solve: the next is warm
+    cdef bint _destroyed
+    cdef tuple _last            # (niter, nlevels, rnorms) of a C core that is gone
 
     def __cinit__(self):
         self._c = NULL
-        self._max_iter = 100
         self._data.core = <PyObject *> self
         self._data.n = -1
         self._data.pool = NULL
         self._data.npool = self._data.pool_size = self._data.pool_limit = 0
         self._data.failed = False
+        self._options = {}
+        self._last = (0, 0, np.full(1, -1.0))
 
     def __init__(self, app, comm=None, *, tstart=0.0, tstop=1.0, ntime,
                  comm_world=None, max_levels=None, min_coarse=None, cfactor=None,
@@ -919,9 +1022,7 @@ cdef class Core:
                  storage=None, seq_soln=None, access_level=None, print_level=None,
                  file_io_level=0, relax_only_cg=None, final_fc_relax=None, residual=None,
                  residual_computation=None, time_grid=None):
-        cdef MPI_Comm c_comm, c_world
-        cdef braid_Int rc
-        if self._c != NULL:
+        if self.app is not None:
             raise RuntimeError("Core.__init__ called twice")
         comm = _MPI.COMM_WORLD if comm is None else comm
         comm_world = comm if comm_world is None else comm_world
@@ -929,7 +1030,8 @@ cdef class Core:
             if not isinstance(value, _MPI.Intracomm):
                 raise TypeError(f"{name}: expected an mpi4py intracommunicator, "
                                 f"got {type(value).__name__}")
-        self.ntime = _int_option("ntime", ntime, 1)
+        # ntime + 1 points are C ints
+        self.ntime = _int_option("ntime", ntime, 1, _INT_MAX - 1)
         self.tstart = _float_option("tstart", tstart)
         self.tstop = _float_option("tstop", tstop)
         if not self.tstop > self.tstart:
@@ -937,32 +1039,13 @@ cdef class Core:
                              f"got {self.tstop}")
         if abs_tol is not None and rel_tol is not None:
             raise ValueError("abs_tol, rel_tol: give one tolerance, not both")
-        self.app = app
+        self._bind_app(app, comm.Get_size())
         self.comm = comm
         self.comm_world = comm_world
-        self._bind_app(app, comm.Get_size())
         self._step_status = StepStatus()
         self._access_status = AccessStatus()
         self._buffer_status = BufferStatus()
         self._sync_status = SyncStatus()
-
-        c_comm = (<MPI.Comm> comm).ob_mpi
-        c_world = (<MPI.Comm> comm_world).ob_mpi
-        rc = braid_Init(c_world, c_comm, self.tstart, self.tstop, self.ntime,
-                        <braid_App> &self._data, _cb_step, _cb_init,
-                        _cb_clone_np if self._clone is None else _cb_clone,
-                        _cb_free if self._free is not None else (
-                            _cb_free_np if self._numpy else _cb_decref),
-                        _cb_sum_np if self._sum is None else _cb_sum,
-                        _cb_norm_np if self._norm is None else _cb_spatialnorm,
-                        _cb_access_none if self._access is None else _cb_access,
-                        _cb_bufsize_np if self._bufsize is None else _cb_bufsize,
-                        _cb_bufpack_np if self._bufpack is None else _cb_bufpack,
-                        _cb_bufunpack_np if self._bufunpack is None else _cb_bufunpack,
-                        &self._c)
-        _check_rc(rc, "braid_Init")
-        if self._sync is not None:
-            braid_SetSync(self._c, _cb_sync)
         self._set(file_io_level=file_io_level, max_levels=max_levels, min_coarse=min_coarse,
                   cfactor=cfactor, nrelax=nrelax, cwt=cwt, abs_tol=abs_tol, rel_tol=rel_tol,
                   max_iter=max_iter, skip=skip, fmg=fmg, nfmg=nfmg, nfmg_vcyc=nfmg_vcyc,
@@ -971,6 +1054,7 @@ cdef class Core:
                   relax_only_cg=relax_only_cg, final_fc_relax=final_fc_relax,
                   residual=residual, residual_computation=residual_computation,
                   time_grid=time_grid)
+        self.app = app
 
     cdef _bind_app(self, app, int nranks):
         """Cache the app's bound methods; None selects the C fast path."""
@@ -1016,15 +1100,32 @@ cdef class Core:
             self._error = exc
         self._data.failed = True
 
-    cdef object _adopt(self, u, str where):
-        """A NumpyApp vector from the app: float64, C-contiguous, of the app's shape."""
+    cdef object _adopt(self, u, str where, bint copy=False):
+        """A core vector from a NumpyApp vector the app returned (float64, of
+        the app's shape): a copy when asked (init's arrays: an app may return
+        an array it keeps, such as its initial condition, every time), else a
+        view of it.  Core vectors never own their memory, so that a step's
+        ``u.resize(...)`` raises instead of leaving the core's data behind."""
+        cdef PyObject *v
         u = _as_vector(u, where)
         if self._data.n < 0:
             self._learn_shape(u.shape)
         elif u.shape != self._vec_shape:
             raise ValueError(f"{where}: vector of shape {u.shape}, but this NumpyApp's "
                              f"vectors have the shape {self._vec_shape}")
-        return u
+        if not copy:
+            return u.view()
+        v = _pool_take(&self._data)
+        if v == NULL:
+            return _copy_vector(u)
+        memcpy(pyxbraid_data(v), pyxbraid_data(<void *> u), self._data.n * sizeof(double))
+        vector = <object> v
+        Py_DECREF(vector)  # the pool's reference, now held by `vector`
+        return vector
+
+    cdef object _new_vector(self):
+        """A core vector of the app's shape (values unset)."""
+        return np.empty(self._vec_shape, dtype=np.float64).view()
 
     cdef _learn_shape(self, shape):
         self._vec_shape = tuple(shape)
@@ -1034,7 +1135,7 @@ cdef class Core:
 
     def _learn_shape_from_init(self):
         # a rank that holds no C-point has not seen a vector yet: ask init once
-        self._adopt(self._init(self.tstart), "init")
+        self._adopt(self._init(self.tstart), "init", True)
 
     cdef _release_pool(self):
         cdef Py_ssize_t i
@@ -1048,9 +1149,50 @@ cdef class Core:
         n = self._bufsize(st)
         return _int_option("bufsize", n, 0)
 
-    cdef _require(self):
-        if self._c == NULL:
-            raise RuntimeError("this Core has been destroyed")
+    cdef _make(self):
+        """The C core, from the stored options (at the first drive)."""
+        cdef MPI_Comm c_comm = (<MPI.Comm> self.comm).ob_mpi
+        cdef MPI_Comm c_world = (<MPI.Comm> self.comm_world).ob_mpi
+        cdef braid_Core c = NULL
+        _check_rc(braid_Init(c_world, c_comm, self.tstart, self.tstop, self.ntime,
+                             <braid_App> &self._data, _cb_step, _cb_init,
+                             _cb_clone_np if self._clone is None else _cb_clone,
+                             _cb_free if self._free is not None else (
+                                 _cb_free_np if self._numpy else _cb_decref),
+                             _cb_sum_np if self._sum is None else _cb_sum,
+                             _cb_norm_np if self._norm is None else _cb_spatialnorm,
+                             _cb_access_none if self._access is None else _cb_access,
+                             _cb_bufsize_np if self._bufsize is None else _cb_bufsize,
+                             _cb_bufpack_np if self._bufpack is None else _cb_bufpack,
+                             _cb_bufunpack_np if self._bufunpack is None else _cb_bufunpack,
+                             &c), "braid_Init")
+        self._c = c
+        self._driven = False
+        try:
+            if self._sync is not None:
+                _check_rc(braid_SetSync(c, _cb_sync), "braid_SetSync")
+            for name in _OPTION_ORDER:
+                if name in self._options:
+                    self._apply(name, self._options[name])
+        except BaseException:
+            self._discard()
+            raise
+
+    cdef _discard(self):
+        """Destroy the C core (keeping its results for niter, rnorms, nlevels)."""
+        cdef braid_Int rc
+        cdef braid_Core c = self._c
+        if c == NULL:
+            return
+        if self._driven:
+            self._last = (self.niter, self.nlevels, self.rnorms)
+        self._c = NULL
+        # upstream's braid_Destroy crashes on a core that never ran braid_Drive
+        # (it reads a grid that does not exist yet): such a core is leaked
+        # there.  Only an option the library refused leads to one.
+        if self._driven or not PYXBRAID_UPSTREAM:
+            rc = braid_Destroy(c)
+            _check_rc(rc, "braid_Destroy")
 
     # ----------------------------------------------------------------- options
 
@@ -1060,128 +1202,205 @@ cdef class Core:
             if value is not None:
                 getattr(self, "set_" + name)(value)
 
+    cdef dict _merge_levels(self, str name, value, check):
+        """The stored {level: value} of a per-level option, updated."""
+        merged = dict(self._options.get(name, {}))
+        merged.update(_level_option(name, value, check))
+        return merged
+
+    cdef _store(self, str name, value):
+        """Keep a checked option for the next C core, and give it to the
+        current one."""
+        self._options[name] = value
+        if self._c != NULL:
+            self._apply(name, value)
+
+    cdef _apply(self, str name, value):
+        """The braid_SetX call of one checked option."""
+        cdef braid_Core c = self._c
+        if name in ("cfactor", "nrelax", "cwt"):
+            # levels beyond max_levels are never used (and upstream would write
+            # past its per-level arrays)
+            max_levels = self._options.get("max_levels", 30)
+            for level, v in value.items():
+                if level < max_levels:
+                    if name == "cfactor":
+                        _check_rc(braid_SetCFactor(c, level, v), "braid_SetCFactor")
+                    elif name == "nrelax":
+                        _check_rc(braid_SetNRelax(c, level, v), "braid_SetNRelax")
+                    else:
+                        _check_rc(braid_SetCRelaxWt(c, level, v), "braid_SetCRelaxWt")
+        elif name == "max_levels":
+            _check_rc(braid_SetMaxLevels(c, value), "braid_SetMaxLevels")
+            for per_level in ("cfactor", "nrelax", "cwt"):
+                if per_level in self._options:
+                    self._apply(per_level, self._options[per_level])
+        elif name == "tol":
+            tol, relative = value
+            if relative:
+                _check_rc(braid_SetRelTol(c, tol), "braid_SetRelTol")
+            else:
+                _check_rc(braid_SetAbsTol(c, tol), "braid_SetAbsTol")
+        elif name == "fmg":
+            if value:
+                _check_rc(braid_SetFMG(c), "braid_SetFMG")
+        elif name == "nfmg":
+            _check_rc(braid_SetFMG(c), "braid_SetFMG")
+            _check_rc(braid_SetNFMG(c, value), "braid_SetNFMG")
+        elif name == "final_fc_relax":
+            if value:
+                _check_rc(braid_SetFinalFCRelax(c), "braid_SetFinalFCRelax")
+        elif name == "residual":
+            _check_rc(braid_SetResidual(c, _cb_residual if value else <braid_PtFcnResidual> NULL),
+                      "braid_SetResidual")
+        elif name == "time_grid":
+            _check_rc(braid_SetTimeGrid(c, _cb_timegrid), "braid_SetTimeGrid")
+        elif name == "min_coarse":
+            _check_rc(braid_SetMinCoarse(c, value), "braid_SetMinCoarse")
+        elif name == "max_iter":
+            _check_rc(braid_SetMaxIter(c, value), "braid_SetMaxIter")
+        elif name == "skip":
+            _check_rc(braid_SetSkip(c, value), "braid_SetSkip")
+        elif name == "nfmg_vcyc":
+            _check_rc(braid_SetNFMGVcyc(c, value), "braid_SetNFMGVcyc")
+        elif name == "temporal_norm":
+            _check_rc(braid_SetTemporalNorm(c, value), "braid_SetTemporalNorm")
+        elif name == "storage":
+            _check_rc(braid_SetStorage(c, value), "braid_SetStorage")
+        elif name == "seq_soln":
+            _check_rc(braid_SetSeqSoln(c, value), "braid_SetSeqSoln")
+        elif name == "access_level":
+            _check_rc(braid_SetAccessLevel(c, value), "braid_SetAccessLevel")
+        elif name == "print_level":
+            _check_rc(braid_SetPrintLevel(c, value), "braid_SetPrintLevel")
+        elif name == "file_io_level":
+            _check_rc(braid_SetFileIOLevel(c, value), "braid_SetFileIOLevel")
+        elif name == "relax_only_cg":
+            _check_rc(braid_SetRelaxOnlyCG(c, value), "braid_SetRelaxOnlyCG")
+        elif name == "residual_computation":
+            _check_rc(braid_SetResidualComputation(c, value), "braid_SetResidualComputation")
+        else:
+            raise AssertionError(f"no braid setter for option {name!r}")
+
     def set_max_levels(self, max_levels):
-        self._require()
-        braid_SetMaxLevels(self._c, _int_option("max_levels", max_levels, 1))
+        """Most levels of the hierarchy (braid_SetMaxLevels; default 30)."""
+        self._store("max_levels", _int_option("max_levels", max_levels, 1))
 
     def set_min_coarse(self, min_coarse):
-        self._require()
-        braid_SetMinCoarse(self._c, _int_option("min_coarse", min_coarse, 1))
+        """Fewest points of the coarsest level (braid_SetMinCoarse; default 2)."""
+        self._store("min_coarse", _int_option("min_coarse", min_coarse, 1))
 
     def set_cfactor(self, cfactor):
-        """int for every level, or {level: cf}."""
-        self._require()
-        for level, cf in _level_option("cfactor", cfactor, _check_cfactor).items():
-            braid_SetCFactor(self._c, level, cf)
+        """Coarsening factor: int for every level, or {level: cf} with -1 for
+        the default (braid_SetCFactor; default 2)."""
+        self._store("cfactor", self._merge_levels("cfactor", cfactor, _check_cfactor))
 
     def set_nrelax(self, nrelax):
-        """F-C sweeps per relaxation (1 = FCF, 0 = F): int, or {level: n}."""
-        self._require()
-        for level, n in _level_option("nrelax", nrelax, _check_nrelax).items():
-            braid_SetNRelax(self._c, level, n)
+        """F-C sweeps per relaxation, 1 = FCF, 0 = F: int, or {level: n} with
+        -1 for the default (braid_SetNRelax; default 1)."""
+        self._store("nrelax", self._merge_levels("nrelax", nrelax, _check_nrelax))
 
     def set_cwt(self, cwt):
-        """C-relaxation weight: float, or {level: w}."""
-        self._require()
-        for level, w in _level_option("cwt", cwt, _check_cwt).items():
-            braid_SetCRelaxWt(self._c, level, w)
+        """C-relaxation weight: float, or {level: w} with -1 for the default
+        (braid_SetCRelaxWt; default 1.0)."""
+        self._store("cwt", self._merge_levels("cwt", cwt, _check_cwt))
 
     def set_abs_tol(self, abs_tol):
-        self._require()
-        braid_SetAbsTol(self._c, _float_option("abs_tol", abs_tol, 0.0))
+        """Absolute tolerance on the residual norm (braid_SetAbsTol)."""
+        self._store("tol", (_float_option("abs_tol", abs_tol, 0.0), False))
 
     def set_rel_tol(self, rel_tol):
-        self._require()
-        braid_SetRelTol(self._c, _float_option("rel_tol", rel_tol, 0.0))
+        """Tolerance relative to the first residual (braid_SetRelTol; the
+        default is relative 1e-9)."""
+        self._store("tol", (_float_option("rel_tol", rel_tol, 0.0), True))
 
     def set_max_iter(self, max_iter):
-        self._require()
-        self._max_iter = _int_option("max_iter", max_iter, 1)
-        braid_SetMaxIter(self._c, self._max_iter)
+        """Most MGRIT iterations (braid_SetMaxIter; default 100)."""
+        self._store("max_iter", _int_option("max_iter", max_iter, 1))
 
     def set_skip(self, skip):
-        self._require()
-        braid_SetSkip(self._c, _bool_option("skip", skip))
+        """Skip the work of the first down-cycle (braid_SetSkip; default True)."""
+        self._store("skip", _bool_option("skip", skip))
 
     def set_fmg(self, fmg):
-        """F-cycles (True).  XBraid cannot switch them off again."""
-        self._require()
+        """F-cycles (braid_SetFMG; default off).  XBraid cannot switch them
+        off again."""
         if _bool_option("fmg", fmg):
-            braid_SetFMG(self._c)
-            self._fmg_on = True
-        elif self._fmg_on:
+            self._store("fmg", True)
+        elif self._options.get("fmg"):
             raise ValueError("fmg: F-cycles cannot be switched off once on")
 
     def set_nfmg(self, nfmg):
-        """Iteration nfmg is a V-cycle, the others F-cycles (XBraid v3.1's rule)."""
-        self._require()
-        braid_SetNFMG(self._c, _int_option("nfmg", nfmg, -1))
-        self._fmg_on = True
+        """Iteration nfmg is a V-cycle, the others F-cycles (XBraid v3.1's
+        rule; braid_SetNFMG, which turns F-cycles on; default -1: all F)."""
+        self._store("nfmg", _int_option("nfmg", nfmg, -1))
+        self._options["fmg"] = True
 
     def set_nfmg_vcyc(self, nfmg_vcyc):
-        self._require()
-        braid_SetNFMGVcyc(self._c, _int_option("nfmg_vcyc", nfmg_vcyc, 1))
+        """V-cycles per level of an F-cycle (braid_SetNFMGVcyc; default 1)."""
+        self._store("nfmg_vcyc", _int_option("nfmg_vcyc", nfmg_vcyc, 1))
 
     def set_temporal_norm(self, temporal_norm):
-        """1: sum of spatial norms, 2: Euclidean, 3: maximum."""
-        self._require()
-        braid_SetTemporalNorm(self._c, _int_option("temporal_norm", temporal_norm, 1, 3))
+        """1: sum of spatial norms, 2: Euclidean, 3: maximum
+        (braid_SetTemporalNorm; default 2)."""
+        self._store("temporal_norm", _int_option("temporal_norm", temporal_norm, 1, 3))
 
     def set_storage(self, storage):
-        """-1: C-points only; 0: every point; s > 0: every point on levels >= s."""
-        self._require()
-        braid_SetStorage(self._c, _int_option("storage", storage, -1))
+        """-1: C-points only; 0: every point; s > 0: every point on levels >= s
+        (braid_SetStorage; default -1)."""
+        self._store("storage", _int_option("storage", storage, -1))
 
     def set_seq_soln(self, seq_soln):
-        self._require()
-        braid_SetSeqSoln(self._c, _bool_option("seq_soln", seq_soln))
+        """Initial guess by sequential time stepping; turns skip off
+        (braid_SetSeqSoln; default False)."""
+        self._store("seq_soln", _bool_option("seq_soln", seq_soln))
 
     def set_access_level(self, access_level):
-        self._require()
-        braid_SetAccessLevel(self._c, _int_option("access_level", access_level, 0, 3))
+        """0: no access; 1: at the end; 2: also every iteration; 3: also every
+        point of every sweep (braid_SetAccessLevel; default 1)."""
+        self._store("access_level", _int_option("access_level", access_level, 0, 3))
 
     def set_print_level(self, print_level):
-        self._require()
-        braid_SetPrintLevel(self._c, _int_option("print_level", print_level, 0, 3))
+        """0: silent; 1: a line per iteration; 2: and statistics at the end;
+        3: and debugging lines (braid_SetPrintLevel; default 2)."""
+        self._store("print_level", _int_option("print_level", print_level, 0, 3))
 
     def set_file_io_level(self, file_io_level):
-        self._require()
-        braid_SetFileIOLevel(self._c, _int_option("file_io_level", file_io_level, 0, 1))
+        """1: rank 0 writes braid.out.cycle in the working directory; 0: no
+        files (braid_SetFileIOLevel; pyxbraid's default 0, XBraid's 1)."""
+        self._store("file_io_level", _int_option("file_io_level", file_io_level, 0, 1))
 
     def set_relax_only_cg(self, relax_only_cg):
-        self._require()
-        braid_SetRelaxOnlyCG(self._c, _bool_option("relax_only_cg", relax_only_cg))
+        """Relax the coarsest level instead of solving it sequentially
+        (braid_SetRelaxOnlyCG; default False)."""
+        self._store("relax_only_cg", _bool_option("relax_only_cg", relax_only_cg))
 
     def set_final_fc_relax(self, final_fc_relax):
-        self._require()
+        """A final FC-relaxation instead of the final F-sweep
+        (braid_SetFinalFCRelax; default off).  Cannot be switched off again."""
         if _bool_option("final_fc_relax", final_fc_relax):
-            braid_SetFinalFCRelax(self._c)
-            self._final_fc_relax_on = True
-        elif self._final_fc_relax_on:
+            self._store("final_fc_relax", True)
+        elif self._options.get("final_fc_relax"):
             raise ValueError("final_fc_relax: cannot be switched off once on")
 
     def set_residual(self, residual):
-        """True: use app.residual(ustop, r, status) (XBraid's braid_SetResidual)."""
-        self._require()
-        if _bool_option("residual", residual):
-            if not callable(self._residual):
-                raise ValueError(f"residual: {type(self.app).__name__} has no "
-                                 f"residual(ustop, r, status) method")
-            braid_SetResidual(self._c, _cb_residual)
-            self._residual_on = True
-        elif self._residual_on:
-            braid_SetResidual(self._c, NULL)
-            self._residual_on = False
+        """True: use app.residual(ustop, r, status) (braid_SetResidual;
+        default False)."""
+        residual = _bool_option("residual", residual)
+        if residual and not callable(self._residual):
+            raise ValueError(f"residual: {type(self.app).__name__} has no "
+                             f"residual(ustop, r, status) method")
+        self._store("residual", residual)
 
     def set_residual_computation(self, residual_computation):
-        """False: skip the residual norm (no allreduce); runs max_iter iterations."""
-        self._require()
-        braid_SetResidualComputation(
-            self._c, _bool_option("residual_computation", residual_computation))
+        """False: skip the residual norm (no allreduce); runs max_iter
+        iterations (braid_SetResidualComputation; default True)."""
+        self._store("residual_computation",
+                    _bool_option("residual_computation", residual_computation))
 
     def set_time_grid(self, time_grid):
-        """The ntime+1 time values, strictly increasing, instead of a uniform grid."""
-        self._require()
+        """The ntime+1 time values, strictly increasing, instead of a uniform
+        grid (braid_SetTimeGrid)."""
         try:
             grid = np.array(time_grid, dtype=np.float64).ravel()
         except (TypeError, ValueError):
@@ -1193,78 +1412,117 @@ cdef class Core:
         if not np.all(np.isfinite(grid)) or np.any(np.diff(grid) <= 0):
             raise ValueError("time_grid: values must be finite and strictly increasing")
         self._time_grid = grid
-        braid_SetTimeGrid(self._c, _cb_timegrid)
+        self._store("time_grid", True)
 
     # ------------------------------------------------------------------ solving
 
     def drive(self):
-        """Solve.  A callback's exception is re-raised here with its traceback."""
+        """Solve.  A callback's exception is re-raised here with its traceback.
+        A later call is a warm restart from the current solution; after a
+        failed solve it starts afresh."""
         cdef braid_Int rc
-        self._require()
+        if self._destroyed:
+            raise RuntimeError("this Core has been destroyed")
+        if self._c == NULL:
+            self._make()
         self._error = None
         self._data.failed = False
+        # Upstream repeats its skipped first cycle on a warm restart, whose
+        # coarse solve throws the solution away: restart without skipping.
+        warm_skip = PYXBRAID_UPSTREAM and self._driven and self._options.get("skip", True) \
+            and not self._options.get("seq_soln", False)
+        if warm_skip:
+            _check_rc(braid_SetSkip(self._c, 0), "braid_SetSkip")
         rc = braid_Drive(self._c)
-        if self._error is not None:
-            err, self._error = self._error, None
+        self._driven = True
+        if warm_skip:
+            rc = rc or braid_SetSkip(self._c, 1)
+        failed_on = self._failed_ranks()
+        if self._error is None and rc == 0 and not failed_on:
+            return
+        error = self._error
+        self._error = None
+        try:
+            self._discard()  # its vectors are freed as no-ops; the next drive starts afresh
+        finally:
             self._data.failed = False
             if self.comm_world.Get_size() > 1:
                 _abort_at_exit()
-            raise err
+        if error is not None:
+            raise error
+        if failed_on:
+            raise PeerRankError(f"drive: a callback raised on rank{'s' if len(failed_on) > 1 else ''} "
+                                f"{', '.join(map(str, failed_on))} of comm_world (its traceback is "
+                                f"printed there); this rank's solve is void")
         _check_rc(rc, "braid_Drive")
 
+    cdef list _failed_ranks(self):
+        """Ranks of comm_world where a callback raised.  A library that ignores
+        return codes finishes the solve on every rank, so one collective tells
+        them all; ours stops the failing rank at once, so it is not asked."""
+        if not PYXBRAID_UPSTREAM or self.comm_world.Get_size() == 1:
+            return []
+        flags = self.comm_world.allgather(bool(self._data.failed))
+        me = self.comm_world.Get_rank()
+        return [rank for rank, failed in enumerate(flags) if failed and rank != me]
+
     def print_stats(self):
-        self._require()
-        braid_PrintStats(self._c)
+        """XBraid's statistics of the last solve (braid_PrintStats)."""
+        self._require_driven("print_stats")
+        _check_rc(braid_PrintStats(self._c), "braid_PrintStats")
+
+    cdef _require_driven(self, str what):
+        if self._c == NULL or not self._driven:
+            raise RuntimeError(f"{what}: no solve yet (call drive() first)")
 
     @property
     def niter(self):
         """Iterations of the last solve (including XBraid's skipped iteration 0)."""
         cdef braid_Int n
-        self._require()
-        braid_GetNumIter(self._c, &n)
+        if self._c == NULL:
+            return self._last[0]
+        _check_rc(braid_GetNumIter(self._c, &n), "braid_GetNumIter")
         return n
 
     @property
     def nlevels(self):
+        """Levels of the hierarchy of the last solve."""
         cdef braid_Int n
-        self._require()
-        braid_GetNLevels(self._c, &n)
+        if self._c == NULL:
+            return self._last[1]
+        _check_rc(braid_GetNLevels(self._c, &n), "braid_GetNLevels")
         return n
 
     @property
     def myid(self):
         """This rank's index in the time communicator."""
-        cdef braid_Int n
-        self._require()
-        braid_GetMyID(self._c, &n)
-        return n
+        return self.comm.Get_rank()
 
     @property
     def rnorms(self):
         """Residual history (braid_GetRNorms): niter+1 entries, -1 where none was computed."""
         cdef braid_Int n
         cdef cnp.ndarray[cnp.float64_t, ndim=1] out
-        self._require()
-        braid_GetNumIter(self._c, &n)
-        n = min(n + 1, self._max_iter + 1)
+        if self._c == NULL:
+            return self._last[2].copy()
+        _check_rc(braid_GetNumIter(self._c, &n), "braid_GetNumIter")
+        n = min(n + 1, self._options.get("max_iter", 100) + 1)
         out = np.empty(max(n, 1), dtype=np.float64)
-        braid_GetRNorms(self._c, &n, <braid_Real *> out.data)
+        _check_rc(braid_GetRNorms(self._c, &n, <braid_Real *> out.data), "braid_GetRNorms")
         return out[:max(n, 1)]
 
     def destroy(self):
         """Release the solver and every vector it holds (also done when collected)."""
-        cdef braid_Int rc
-        if self._c == NULL:
-            return
+        self._destroyed = True
         self._error = None
         self._data.failed = False
-        rc = braid_Destroy(self._c)
-        self._c = NULL
-        self._release_pool()
-        if self._error is not None:
+        try:
+            self._discard()
+        finally:
+            self._release_pool()
+        if self._error is not None:  # a free() that raised
             err, self._error = self._error, None
             raise err
-        _check_rc(rc, "braid_Destroy")
 
     def __enter__(self):
         return self
@@ -1275,7 +1533,8 @@ cdef class Core:
     def __del__(self):
         # a finalizer, not __dealloc__: destroying calls the app's free(), and
         # only finalizers run while a garbage cycle is still intact (PEP 442)
-        self.destroy()
+        if not self._destroyed:
+            self.destroy()
 
     def __dealloc__(self):
         self._release_pool()
@@ -1287,9 +1546,9 @@ def _no_buffers(*args):
 
 
 def _abort_at_exit():
-    """The other ranks of a failed solve wait for this one forever: make the
-    interpreter's exit call MPI_Abort instead of MPI_Finalize (mpi4py's own
-    mechanism, as `python -m mpi4py` does), so the job ends after the
+    """The other ranks of a failed solve may wait for this one forever: make
+    the interpreter's exit call MPI_Abort instead of MPI_Finalize (mpi4py's
+    own mechanism, as `python -m mpi4py` does), so the job ends after the
     traceback is printed rather than hanging."""
     from mpi4py.run import set_abort_status
     set_abort_status(1)

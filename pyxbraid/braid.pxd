@@ -12,6 +12,21 @@ cdef extern from "braid.h" nogil:
     enum: braid_ERROR_MEMORY
     enum: braid_ERROR_ARG
 
+    enum: braid_ASCaller_FInterp
+    enum: braid_ASCaller_FRestrict
+    enum: braid_ASCaller_FRefine
+    enum: braid_ASCaller_FAccess
+    enum: braid_ASCaller_FRefine_AfterInitHier
+    enum: braid_ASCaller_Drive_TopCycle
+    enum: braid_ASCaller_FCRelax
+    enum: braid_ASCaller_Drive_AfterInit
+    enum: braid_ASCaller_BaseStep_diff
+    enum: braid_ASCaller_ComputeFullRNorm
+    enum: braid_ASCaller_FASResidual
+    enum: braid_ASCaller_Residual
+    enum: braid_ASCaller_InitGuess
+    enum: braid_ASCaller_Warmup
+
     cdef struct _braid_App_struct
     cdef struct _braid_Vector_struct
     cdef struct _braid_Core_struct

@@ -187,6 +187,7 @@ def test_max_levels_one_is_a_sequential_solve():
     ("cfactor", 2.5, TypeError, "cfactor"),
     ("max_levels", 0, ValueError, "max_levels: must be >= 1"),
     ("max_levels", True, TypeError, "max_levels"),
+    ("max_levels", 2**31, ValueError, "max_levels: must be <= 2147483647"),
     ("abs_tol", -1e-6, ValueError, "abs_tol: must be >= 0"),
     ("rel_tol", float("nan"), ValueError, "rel_tol: must be finite"),
     ("abs_tol", "tiny", TypeError, "abs_tol: expected a number"),
@@ -211,6 +212,8 @@ def test_bad_options_name_the_option(option, value, error, match):
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(ntime=0), ValueError, "ntime: must be >= 1"),
     (dict(ntime=10.0), TypeError, "ntime: expected an int"),
+    (dict(ntime=10**12), ValueError, "ntime: must be <= 2147483646"),
+    (dict(ntime=2**31 - 1), ValueError, "ntime: must be <= 2147483646"),
     (dict(ntime=10, tstop=-1.0), ValueError, "tstop: must be greater than tstart"),
     (dict(ntime=10, abs_tol=1e-6, rel_tol=1e-6), ValueError, "abs_tol, rel_tol"),
     (dict(ntime=10, cfactors=2), TypeError, "cfactors"),
@@ -298,6 +301,98 @@ def test_callback_exception_is_reraised_with_its_traceback(base, callback):
     core.drive()
     clean = solve(base(), ntime=100, ml=3, tol=1e-10)
     assert core.rnorms.tolist() == clean.rnorms.tolist()
+
+
+# ------------------------------------------- steps that do not work in place
+
+class Halving(DahlquistNumpy):
+    """u' = -u/2 ... written wrongly in one of several ways."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+
+    def step(self, ustop, fstop, u, status):
+        if self.how == "returns":
+            return u / 2
+        if self.how == "resizes":
+            u.resize(2, refcheck=False)
+            u[...] = 0.5
+            return None
+        super().step(ustop, fstop, u, status)
+
+
+@pytest.mark.parametrize("how, error, match", [
+    ("returns", TypeError, "step returned a ndarray: a step must change u in place"),
+    ("resizes", ValueError, "cannot resize this array: it does not own its data"),
+])
+def test_a_step_that_does_not_work_in_place_raises(how, error, match):
+    core = pyxbraid.Core(Halving(how), tstop=5.0, ntime=10, max_levels=2, abs_tol=1e-10,
+                         print_level=0)
+    with pytest.raises(error, match=match):
+        core.drive()
+
+
+def test_init_may_return_an_array_it_keeps():
+    class Shared(DahlquistNumpy):
+        start, guess = np.ones(1), np.full(1, 0.456)
+
+        def init(self, t):
+            return self.start if t == 0.0 else self.guess
+
+    app, clean = Shared(record=True), DahlquistNumpy(record=True)
+    a = solve(app, ntime=64, ml=3, tol=1e-10)
+    b = solve(clean, ntime=64, ml=3, tol=1e-10)
+    assert a.rnorms.tolist() == b.rnorms.tolist() and app.solution == clean.solution
+    assert Shared.start.tolist() == [1.0] and Shared.guess.tolist() == [0.456]
+
+
+@pytest.mark.parametrize("value", [float("nan"), -1.0])
+def test_a_spatialnorm_that_is_not_a_norm_raises(value):
+    class BadNorm(DahlquistPython):
+        def spatialnorm(self, u):
+            return value
+
+    with pytest.raises(ValueError, match=rf"spatialnorm returned {value!r}: a norm is a number"):
+        solve(BadNorm(), ntime=64, ml=3, tol=1e-10)
+
+
+def test_results_of_a_failed_solve_stay_readable():
+    core = pyxbraid.Core(failing_app(DahlquistNumpy, "step", after=600), tstop=50.0, ntime=100,
+                         max_levels=3, abs_tol=1e-14, print_level=0)
+    with pytest.raises(Boom):
+        core.drive()
+    assert core.niter >= 2 and core.rnorms[1] > 0
+
+
+def test_a_core_reaches_the_library_only_when_it_solves():
+    core = pyxbraid.Core(DahlquistNumpy(), ntime=10, max_levels=2)
+    assert (core.niter, core.nlevels, core.rnorms.tolist(), core.myid) == (0, 0, [-1.0], 0)
+    with pytest.raises(RuntimeError, match="print_stats: no solve yet"):
+        core.print_stats()
+    core.destroy()
+    with pytest.raises(RuntimeError, match="destroyed"):
+        core.drive()
+
+
+def test_per_level_options_beyond_max_levels_are_kept_for_later():
+    steps = []
+
+    class Levels(DahlquistNumpy):
+        def step(self, ustop, fstop, u, status):
+            steps.append(status.cfactor(1))
+            super().step(ustop, fstop, u, status)
+
+    core = pyxbraid.Core(Levels(), tstop=32.0, ntime=64, max_levels=2, cfactor={-1: 2, 1: 4},
+                         abs_tol=1e-10, print_level=0)
+    core.set_max_levels(3)  # level 1 is not the coarsest now: its factor is 4
+    core.drive()
+    assert core.nlevels == 3 and set(steps) == {4}
+    two = pyxbraid.Core(Levels(), tstop=32.0, ntime=64, max_levels=2, cfactor={-1: 2, 1: 4},
+                        abs_tol=1e-10, print_level=0)
+    steps.clear()
+    two.drive()
+    assert two.nlevels == 2 and set(steps) == {-1}
 
 
 def test_keyboard_interrupt_in_a_callback_stops_the_solve():

@@ -99,7 +99,11 @@ def test_vector_refcounts_return_to_baseline(app_class):
     app = app_class()
     core = solve(app, ntime=50, ml=3, tol=1e-10)
     assert core.niter > 2
-    assert len(refcounts(app.made)) > 1  # the core still holds the fine C-points
+    if app_class is TrackedPython:
+        assert len(refcounts(app.made)) > 1  # the core still holds the fine C-points
+    else:
+        # a NumpyApp's init arrays are copied: the app may keep and reuse them
+        assert len(refcounts(app.made)) == 1
     core.destroy()
     assert len(refcounts(app.made)) == 1  # only app.made refers to them now
 
