@@ -18,6 +18,7 @@ typedef struct
    braid_Int     cfactor;        /* coarsening factor (gupper+1 on a coarsest level) */
    braid_Int     fine_stride;    /* product of the cfactors of the finer levels */
    braid_Int     store_all;      /* 1: u kept at every point, 0: at C-points only */
+   braid_Int     shells;         /* 1: F-point slots hold shell vectors (braid_SetShell) */
    braid_Int     nslots;         /* length of ua */
    braid_Int     left, right;    /* neighbour ranks on this level, -1 if none */
    braid_Real   *ta_alloc;       /* time values; ta = ta_alloc + 1 so that ta[-1] exists */
@@ -26,6 +27,17 @@ typedef struct
    braid_Vector *va;             /* restricted fine values (levels > 0) */
    braid_Vector *fa;             /* FAS right-hand sides (levels > 0), may hold NULL */
 } _braid_Grid;
+
+/* What the timers of braid_SetTimings measure (upstream's list and order). */
+enum
+{
+   _braid_TIMER_DRIVE_INIT, _braid_TIMER_COARSE_SOLVE, _braid_TIMER_STEP, _braid_TIMER_INIT,
+   _braid_TIMER_CLONE, _braid_TIMER_FREE, _braid_TIMER_SUM, _braid_TIMER_SPATIALNORM,
+   _braid_TIMER_BUFSIZE, _braid_TIMER_BUFPACK, _braid_TIMER_BUFUNPACK, _braid_TIMER_ACCESS,
+   _braid_TIMER_SYNC, _braid_TIMER_RESIDUAL, _braid_TIMER_SCOARSEN, _braid_TIMER_SREFINE,
+   _braid_TIMER_MPI_RECV, _braid_TIMER_MPI_SEND, _braid_TIMER_MPI_WAIT,
+   _braid_TIMER_MPI_WAIT_COARSE, _braid_NTIMERS
+};
 
 /* A point-to-point message in flight. */
 typedef struct
@@ -41,11 +53,14 @@ struct _braid_Core_struct
    /* communicators */
    MPI_Comm   comm_world;
    MPI_Comm   comm;
-   braid_Int  myid, nprocs;
+   braid_Int  myid, nprocs;     /* in the time communicator */
+   braid_Int  myid_world;       /* prints come from world rank 0, as upstream's */
 
    /* problem */
    braid_Real tstart, tstop;
    braid_Int  ntime;
+   braid_Int  gupper;           /* last fine index: ntime, or ntime-1 when periodic */
+   braid_Int  periodic;         /* index gupper+1 is index 0 again */
    braid_App  app;
 
    /* user callbacks */
@@ -62,6 +77,12 @@ struct _braid_Core_struct
    braid_PtFcnResidual    residual;
    braid_PtFcnTimeGrid    tgrid;
    braid_PtFcnSync        sync;
+   braid_PtFcnSInit       sinit;
+   braid_PtFcnSClone      sclone;
+   braid_PtFcnSFree       sfree;
+   braid_Int              useshell;
+   braid_PtFcnBufAlloc    bufalloc;  /* NULL: malloc */
+   braid_PtFcnBufFree     buffree;   /* NULL: free */
 
    /* options */
    braid_Int  max_levels, min_coarse, relax_only_cg;
@@ -80,6 +101,7 @@ struct _braid_Core_struct
    braid_Real *CWts;             /* -1.0 = use CWt_default */
 
    /* hierarchy and solution */
+   braid_Int    drives;          /* number of braid_Drive calls so far */
    braid_Int    initialized;     /* hierarchy built and fine values set */
    braid_Int    nlevels;
    _braid_Grid *grids;           /* nlevels grids */
@@ -103,6 +125,11 @@ struct _braid_Core_struct
    /* output */
    FILE      *printfile;         /* NULL = stdout */
    braid_Real wall_start, wall_time;
+
+   /* timers (braid_SetTimings): seconds spent per kind of work, this rank */
+   braid_Int  timings;
+   braid_Real timers[_braid_NTIMERS];
+   char      *timer_file_stem;
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -125,8 +152,17 @@ struct _braid_Core_struct
 #define _braid_Max(a, b) ((a) > (b) ? (a) : (b))
 #define _braid_Min(a, b) ((a) < (b) ? (a) : (b))
 
-void *_braid_Malloc(size_t nbytes);
+/* Periodic grids: index gupper+1 of a level is its index 0, index -1 its gupper. */
+#define _braid_Wrap(g, i) \
+   ((i) < 0 ? (i) + (g)->gupper + 1 : ((i) > (g)->gupper ? (i) - (g)->gupper - 1 : (i)))
+
+void *_braid_CAlloc(size_t count, size_t size);
 void  _braid_Print(braid_Core core, const char *fmt, ...);
+void  _braid_PrintAny(braid_Core core, const char *fmt, ...);
+braid_Int _braid_Unsupported(braid_Core core, const char *feature, const char *setter);
+braid_Int  _braid_PrintCPointNorms(braid_Core core, const braid_Real *norms, braid_Int n);
+braid_Real _braid_TimerStart(braid_Core core);
+void       _braid_TimerStop(braid_Core core, braid_Int timer, braid_Real start);
 
 /* core.c */
 braid_Int _braid_CopyRNorms(braid_Core core, braid_Int have, braid_Int *nrequest_ptr,
@@ -141,6 +177,8 @@ void      _braid_DestroyHierarchy(braid_Core core);
 braid_Int _braid_FreeLevelVectors(braid_Core core, braid_Int level);
 braid_Int _braid_FreeAllVectors(braid_Core core);
 braid_Int _braid_USlot(const _braid_Grid *g, braid_Int index);
+braid_Int _braid_IsShell(const _braid_Grid *g, braid_Int index);
+braid_Int _braid_HasCPointUpdate(braid_Core core, braid_Int ci);
 void      _braid_GetInterval(const _braid_Grid *g, braid_Int k, braid_Int *flo, braid_Int *fhi,
                              braid_Int *ci);
 braid_Int _braid_Owner(braid_Core core, braid_Int level, braid_Int index);
@@ -149,6 +187,12 @@ braid_Int _braid_Owner(braid_Core core, braid_Int level, braid_Int index);
 braid_Int _braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr);
 braid_Int _braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
 braid_Int _braid_BaseFree(braid_Core core, braid_Vector u);
+braid_Int _braid_BaseSInit(braid_Core core, braid_Real t, braid_Vector *u_ptr);
+braid_Int _braid_BaseSClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
+braid_Int _braid_BaseSFree(braid_Core core, braid_Vector u);
+braid_Int _braid_StoreClone(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                            braid_Vector *slot_ptr);
+braid_Int _braid_UserResult(braid_Int rc);
 braid_Int _braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
                          braid_Vector y);
 braid_Int _braid_BaseSpatialNorm(braid_Core core, braid_Vector u, braid_Real *norm_ptr);
@@ -171,8 +215,8 @@ braid_Int _braid_RecvFinish(braid_Core core, braid_Int level, braid_Int index, _
                             braid_Vector *u_ptr);
 braid_Int _braid_SendPost(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                           braid_Int peer, _braid_Msg *msg);
-braid_Int _braid_SendFinish(_braid_Msg *msg);
-void      _braid_MsgAbandon(_braid_Msg *msg);
+braid_Int _braid_SendFinish(braid_Core core, _braid_Msg *msg);
+void      _braid_MsgAbandon(braid_Core core, _braid_Msg *msg);
 
 /* relax.c */
 braid_Int _braid_InitGuess(braid_Core core);

@@ -6,24 +6,98 @@
  */
 #include "_braid.h"
 
+/*
+ * What a callback's return code means to the solve: ours stops on non-zero;
+ * the stand-in for upstream, like upstream, carries on.
+ */
+braid_Int
+_braid_UserResult(braid_Int rc)
+{
+#ifdef BRAID_STANDIN_UPSTREAM
+   (void) rc;
+   return 0;
+#else
+   return rc;
+#endif
+}
+
+/* One timed user call: `call` is evaluated between the timer's start and stop. */
+#define _braid_Timed(core, timer, call)                                   \
+   do {                                                                   \
+      braid_Real _braid_t0_ = _braid_TimerStart(core);                    \
+      rc = (call);                                                        \
+      _braid_TimerStop(core, timer, _braid_t0_);                          \
+   } while (0)
+
 braid_Int
 _braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr)
 {
+   braid_Int rc;
+
    *u_ptr = NULL;
-   return core->init(core->app, t, u_ptr);
+   _braid_Timed(core, _braid_TIMER_INIT, core->init(core->app, t, u_ptr));
+   return _braid_UserResult(rc);
 }
 
 braid_Int
 _braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr)
 {
+   braid_Int rc;
+
    *v_ptr = NULL;
-   return core->clone(core->app, u, v_ptr);
+   _braid_Timed(core, _braid_TIMER_CLONE, core->clone(core->app, u, v_ptr));
+   return _braid_UserResult(rc);
 }
 
 braid_Int
 _braid_BaseFree(braid_Core core, braid_Vector u)
 {
-   return core->free(core->app, u);
+   braid_Int rc;
+
+   _braid_Timed(core, _braid_TIMER_FREE, core->free(core->app, u));
+   return _braid_UserResult(rc);
+}
+
+/* Shell vectors (braid_SetShell): their calls are timed with init, clone and free. */
+braid_Int
+_braid_BaseSInit(braid_Core core, braid_Real t, braid_Vector *u_ptr)
+{
+   braid_Int rc;
+
+   *u_ptr = NULL;
+   _braid_Timed(core, _braid_TIMER_INIT, core->sinit(core->app, t, u_ptr));
+   return _braid_UserResult(rc);
+}
+
+braid_Int
+_braid_BaseSClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr)
+{
+   braid_Int rc;
+
+   *v_ptr = NULL;
+   _braid_Timed(core, _braid_TIMER_CLONE, core->sclone(core->app, u, v_ptr));
+   return _braid_UserResult(rc);
+}
+
+braid_Int
+_braid_BaseSFree(braid_Core core, braid_Vector u)
+{
+   braid_Int rc;
+
+   _braid_Timed(core, _braid_TIMER_FREE, core->sfree(core->app, u));
+   return _braid_UserResult(rc);
+}
+
+/* A copy of u for the slot of `index`: a shell at a shell point, else a clone. */
+braid_Int
+_braid_StoreClone(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
+                  braid_Vector *slot_ptr)
+{
+   if (_braid_IsShell(&core->grids[level], index))
+   {
+      return _braid_BaseSClone(core, u, slot_ptr);
+   }
+   return _braid_BaseClone(core, u, slot_ptr);
 }
 
 /* Free *u_ptr and clear it first, so that a failing free is never repeated. */
@@ -33,7 +107,7 @@ _braid_FreeVector(braid_Core core, braid_Vector *u_ptr)
    braid_Vector u = *u_ptr;
 
    *u_ptr = NULL;
-   return core->free(core->app, u);
+   return _braid_BaseFree(core, u);
 }
 
 /* Free *u_ptr on an error path: the first error is the one reported. */
@@ -51,13 +125,19 @@ braid_Int
 _braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
                braid_Vector y)
 {
-   return core->sum(core->app, alpha, x, beta, y);
+   braid_Int rc;
+
+   _braid_Timed(core, _braid_TIMER_SUM, core->sum(core->app, alpha, x, beta, y));
+   return _braid_UserResult(rc);
 }
 
 braid_Int
 _braid_BaseSpatialNorm(braid_Core core, braid_Vector u, braid_Real *norm_ptr)
 {
-   return core->spatialnorm(core->app, u, norm_ptr);
+   braid_Int rc;
+
+   _braid_Timed(core, _braid_TIMER_SPATIALNORM, core->spatialnorm(core->app, u, norm_ptr));
+   return _braid_UserResult(rc);
 }
 
 braid_Int
@@ -65,6 +145,7 @@ _braid_BaseAccess(braid_Core core, braid_Int level, braid_Int index, braid_Vecto
                   braid_Int caller)
 {
    _braid_Grid *g = &core->grids[level];
+   braid_Int    rc;
 
    if (core->access == NULL)
    {
@@ -75,18 +156,23 @@ _braid_BaseAccess(braid_Core core, braid_Int level, braid_Int index, braid_Vecto
    core->level            = level;
    core->calling_function = caller;
    core->rnorm            = core->rnorms[core->iter];
-   return core->access(core->app, u, (braid_AccessStatus) core);
+   _braid_Timed(core, _braid_TIMER_ACCESS,
+                core->access(core->app, u, (braid_AccessStatus) core));
+   return _braid_UserResult(rc);
 }
 
 braid_Int
 _braid_BaseSync(braid_Core core, braid_Int caller)
 {
+   braid_Int rc;
+
    if (core->sync == NULL)
    {
       return 0;
    }
    core->calling_function = caller;
-   return core->sync(core->app, (braid_SyncStatus) core);
+   _braid_Timed(core, _braid_TIMER_SYNC, core->sync(core->app, (braid_SyncStatus) core));
+   return _braid_UserResult(rc);
 }
 
 /* The vector a step into `index` may use as a guess for its result. */
@@ -112,9 +198,10 @@ _braid_SetStepStatus(braid_Core core, braid_Int level, braid_Int index, braid_In
 {
    _braid_Grid *g = &core->grids[level];
 
+   /* on a periodic grid the step into index 0 ends the period, at tstop */
    core->t                = g->ta[index - 1 - g->ilower];
-   core->tnext            = g->ta[index - g->ilower];
-   core->idx              = index - 1;
+   core->tnext            = (index == 0) ? core->tstop : g->ta[index - g->ilower];
+   core->idx              = _braid_Wrap(g, index - 1);
    core->level            = level;
    core->calling_function = caller;
 }
@@ -131,6 +218,7 @@ _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
    _braid_Grid *g     = &core->grids[level];
    braid_Vector ustop = _braid_UStop(core, level, index, u);
    braid_Vector fstop = NULL;
+   braid_Int    rc;
 
    if (level > 0)
    {
@@ -139,9 +227,13 @@ _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
    _braid_SetStepStatus(core, level, index, caller);
    if (core->residual != NULL && level > 0)
    {
-      return core->step(core->app, ustop, fstop, u, (braid_StepStatus) core);
+      _braid_Timed(core, _braid_TIMER_STEP,
+                   core->step(core->app, ustop, fstop, u, (braid_StepStatus) core));
+      return _braid_UserResult(rc);
    }
-   _braid_Check(core->step(core->app, ustop, NULL, u, (braid_StepStatus) core));
+   _braid_Timed(core, _braid_TIMER_STEP,
+                core->step(core->app, ustop, NULL, u, (braid_StepStatus) core));
+   _braid_Check(_braid_UserResult(rc));
    if (fstop != NULL)
    {
       _braid_Check(_braid_BaseSum(core, 1.0, fstop, 1.0, u));
@@ -154,12 +246,18 @@ braid_Int
 _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
                 braid_Vector r, braid_Int caller)
 {
+   braid_Int rc;
+
    _braid_SetStepStatus(core, level, index, caller);
    if (core->residual != NULL)
    {
-      return core->residual(core->app, ustop, r, (braid_StepStatus) core);
+      _braid_Timed(core, _braid_TIMER_RESIDUAL,
+                   core->residual(core->app, ustop, r, (braid_StepStatus) core));
+      return _braid_UserResult(rc);
    }
-   _braid_Check(core->step(core->app, ustop, NULL, r, (braid_StepStatus) core));
+   _braid_Timed(core, _braid_TIMER_STEP,
+                core->step(core->app, ustop, NULL, r, (braid_StepStatus) core));
+   _braid_Check(_braid_UserResult(rc));
    return _braid_BaseSum(core, 1.0, ustop, -1.0, r);
 }
 

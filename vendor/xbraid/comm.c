@@ -2,7 +2,8 @@
  * comm.c -- vectors between neighbouring ranks: the user packs them into a
  * buffer (bufsize, bufpack), we move the bytes, the receiver unpacks them.
  * Messages are non-blocking so that a sweep can send its right-most value
- * before it needs the value from the left.
+ * before it needs the value from the left.  Buffers come from the user's
+ * bufalloc/buffree when set (braid_SetBufAllocFree), else from malloc/free.
  */
 #include <stdlib.h>
 #include "_braid.h"
@@ -16,20 +17,69 @@ _braid_SetBufferStatus(braid_Core core, braid_Int level, braid_Int index)
    core->size_buffer = -1.0;
 }
 
-braid_Int
-_braid_RecvPost(braid_Core core, braid_Int level, braid_Int index, braid_Int peer,
-                _braid_Msg *msg)
+/* The buffer size the user asks for, and a buffer of that size. */
+static braid_Int
+_braid_BufferAlloc(braid_Core core, braid_Int level, braid_Int index, _braid_Msg *msg,
+                   braid_Int *size_ptr)
 {
-   braid_Int size = 0;
+   braid_Int  size = 0, rc;
+   braid_Real t0 = _braid_TimerStart(core);
 
    _braid_SetBufferStatus(core, level, index);
-   _braid_Check(core->bufsize(core->app, &size, (braid_BufferStatus) core));
-   msg->buffer = _braid_Malloc((size_t) size);
+   rc = _braid_UserResult(core->bufsize(core->app, &size, (braid_BufferStatus) core));
+   _braid_TimerStop(core, _braid_TIMER_BUFSIZE, t0);
+   _braid_Check(rc);
+   if (size < 0)
+   {
+      return braid_ERROR_ARG;
+   }
+   msg->buffer = NULL;
+   if (core->bufalloc != NULL)
+   {
+      _braid_Check(_braid_UserResult(core->bufalloc(core->app, &msg->buffer, size,
+                                                    (braid_BufferStatus) core)));
+   }
+   else
+   {
+      msg->buffer = _braid_CAlloc((size_t) size, 1);
+   }
    if (msg->buffer == NULL)
    {
       return braid_ERROR_MEMORY;
    }
+   *size_ptr = size;
+   return 0;
+}
+
+static void
+_braid_BufferFree(braid_Core core, _braid_Msg *msg)
+{
+   if (msg->buffer == NULL)
+   {
+      return;
+   }
+   if (core->buffree != NULL)
+   {
+      (void) core->buffree(core->app, &msg->buffer);
+   }
+   else
+   {
+      free(msg->buffer);
+   }
+   msg->buffer = NULL;
+}
+
+braid_Int
+_braid_RecvPost(braid_Core core, braid_Int level, braid_Int index, braid_Int peer,
+                _braid_Msg *msg)
+{
+   braid_Int  size = 0;
+   braid_Real t0;
+
+   _braid_Check(_braid_BufferAlloc(core, level, index, msg, &size));
+   t0 = _braid_TimerStart(core);
    MPI_Irecv(msg->buffer, size, MPI_BYTE, peer, 0, core->comm, &msg->request);
+   _braid_TimerStop(core, _braid_TIMER_MPI_RECV, t0);
    msg->active  = 1;
    msg->is_send = 0;
    return 0;
@@ -39,54 +89,60 @@ braid_Int
 _braid_RecvFinish(braid_Core core, braid_Int level, braid_Int index, _braid_Msg *msg,
                   braid_Vector *u_ptr)
 {
-   braid_Int rc;
+   braid_Int  rc;
+   braid_Real t0 = _braid_TimerStart(core);
 
    MPI_Wait(&msg->request, MPI_STATUS_IGNORE);
+   _braid_TimerStop(core, _braid_TIMER_MPI_WAIT, t0);
    msg->active = 0;
    _braid_SetBufferStatus(core, level, index);
    *u_ptr = NULL;
+   t0     = _braid_TimerStart(core);
    rc     = core->bufunpack(core->app, msg->buffer, u_ptr, (braid_BufferStatus) core);
-   free(msg->buffer);
-   msg->buffer = NULL;
-   return rc;
+   _braid_TimerStop(core, _braid_TIMER_BUFUNPACK, t0);
+   _braid_BufferFree(core, msg);
+   return _braid_UserResult(rc);
 }
 
 braid_Int
 _braid_SendPost(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                 braid_Int peer, _braid_Msg *msg)
 {
-   braid_Int size = 0;
+   braid_Int  size = 0, rc;
+   braid_Real t0;
 
+   _braid_Check(_braid_BufferAlloc(core, level, index, msg, &size));
    _braid_SetBufferStatus(core, level, index);
-   _braid_Check(core->bufsize(core->app, &size, (braid_BufferStatus) core));
-   msg->buffer = _braid_Malloc((size_t) size);
-   if (msg->buffer == NULL)
-   {
-      return braid_ERROR_MEMORY;
-   }
-   _braid_SetBufferStatus(core, level, index);
-   _braid_Check(core->bufpack(core->app, u, msg->buffer, (braid_BufferStatus) core));
+   t0 = _braid_TimerStart(core);
+   rc = core->bufpack(core->app, u, msg->buffer, (braid_BufferStatus) core);
+   _braid_TimerStop(core, _braid_TIMER_BUFPACK, t0);
+   _braid_Check(_braid_UserResult(rc));
    /* the packer may send fewer bytes than bufsize promised */
    if (core->size_buffer >= 0.0 && core->size_buffer < (braid_Real) size)
    {
       size = (braid_Int) core->size_buffer;
    }
+   t0 = _braid_TimerStart(core);
    MPI_Isend(msg->buffer, size, MPI_BYTE, peer, 0, core->comm, &msg->request);
+   _braid_TimerStop(core, _braid_TIMER_MPI_SEND, t0);
    msg->active  = 1;
    msg->is_send = 1;
    return 0;
 }
 
 braid_Int
-_braid_SendFinish(_braid_Msg *msg)
+_braid_SendFinish(braid_Core core, _braid_Msg *msg)
 {
+   braid_Real t0;
+
    if (msg->active)
    {
+      t0 = _braid_TimerStart(core);
       MPI_Wait(&msg->request, MPI_STATUS_IGNORE);
+      _braid_TimerStop(core, _braid_TIMER_MPI_WAIT, t0);
       msg->active = 0;
    }
-   free(msg->buffer);
-   msg->buffer = NULL;
+   _braid_BufferFree(core, msg);
    return 0;
 }
 
@@ -96,7 +152,7 @@ _braid_SendFinish(_braid_Msg *msg)
  * small, deliberate leak that only happens after a callback has failed).
  */
 void
-_braid_MsgAbandon(_braid_Msg *msg)
+_braid_MsgAbandon(braid_Core core, _braid_Msg *msg)
 {
    int flag = 0;
 
@@ -117,6 +173,5 @@ _braid_MsgAbandon(_braid_Msg *msg)
       }
       msg->active = 0;
    }
-   free(msg->buffer);
-   msg->buffer = NULL;
+   _braid_BufferFree(core, msg);
 }

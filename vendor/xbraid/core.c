@@ -1,33 +1,15 @@
 /*
  * core.c -- creating and destroying a core, options, and the results getters.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "_braid.h"
 
 void *
-_braid_Malloc(size_t nbytes)
+_braid_CAlloc(size_t count, size_t size)
 {
-   /* calloc so that vector arrays start out as NULL everywhere */
-   return calloc(nbytes > 0 ? nbytes : 1, 1);
-}
-
-/* printf to the print file, rank 0 of the time communicator only */
-void
-_braid_Print(braid_Core core, const char *fmt, ...)
-{
-   va_list ap;
-   FILE   *out = core->printfile ? core->printfile : stdout;
-
-   if (core->myid != 0)
-   {
-      return;
-   }
-   va_start(ap, fmt);
-   vfprintf(out, fmt, ap);
-   va_end(ap);
-   fflush(out);
+   /* calloc checks count*size for overflow; zeroed so vector arrays start NULL */
+   return calloc(count > 0 ? count : 1, size > 0 ? size : 1);
 }
 
 braid_Int
@@ -42,13 +24,14 @@ braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, braid_Real tst
    braid_Int  k;
 
    *core_ptr = NULL;
-   if (ntime < 1 || step == NULL || init == NULL || clone == NULL || free == NULL ||
-       sum == NULL || spatialnorm == NULL || bufsize == NULL || bufpack == NULL ||
+   /* ntime+2 time values are held on one rank at most: keep that an int */
+   if (ntime < 1 || ntime > braid_Int_Max - 2 || step == NULL || init == NULL ||
+       clone == NULL || free == NULL || sum == NULL || spatialnorm == NULL || bufsize == NULL || bufpack == NULL ||
        bufunpack == NULL)
    {
       return braid_ERROR_ARG;
    }
-   core = (braid_Core) _braid_Malloc(sizeof(*core));
+   core = (braid_Core) _braid_CAlloc(1, sizeof(*core));
    if (core == NULL)
    {
       return braid_ERROR_MEMORY;
@@ -58,10 +41,12 @@ braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, braid_Real tst
    core->comm       = comm;
    MPI_Comm_rank(comm, &core->myid);
    MPI_Comm_size(comm, &core->nprocs);
+   MPI_Comm_rank(comm_world, &core->myid_world);
 
    core->tstart = tstart;
    core->tstop  = tstop;
    core->ntime  = ntime;
+   core->gupper = ntime;
    core->app    = app;
 
    core->step        = step;
@@ -99,15 +84,19 @@ braid_Init(MPI_Comm comm_world, MPI_Comm comm, braid_Real tstart, braid_Real tst
    core->CWt_default    = 1.0;
 
    core->nlevel_opts = core->max_levels;
-   core->nrels       = (braid_Int *) _braid_Malloc(sizeof(braid_Int) * core->nlevel_opts);
-   core->cfactors    = (braid_Int *) _braid_Malloc(sizeof(braid_Int) * core->nlevel_opts);
-   core->CWts        = (braid_Real *) _braid_Malloc(sizeof(braid_Real) * core->nlevel_opts);
-   core->rnorms      = (braid_Real *) _braid_Malloc(sizeof(braid_Real) * (core->max_iter + 1));
-   if (!core->nrels || !core->cfactors || !core->CWts || !core->rnorms)
+   core->nrels       = (braid_Int *) _braid_CAlloc(core->nlevel_opts, sizeof(braid_Int));
+   core->cfactors    = (braid_Int *) _braid_CAlloc(core->nlevel_opts, sizeof(braid_Int));
+   core->CWts        = (braid_Real *) _braid_CAlloc(core->nlevel_opts, sizeof(braid_Real));
+   core->rnorms      = (braid_Real *) _braid_CAlloc(core->max_iter + 1, sizeof(braid_Real));
+   core->timer_file_stem = (char *) _braid_CAlloc(sizeof("braid_timings"), 1);
+   if (!core->nrels || !core->cfactors || !core->CWts || !core->rnorms ||
+       !core->timer_file_stem)
    {
+      core->drives = 1; /* not a user's Init+Destroy: nothing to report */
       braid_Destroy(core);
       return braid_ERROR_MEMORY;
    }
+   strcpy(core->timer_file_stem, "braid_timings");
    for (k = 0; k < core->nlevel_opts; k++)
    {
       core->nrels[k]    = -1;
@@ -135,6 +124,16 @@ braid_Destroy(braid_Core core)
    {
       return 0;
    }
+#ifdef BRAID_STANDIN_UPSTREAM
+   /* upstream reads the fine grid that only braid_Drive creates */
+   if (core->drives == 0)
+   {
+      fprintf(stderr, "braid stand-in: braid_Destroy of a core that never ran braid_Drive "
+              "(crashes upstream XBraid)\n");
+      fflush(stderr);
+      abort();
+   }
+#endif
    if (core->initialized)
    {
       rc = _braid_FreeAllVectors(core);
@@ -144,6 +143,7 @@ braid_Destroy(braid_Core core)
    free(core->cfactors);
    free(core->CWts);
    free(core->rnorms);
+   free(core->timer_file_stem);
    if (core->printfile != NULL)
    {
       fclose(core->printfile);
@@ -165,6 +165,10 @@ _braid_ReserveLevelOpts(braid_Core core, braid_Int level)
    if (level < n)
    {
       return 0;
+   }
+   if (level >= braid_Int_Max - 1)
+   {
+      return braid_ERROR_ARG;
    }
    n        = level + 1;
    nrels    = (braid_Int *) realloc(core->nrels, sizeof(braid_Int) * n);
@@ -225,8 +229,9 @@ braid_SetMaxLevels(braid_Core core, braid_Int max_levels)
    {
       return braid_ERROR_ARG;
    }
+   /* no array grows here: a level without its own options uses the defaults */
    core->max_levels = max_levels;
-   return _braid_ReserveLevelOpts(core, max_levels - 1);
+   return 0;
 }
 
 braid_Int
@@ -312,11 +317,15 @@ braid_SetMaxIter(braid_Core core, braid_Int max_iter)
    braid_Real *rnorms;
    braid_Int   k;
 
-   if (max_iter < 0)
+   if (max_iter < 0 || max_iter >= braid_Int_Max)
    {
       return braid_ERROR_ARG;
    }
-   rnorms = (braid_Real *) realloc(core->rnorms, sizeof(braid_Real) * (max_iter + 1));
+   if ((size_t) max_iter + 1 > (size_t) -1 / sizeof(braid_Real))
+   {
+      return braid_ERROR_MEMORY;
+   }
+   rnorms = (braid_Real *) realloc(core->rnorms, sizeof(braid_Real) * ((size_t) max_iter + 1));
    if (rnorms == NULL)
    {
       return braid_ERROR_MEMORY;
@@ -364,12 +373,14 @@ braid_Int
 braid_SetSkip(braid_Core core, braid_Int skip)
 {
    /* a sequential initial guess has no down-cycle to skip */
-   if (core->seq_soln && skip)
+   if (core->seq_soln == 0)
    {
-      _braid_Print(core, "  Braid: The skip option is ignored when SeqSoln is on\n");
-      return 0;
+      core->skip = skip;
    }
-   core->skip = skip;
+   else if (skip == 1)
+   {
+      _braid_PrintAny(core, "  Braid: The skip option is not compatible with SeqSoln option\n");
+   }
    return 0;
 }
 
@@ -427,9 +438,19 @@ braid_Int
 braid_SetSeqSoln(braid_Core core, braid_Int seq_soln)
 {
    core->seq_soln = seq_soln;
-   if (seq_soln)
+   if (seq_soln == 1)
    {
-      core->skip = 0;
+      if (core->skip == 1)
+      {
+         core->skip = 0;
+         _braid_PrintAny(core, "  Braid: SetSeqSoln requires skip turned off, turning off now\n");
+      }
+      if (core->periodic == 1)
+      {
+         (void) braid_SetPeriodic(core, 0);
+         _braid_PrintAny(core,
+                         "  Braid: SetSeqSoln requires periodic turned off, turning off now\n");
+      }
    }
    return 0;
 }
@@ -453,7 +474,7 @@ braid_SetPrintFile(braid_Core core, const char *printfile_name)
 {
    FILE *f;
 
-   if (core->myid != 0)
+   if (core->myid_world != 0)
    {
       return 0;
    }
@@ -487,6 +508,61 @@ braid_Int
 braid_SetFinalFCRelax(braid_Core core)
 {
    core->final_fc_relax = 1;
+   return 0;
+}
+
+braid_Int
+braid_SetPeriodic(braid_Core core, braid_Int periodic)
+{
+   /* the grid changes only at the first braid_Drive */
+   if (core->initialized)
+   {
+      return braid_ERROR_ARG;
+   }
+   core->periodic = 0;
+   core->gupper   = core->ntime;
+   if (periodic && core->seq_soln == 0)
+   {
+      if (core->ntime < 2)
+      {
+         return braid_ERROR_ARG;
+      }
+      core->periodic = 1;
+      core->gupper   = core->ntime - 1;
+   }
+   else if (periodic == 1)
+   {
+      _braid_PrintAny(core,
+                      "  Braid: Periodic option is not compatible with SeqSoln option, disabling\n");
+   }
+   return 0;
+}
+
+braid_Int
+braid_SetBufAllocFree(braid_Core core, braid_PtFcnBufAlloc bufalloc, braid_PtFcnBufFree buffree)
+{
+   /* both or neither: a buffer from the user's allocator goes back to the user */
+   if ((bufalloc == NULL) != (buffree == NULL))
+   {
+      return braid_ERROR_ARG;
+   }
+   core->bufalloc = bufalloc;
+   core->buffree  = buffree;
+   return 0;
+}
+
+braid_Int
+braid_SetShell(braid_Core core, braid_PtFcnSInit sinit, braid_PtFcnSClone sclone,
+               braid_PtFcnSFree sfree)
+{
+   if (core->initialized || sinit == NULL || sclone == NULL || sfree == NULL)
+   {
+      return braid_ERROR_ARG;
+   }
+   core->sinit    = sinit;
+   core->sclone   = sclone;
+   core->sfree    = sfree;
+   core->useshell = 1;
    return 0;
 }
 
@@ -567,64 +643,3 @@ braid_SplitCommworld(const MPI_Comm *comm_world, braid_Int px, MPI_Comm *comm_x,
    return 0;
 }
 
-braid_Int
-braid_PrintStats(braid_Core core)
-{
-   braid_Int  level;
-   braid_Real rnorm = core->niter > 0 ? core->rnorms[core->niter] : braid_INVALID_RNORM;
-
-   _braid_Print(core, "\n  Braid Solver Stats:\n");
-   _braid_Print(core, "  start time = %e\n", core->tstart);
-   _braid_Print(core, "  stop time  = %e\n", core->tstop);
-   _braid_Print(core, "  time steps = %d\n", core->ntime);
-   _braid_Print(core, "\n");
-   _braid_Print(core, "  use seq soln?         = %d\n", core->seq_soln);
-   _braid_Print(core, "  storage               = %d\n", core->storage);
-   _braid_Print(core, "\n");
-   _braid_Print(core, "  stopping tolerance    = %e (%s)\n", core->tol,
-                core->rtol ? "relative" : "absolute");
-   _braid_Print(core, "  use fmg?              = %d\n", core->fmg);
-   _braid_Print(core, "  max iterations        = %d\n", core->max_iter);
-   _braid_Print(core, "  iterations            = %d\n", core->niter);
-   _braid_Print(core, "  residual norm         = %e\n", rnorm);
-   _braid_Print(core, "  wall time             = %e\n", core->wall_time);
-   _braid_Print(core, "\n");
-   _braid_Print(core, "  max number of levels  = %d\n", core->max_levels);
-   _braid_Print(core, "  number of levels      = %d\n", core->nlevels);
-   _braid_Print(core, "  skip down cycle       = %d\n", core->skip);
-   _braid_Print(core, "  number of refinements = 0\n");
-   _braid_Print(core, "\n");
-   _braid_Print(core, "  level   time-pts   cfactor   nrelax\n");
-   for (level = 0; level < core->nlevels; level++)
-   {
-      _braid_Print(core, "  % 5d  % 8d  % 7d   % 6d\n", level, core->grids[level].gupper,
-                   level < core->nlevels - 1 ? core->grids[level].cfactor : 0,
-                   _braid_LevelNRelax(core, level));
-   }
-   _braid_Print(core, "\n");
-   return 0;
-}
-
-braid_Int
-braid_WriteConvHistory(braid_Core core, const char *filename)
-{
-   FILE     *f;
-   braid_Int k;
-
-   if (core->myid != 0)
-   {
-      return 0;
-   }
-   f = fopen(filename, "w");
-   if (f == NULL)
-   {
-      return braid_ERROR_ARG;
-   }
-   fprintf(f, "# Braid convergence history: iteration, residual norm\n");
-   for (k = 0; k < core->niter; k++)
-   {
-      fprintf(f, "%03d      %1.14e\n", k, core->rnorms[k]);
-   }
-   fclose(f);
-   return 0;
-}

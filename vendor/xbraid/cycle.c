@@ -88,9 +88,23 @@ _braid_WriteCycleLine(braid_Core core, FILE *f, braid_Int level)
 
    if (f != NULL)
    {
-      fprintf(f, "%d %d %d %d %1.15e %1.15e\n", level, 0, core->iter, core->ntime,
+      fprintf(f, "%d %d %d %d %1.15e %1.15e\n", level, 0, core->iter, core->gupper,
               core->rnorms[core->iter], tol);
    }
+}
+
+/* FInterp from the coarsest level is the coarse solve: timed apart (braid_SetTimings). */
+static braid_Int
+_braid_Interpolate(braid_Core core, braid_Int level)
+{
+   braid_Real t0 = _braid_TimerStart(core);
+   braid_Int  rc = _braid_FInterp(core, level);
+
+   if (level == core->nlevels - 1)
+   {
+      _braid_TimerStop(core, _braid_TIMER_COARSE_SOLVE, t0);
+   }
+   return rc;
 }
 
 /*
@@ -114,10 +128,12 @@ _braid_Cycle(braid_Core core, FILE *cyclefile, braid_Int skip)
 
    while (!core->done)
    {
-      /* one level only: every iteration is a sequential solve */
+      /* one level only: every iteration is a sequential solve, or nrelax
+         FC-sweeps when the coarsest level is solved by relaxation */
       if (nlevels == 1)
       {
-         _braid_Check(_braid_FCRelax(core, 0, 1, 0));
+         _braid_Check(_braid_FCRelax(core, 0,
+                                     core->relax_only_cg ? _braid_LevelNRelax(core, 0) : 1, 0));
          core->rnorms[core->iter] = 0.0;
          if (core->rnorm0 == braid_INVALID_RNORM)
          {
@@ -171,7 +187,7 @@ _braid_Cycle(braid_Core core, FILE *cyclefile, braid_Int skip)
       }
       else if (level > 0)
       {
-         _braid_Check(_braid_FInterp(core, level));
+         _braid_Check(_braid_Interpolate(core, level));
          level--;
       }
       else
@@ -185,7 +201,8 @@ _braid_Cycle(braid_Core core, FILE *cyclefile, braid_Int skip)
 static braid_Int
 _braid_DriveSolve(braid_Core core, FILE **cyclefile)
 {
-   braid_Int k, warm = core->initialized;
+   braid_Int  k, warm = core->initialized, skip;
+   braid_Real t0;
 
    core->wall_start = MPI_Wtime();
    core->niter      = 0;
@@ -196,20 +213,27 @@ _braid_DriveSolve(braid_Core core, FILE **cyclefile)
    {
       core->rnorms[k] = braid_INVALID_RNORM;
    }
-   if (!core->initialized)
+   if (!warm && core->print_level > 0)
    {
-      _braid_Check(_braid_Setup(core));
+      _braid_Print(core, "\n  Braid: Begin simulation, %d time steps\n", core->gupper);
    }
-   if (core->print_level > 0)
+   if (!warm)
    {
-      _braid_Print(core, "\n  Braid: Begin simulation, %d time steps\n", core->ntime);
+      t0 = _braid_TimerStart(core);
+      _braid_Check(_braid_Setup(core));
+      _braid_TimerStop(core, _braid_TIMER_DRIVE_INIT, t0);
    }
    if (core->io_level >= 1 && core->myid == 0)
    {
       *cyclefile = fopen("braid.out.cycle", "w");
    }
 
-   _braid_Check(_braid_Cycle(core, *cyclefile, core->skip && !warm));
+#ifdef BRAID_STANDIN_UPSTREAM
+   skip = core->skip; /* upstream repeats the skipped down-cycle on a warm restart */
+#else
+   skip = core->skip && !warm;
+#endif
+   _braid_Check(_braid_Cycle(core, *cyclefile, skip));
 
    core->niter = core->iter;
    if (core->niter > 0)
@@ -221,7 +245,7 @@ _braid_DriveSolve(braid_Core core, FILE **cyclefile)
    {
       _braid_Check(_braid_FCRelax(core, 0, 1, 1));
    }
-   else if (core->max_levels == 1 || core->access_level >= 1)
+   else if ((core->max_levels == 1 && !core->relax_only_cg) || core->access_level >= 1)
    {
       _braid_Check(_braid_FAccess(core, 0, 1));
    }
@@ -229,6 +253,10 @@ _braid_DriveSolve(braid_Core core, FILE **cyclefile)
    if (core->print_level > 1)
    {
       braid_PrintStats(core);
+   }
+   if (core->print_level > 0 && core->timings > 0)
+   {
+      _braid_Check(braid_PrintTimers(core));
    }
    return 0;
 }
@@ -242,7 +270,10 @@ braid_Int
 braid_Drive(braid_Core core)
 {
    FILE     *cyclefile = NULL;
-   braid_Int rc        = _braid_DriveSolve(core, &cyclefile);
+   braid_Int rc;
+
+   core->drives++;
+   rc = _braid_DriveSolve(core, &cyclefile);
 
    if (cyclefile != NULL)
    {

@@ -30,15 +30,19 @@ _braid_FineOwner(braid_Int npoints, braid_Int nprocs, braid_Int i)
    return p < rem ? p : rem + q;
 }
 
-/* Rank owning `index` on `level`: coarse points live where their fine images do. */
+/* Rank owning `index` on `level`: coarse points live where their fine images do.
+   On a periodic grid index -1 is the last index and gupper+1 the first. */
 braid_Int
 _braid_Owner(braid_Core core, braid_Int level, braid_Int index)
 {
-   return _braid_FineOwner(core->ntime + 1, core->nprocs,
-                           index * core->grids[level].fine_stride);
+   const _braid_Grid *g = &core->grids[level];
+
+   return _braid_FineOwner(core->gupper + 1, core->nprocs,
+                           _braid_Wrap(g, index) * g->fine_stride);
 }
 
-/* Slot of `index` in ua, or -1 when the level does not keep that point. */
+/* Slot of `index` in ua, or -1 when the level does not keep that point.  With
+   shell vectors every point has a slot; F-point slots hold shells. */
 braid_Int
 _braid_USlot(const _braid_Grid *g, braid_Int index)
 {
@@ -46,7 +50,7 @@ _braid_USlot(const _braid_Grid *g, braid_Int index)
    {
       return -1;
    }
-   if (g->store_all)
+   if (g->store_all || g->shells)
    {
       return index - g->ilower;
    }
@@ -55,6 +59,21 @@ _braid_USlot(const _braid_Grid *g, braid_Int index)
       return -1;
    }
    return (index - g->clower) / g->cfactor;
+}
+
+/* The slot of `index` holds a shell vector, not a full one. */
+braid_Int
+_braid_IsShell(const _braid_Grid *g, braid_Int index)
+{
+   return g->shells && !_braid_IsCPoint(index, g->cfactor);
+}
+
+/* C-point ci is relaxed, has a residual and is corrected: every C-point but the
+   initial condition, and on a periodic grid index 0 too. */
+braid_Int
+_braid_HasCPointUpdate(braid_Core core, braid_Int ci)
+{
+   return ci > 0 || (ci == 0 && core->periodic);
 }
 
 /*
@@ -85,10 +104,12 @@ _braid_GetInterval(const _braid_Grid *g, braid_Int k, braid_Int *flo, braid_Int 
 static void
 _braid_SetCRange(_braid_Grid *g)
 {
-   braid_Int m = g->cfactor;
+   long long m = g->cfactor, lo = g->ilower, hi = g->iupper;
 
-   g->clower = ((g->ilower + m - 1) / m) * m;
-   g->cupper = (g->iupper / m) * m;
+   /* in long long: ilower + m - 1 may pass INT_MAX for a huge cfactor */
+   lo        = ((lo + m - 1) / m) * m;
+   g->cupper = (braid_Int) ((hi / m) * m);
+   g->clower = lo > hi ? g->iupper + 1 : (braid_Int) lo;
    if (g->ilower > g->iupper || g->clower > g->cupper)
    {
       g->ncpoints = 0;
@@ -106,7 +127,8 @@ _braid_StoresAll(braid_Core core, braid_Int level)
    return core->storage >= 0 && level >= core->storage;
 }
 
-/* Send my last time value to the right neighbour, receive ta[-1] from the left. */
+/* Send my last time value to the right neighbour, receive ta[-1] from the left
+   (on a periodic grid the first rank receives the last time value). */
 static braid_Int
 _braid_ExchangeTLeft(braid_Core core, _braid_Grid *g)
 {
@@ -140,21 +162,22 @@ static braid_Int
 _braid_AllocLevel(braid_Core core, braid_Int level)
 {
    _braid_Grid *g      = &core->grids[level];
-   braid_Int    nlocal = _braid_Max(g->iupper - g->ilower + 1, 0);
+   size_t       nlocal = (size_t) _braid_Max(g->iupper - g->ilower + 1, 0);
 
    g->store_all = _braid_StoresAll(core, level);
-   g->nslots    = g->store_all ? nlocal : g->ncpoints;
-   g->ta_alloc  = (braid_Real *) _braid_Malloc(sizeof(braid_Real) * (nlocal + 1));
-   g->ta        = g->ta_alloc + 1;
-   g->ua        = (braid_Vector *) _braid_Malloc(sizeof(braid_Vector) * g->nslots);
+   g->shells    = core->useshell && !g->store_all;
+   g->nslots    = (g->store_all || g->shells) ? (braid_Int) nlocal : g->ncpoints;
+   g->ta_alloc  = (braid_Real *) _braid_CAlloc(nlocal + 1, sizeof(braid_Real));
+   g->ta        = g->ta_alloc ? g->ta_alloc + 1 : NULL;
+   g->ua        = (braid_Vector *) _braid_CAlloc((size_t) g->nslots, sizeof(braid_Vector));
    if (!g->ta_alloc || !g->ua)
    {
       return braid_ERROR_MEMORY;
    }
    if (level > 0)
    {
-      g->va = (braid_Vector *) _braid_Malloc(sizeof(braid_Vector) * nlocal);
-      g->fa = (braid_Vector *) _braid_Malloc(sizeof(braid_Vector) * nlocal);
+      g->va = (braid_Vector *) _braid_CAlloc(nlocal, sizeof(braid_Vector));
+      g->fa = (braid_Vector *) _braid_CAlloc(nlocal, sizeof(braid_Vector));
       if (!g->va || !g->fa)
       {
          return braid_ERROR_MEMORY;
@@ -175,6 +198,12 @@ _braid_SetNeighbours(braid_Core core, braid_Int level)
    {
       return;
    }
+   if (core->periodic)
+   {
+      g->left  = _braid_Owner(core, level, g->ilower - 1);
+      g->right = _braid_Owner(core, level, g->iupper + 1);
+      return;
+   }
    if (g->ilower > 0)
    {
       g->left = _braid_Owner(core, level, g->ilower - 1);
@@ -185,26 +214,14 @@ _braid_SetNeighbours(braid_Core core, braid_Int level)
    }
 }
 
-/*
- * Build the levels (the hierarchy rule of the semantics document), the time
- * values of every level and the vector arrays.  Every rank decides the same.
- */
-braid_Int
-_braid_BuildHierarchy(braid_Core core)
+/* The levels (the hierarchy rule of the semantics document): every rank decides
+   the same; each keeps the images of its own points. */
+static braid_Int
+_braid_ChooseLevels(braid_Core core, braid_Int maxgrids)
 {
-   braid_Int    G = core->ntime, level, nlevels, m, Gc, i, k, ilo, ihi;
-   braid_Int    ilower, iupper, stride = 1;
+   braid_Int    G = core->gupper, level, m, Gc, stride = 1;
    _braid_Grid *g, *fg;
 
-   core->grids = (_braid_Grid *) _braid_Malloc(sizeof(_braid_Grid) * core->max_levels);
-   if (core->grids == NULL)
-   {
-      return braid_ERROR_MEMORY;
-   }
-   _braid_BlockRange(core->ntime + 1, core->nprocs, core->myid, &ilower, &iupper);
-
-   /* a short time grid is solved on one level, whatever max_levels says */
-   nlevels = 0;
    for (level = 0;; level++)
    {
       g              = &core->grids[level];
@@ -212,8 +229,7 @@ _braid_BuildHierarchy(braid_Core core)
       g->fine_stride = stride;
       if (level == 0)
       {
-         g->ilower = ilower;
-         g->iupper = iupper;
+         _braid_BlockRange(core->gupper + 1, core->nprocs, core->myid, &g->ilower, &g->iupper);
       }
       else
       {
@@ -224,8 +240,9 @@ _braid_BuildHierarchy(braid_Core core)
       }
       m  = _braid_LevelCFactor(core, level);
       Gc = G / m;
-      if (core->ntime > core->min_coarse && Gc > 0 && core->max_levels > level + 1 &&
-          Gc >= core->min_coarse)
+      /* a short time grid is solved on one level, whatever max_levels says */
+      if (core->gupper > core->min_coarse && Gc > 0 && core->max_levels > level + 1 &&
+          level + 1 < maxgrids && Gc >= core->min_coarse)
       {
          g->cfactor = m;
          _braid_SetCRange(g);
@@ -233,35 +250,65 @@ _braid_BuildHierarchy(braid_Core core)
          stride *= m;
          continue;
       }
-      /* coarsest level: only index 0 is a C-point unless it is relaxed */
-      g->cfactor = core->relax_only_cg ? m : G + 1;
+      /* coarsest level: only index 0 is a C-point unless it is relaxed (always
+         on a periodic grid, whose coarsest level is solved by FC-relaxation) */
+      g->cfactor = (core->relax_only_cg || core->periodic) ? m : G + 1;
       _braid_SetCRange(g);
-      nlevels = level + 1;
-      break;
+      return level + 1;
+   }
+}
+
+/*
+ * Build the levels, the time values of every level and the vector arrays.
+ * Allocation (and the user's time grid) come first and every rank learns
+ * whether all succeeded before any message is exchanged: a rank that ran out
+ * of memory never leaves another one waiting.
+ */
+braid_Int
+_braid_BuildHierarchy(braid_Core core)
+{
+   braid_Int    nlevels = 0, level, i, k, ilo, ihi, rc = 0, grc = 0;
+   /* every level at least halves the grid: no more levels than bits in an int */
+   braid_Int    maxgrids = _braid_Min(core->max_levels, 8 * (braid_Int) sizeof(braid_Int));
+   _braid_Grid *g, *fg;
+
+   core->grids = (_braid_Grid *) _braid_CAlloc((size_t) maxgrids, sizeof(_braid_Grid));
+   if (core->grids == NULL)
+   {
+      rc = braid_ERROR_MEMORY;
+   }
+   else
+   {
+      nlevels = _braid_ChooseLevels(core, maxgrids);
    }
    core->nlevels = nlevels;
 
-   for (level = 0; level < nlevels; level++)
+   for (level = 0; level < nlevels && rc == 0; level++)
    {
-      _braid_Check(_braid_AllocLevel(core, level));
+      rc = _braid_AllocLevel(core, level);
       _braid_SetNeighbours(core, level);
    }
 
    /* time values of the fine level, then copied down to the coarse levels */
-   g = &core->grids[0];
-   if (core->tgrid != NULL)
+   g = rc == 0 ? &core->grids[0] : NULL;
+   if (rc == 0 && core->tgrid != NULL)
    {
       ilo = g->ilower;
       ihi = g->iupper;
-      _braid_Check(core->tgrid(core->app, g->ta, &ilo, &ihi));
+      rc  = _braid_UserResult(core->tgrid(core->app, g->ta, &ilo, &ihi));
    }
-   else
+   else if (rc == 0)
    {
       for (i = g->ilower; i <= g->iupper; i++)
       {
          g->ta[i - g->ilower] =
             core->tstart + (((braid_Real) i) / core->ntime) * (core->tstop - core->tstart);
       }
+   }
+   MPI_Allreduce(&rc, &grc, 1, braid_MPI_INT, MPI_MAX, core->comm);
+   if (grc != 0)
+   {
+      return rc != 0 ? rc : grc;
    }
    _braid_ExchangeTLeft(core, g);
    for (level = 1; level < nlevels; level++)
@@ -285,7 +332,8 @@ _braid_FreeLevelVectors(braid_Core core, braid_Int level)
    _braid_Grid *g      = &core->grids[level];
    braid_Int    nlocal = _braid_Max(g->iupper - g->ilower + 1, 0), k, rc = 0, e;
 
-   for (k = 0; k < g->nslots; k++)
+   /* a level whose arrays could not all be allocated holds no vectors there */
+   for (k = 0; g->ua != NULL && k < g->nslots; k++)
    {
       if (g->ua[k] != NULL)
       {
@@ -294,7 +342,7 @@ _braid_FreeLevelVectors(braid_Core core, braid_Int level)
          g->ua[k] = NULL;
       }
    }
-   if (level > 0)
+   if (level > 0 && g->va != NULL && g->fa != NULL)
    {
       for (k = 0; k < nlocal; k++)
       {

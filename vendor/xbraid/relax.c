@@ -8,6 +8,7 @@
  * independent of the number of ranks.
  */
 #include <math.h>
+#include <stdlib.h>
 #include "_braid.h"
 
 /* A new vector holding the value at index-1: the left neighbour's message when
@@ -43,7 +44,7 @@ _braid_StoreFPoint(braid_Core core, braid_Int level, braid_Int index, braid_Vect
    {
       _braid_Check(_braid_FreeVector(core, &old));
    }
-   return _braid_BaseClone(core, v, &g->ua[slot]);
+   return _braid_StoreClone(core, level, index, v, &g->ua[slot]);
 }
 
 /* Release a sweep's working vectors and messages after a failure. */
@@ -53,8 +54,8 @@ _braid_SweepCleanup(braid_Core core, braid_Vector *v, braid_Vector *w, _braid_Ms
 {
    _braid_FreeQuietly(core, v);
    _braid_FreeQuietly(core, w);
-   _braid_MsgAbandon(recv);
-   _braid_MsgAbandon(send);
+   _braid_MsgAbandon(core, recv);
+   _braid_MsgAbandon(core, send);
 }
 
 /* ------------------------------------------------------ initial guess */
@@ -89,15 +90,19 @@ _braid_SequentialGuess(braid_Core core)
       slot = _braid_USlot(g, i);
       if (slot >= 0)
       {
-         _braid_Try(_braid_BaseClone(core, v, &g->ua[slot]));
+         _braid_Try(_braid_StoreClone(core, 0, i, v, &g->ua[slot]));
       }
    }
    if (g->right >= 0)
    {
       _braid_Try(_braid_SendPost(core, 0, g->iupper, v, g->right, &send));
-      _braid_Try(_braid_SendFinish(&send));
+      _braid_Try(_braid_SendFinish(core, &send));
    }
+#ifdef BRAID_STANDIN_UPSTREAM
+   v = NULL; /* upstream never frees the vector it stepped with */
+#else
    _braid_Try(_braid_FreeVector(core, &v));
+#endif
 cleanup:
    if (rc)
    {
@@ -106,12 +111,27 @@ cleanup:
    return rc;
 }
 
-/* Fine initial values: init at every stored point, or sequential stepping. */
+/* Move *u_ptr into a shell slot and empty it there (sfree), upstream's order
+   for every shell it stores; *u_ptr is cleared first. */
+static braid_Int
+_braid_StoreShell(braid_Core core, braid_Vector *u_ptr, braid_Vector *slot_ptr)
+{
+   *slot_ptr = *u_ptr;
+   *u_ptr    = NULL;
+   return _braid_BaseSFree(core, *slot_ptr);
+}
+
+/*
+ * Fine initial values: init at the C-points only, whatever the storage (the
+ * F-points are first computed by relaxation), plus a shell (sinit) at every
+ * F-point when shell vectors are on; or sequential stepping.
+ */
 braid_Int
 _braid_InitGuess(braid_Core core)
 {
    _braid_Grid *g = &core->grids[0];
    braid_Int    i, slot;
+   braid_Vector u;
 
    core->level = 0;
    if (core->seq_soln)
@@ -121,9 +141,14 @@ _braid_InitGuess(braid_Core core)
    for (i = g->ilower; i <= g->iupper; i++)
    {
       slot = _braid_USlot(g, i);
-      if (slot >= 0)
+      if (_braid_IsCPoint(i, g->cfactor))
       {
          _braid_Check(_braid_BaseInit(core, g->ta[i - g->ilower], &g->ua[slot]));
+      }
+      else if (_braid_IsShell(g, i))
+      {
+         _braid_Check(_braid_BaseSInit(core, g->ta[i - g->ilower], &u));
+         _braid_Check(_braid_StoreShell(core, &u, &g->ua[slot]));
       }
    }
    return 0;
@@ -152,7 +177,11 @@ _braid_CopyFineToCoarse(braid_Core core)
          _braid_Try(_braid_FreeVector(core, &tmp));
          _braid_Try(_braid_BaseClone(core, g->va[i - g->ilower], &u));
          slot = _braid_USlot(g, i);
-         if (slot >= 0)
+         if (slot >= 0 && _braid_IsShell(g, i))
+         {
+            _braid_Try(_braid_StoreShell(core, &u, &g->ua[slot]));
+         }
+         else if (slot >= 0)
          {
             g->ua[slot] = u;
          }
@@ -195,7 +224,7 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
    {
       if (g->left >= 0)
       {
-         _braid_Try(_braid_RecvPost(core, level, g->ilower - 1, g->left, &recv));
+         _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
       }
       /* the right neighbour's F-points start from my old C-value */
       if (g->right >= 0 && _braid_IsCPoint(g->iupper, g->cfactor))
@@ -210,7 +239,7 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
          {
             _braid_Try(_braid_StartValue(core, level, flo, &recv, &v));
          }
-         else if (ci > 0)
+         else if (_braid_HasCPointUpdate(core, ci))
          {
             _braid_Try(_braid_StartValue(core, level, ci, &recv, &v));
          }
@@ -227,7 +256,7 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
                _braid_Try(_braid_SendPost(core, level, fi, v, g->right, &send));
             }
          }
-         if (ci > 0)
+         if (_braid_HasCPointUpdate(core, ci))
          {
             slot = _braid_USlot(g, ci);
             _braid_Try(_braid_Step(core, level, ci, v, caller));
@@ -249,7 +278,7 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
             _braid_Try(_braid_BaseAccess(core, level, ci, g->ua[_braid_USlot(g, ci)], caller));
          }
       }
-      _braid_Try(_braid_SendFinish(&send));
+      _braid_Try(_braid_SendFinish(core, &send));
    }
 cleanup:
    if (rc)
@@ -320,16 +349,27 @@ _braid_FRestrict(braid_Core core, braid_Int level)
    braid_Int    norms = (level == 0 && core->resid_compute);
    braid_Int    k, flo, fhi, ci, fi, slot, c, j, rc = 0;
    braid_Real   acc = 0.0, norm;
+   braid_Real  *cnorms = NULL; /* the C-points' norms, for print level 3 */
    braid_Vector v = NULL, w = NULL;
    _braid_Msg   recv = {0}, send = {0}, crecv = {0}, csend = {0};
 
+   if (norms && core->print_level > 2)
+   {
+      cnorms = (braid_Real *) _braid_CAlloc((size_t) g->ncpoints, sizeof(braid_Real));
+      if (cnorms == NULL)
+      {
+         return braid_ERROR_MEMORY;
+      }
+   }
+
    if (g->left >= 0)
    {
-      _braid_Try(_braid_RecvPost(core, level, g->ilower - 1, g->left, &recv));
+      _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
    }
    if (cg->left >= 0)
    {
-      _braid_Try(_braid_RecvPost(core, level + 1, cg->ilower - 1, cg->left, &crecv));
+      _braid_Try(_braid_RecvPost(core, level + 1, _braid_Wrap(cg, cg->ilower - 1), cg->left,
+                                 &crecv));
    }
    if (g->right >= 0 && _braid_IsCPoint(g->iupper, m))
    {
@@ -343,7 +383,7 @@ _braid_FRestrict(braid_Core core, braid_Int level)
       {
          _braid_Try(_braid_StartValue(core, level, flo, &recv, &v));
       }
-      else if (ci > 0)
+      else if (_braid_HasCPointUpdate(core, ci))
       {
          _braid_Try(_braid_StartValue(core, level, ci, &recv, &v));
       }
@@ -360,7 +400,7 @@ _braid_FRestrict(braid_Core core, braid_Int level)
             _braid_Try(_braid_SendPost(core, level, fi, v, g->right, &send));
          }
       }
-      if (ci > 0)
+      if (_braid_HasCPointUpdate(core, ci))
       {
          slot = _braid_USlot(g, ci);
          c    = ci / m - cg->ilower;
@@ -369,6 +409,10 @@ _braid_FRestrict(braid_Core core, braid_Int level)
          {
             _braid_Try(_braid_BaseSpatialNorm(core, v, &norm));
             _braid_AccumulateNorm(core, norm, &acc);
+            if (cnorms != NULL)
+            {
+               cnorms[k] = norm;
+            }
          }
          _braid_Try(_braid_BaseClone(core, g->ua[slot], &cg->va[c]));
          _braid_Try(_braid_BaseClone(core, v, &cg->fa[c]));
@@ -383,13 +427,18 @@ _braid_FRestrict(braid_Core core, braid_Int level)
          _braid_Try(_braid_FreeVector(core, &v));
       }
    }
-   _braid_Try(_braid_SendFinish(&send));
+   _braid_Try(_braid_SendFinish(core, &send));
 
-   /* coarse initial guess */
+   /* coarse initial guess (shells where the coarse level keeps shells) */
    for (j = cg->ilower; j <= cg->iupper; j++)
    {
       slot = _braid_USlot(cg, j);
-      if (slot >= 0)
+      if (slot >= 0 && _braid_IsShell(cg, j))
+      {
+         _braid_Try(_braid_BaseSClone(core, cg->va[j - cg->ilower], &w));
+         _braid_Try(_braid_StoreShell(core, &w, &cg->ua[slot]));
+      }
+      else if (slot >= 0)
       {
          _braid_Try(_braid_BaseClone(core, cg->va[j - cg->ilower], &cg->ua[slot]));
       }
@@ -401,7 +450,7 @@ _braid_FRestrict(braid_Core core, braid_Int level)
       _braid_Try(_braid_SendPost(core, level + 1, cg->iupper,
                                  cg->va[cg->iupper - cg->ilower], cg->right, &csend));
    }
-   for (j = cg->iupper; j >= _braid_Max(cg->ilower, 1); j--)
+   for (j = cg->iupper; j >= (core->periodic ? cg->ilower : _braid_Max(cg->ilower, 1)); j--)
    {
       if (j == cg->ilower)
       {
@@ -416,19 +465,24 @@ _braid_FRestrict(braid_Core core, braid_Int level)
       _braid_Try(_braid_BaseSum(core, 1.0, w, 1.0, cg->fa[j - cg->ilower]));
       _braid_Try(_braid_FreeVector(core, &w));
    }
-   _braid_Try(_braid_SendFinish(&csend));
+   _braid_Try(_braid_SendFinish(core, &csend));
 
    if (level == 0)
    {
       _braid_StoreRNorm(core, acc);
+      if (cnorms != NULL)
+      {
+         _braid_Try(_braid_PrintCPointNorms(core, cnorms, g->ncpoints));
+      }
    }
 cleanup:
    if (rc)
    {
       _braid_SweepCleanup(core, &v, &w, &recv, &send);
-      _braid_MsgAbandon(&crecv);
-      _braid_MsgAbandon(&csend);
+      _braid_MsgAbandon(core, &crecv);
+      _braid_MsgAbandon(core, &csend);
    }
+   free(cnorms);
    return rc;
 }
 
@@ -445,19 +499,20 @@ _braid_FInterp(braid_Core core, braid_Int level)
    _braid_Grid *g  = &core->grids[level];
    _braid_Grid *fg = &core->grids[level - 1];
    braid_Int    m = g->cfactor, fm = fg->cfactor, caller = braid_ASCaller_FInterp;
-   braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(g->iupper + 1, m);
+   braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(_braid_Wrap(g, g->iupper + 1), m);
    braid_Int    k, flo, fhi, ci, fi, rc = 0;
    braid_Vector v = NULL, fe = NULL, e;
    _braid_Msg   recv = {0}, send = {0};
 
-   if (level == core->nlevels - 1 && core->relax_only_cg)
+   /* the coarsest level is solved by FC-relaxation when asked, and on a periodic grid */
+   if (level == core->nlevels - 1 && (core->relax_only_cg || core->periodic))
    {
       _braid_Check(_braid_FCRelax(core, level,
                                   _braid_LevelNRelax(core, core->max_levels - 1), 0));
    }
    if (g->left >= 0 && !_braid_IsCPoint(g->ilower, m))
    {
-      _braid_Try(_braid_RecvPost(core, level, g->ilower - 1, g->left, &recv));
+      _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
    }
    if (need_send && _braid_IsCPoint(g->iupper, m))
    {
@@ -492,7 +547,7 @@ _braid_FInterp(braid_Core core, braid_Int level)
          }
          _braid_Try(_braid_FreeVector(core, &v));
       }
-      if (ci > 0)
+      if (_braid_HasCPointUpdate(core, ci))
       {
          e = g->va[ci - g->ilower];
          _braid_Try(_braid_BaseSum(core, 1.0, g->ua[_braid_USlot(g, ci)], -1.0, e));
@@ -501,7 +556,7 @@ _braid_FInterp(braid_Core core, braid_Int level)
          _braid_Try(_braid_FreeVector(core, &fe));
       }
    }
-   _braid_Try(_braid_SendFinish(&send));
+   _braid_Try(_braid_SendFinish(core, &send));
    _braid_Try(_braid_FreeLevelVectors(core, level));
 cleanup:
    if (rc)
@@ -523,7 +578,7 @@ _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
 {
    _braid_Grid *g = &core->grids[level];
    braid_Int    m = g->cfactor, caller = braid_ASCaller_FAccess;
-   braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(g->iupper + 1, m);
+   braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(_braid_Wrap(g, g->iupper + 1), m);
    braid_Int    show = core->access_level >= 1;
    braid_Int    k, flo, fhi, ci, fi, rc = 0;
    braid_Vector v = NULL, last = NULL;
@@ -532,7 +587,7 @@ _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
    core->done = done;
    if (g->left >= 0 && !_braid_IsCPoint(g->ilower, m))
    {
-      _braid_Try(_braid_RecvPost(core, level, g->ilower - 1, g->left, &recv));
+      _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
    }
    if (need_send && _braid_IsCPoint(g->iupper, m))
    {
@@ -575,7 +630,7 @@ _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
          _braid_Try(_braid_BaseAccess(core, level, ci, g->ua[_braid_USlot(g, ci)], caller));
       }
    }
-   _braid_Try(_braid_SendFinish(&send));
+   _braid_Try(_braid_SendFinish(core, &send));
 cleanup:
    if (rc)
    {

@@ -3,6 +3,8 @@
  * the core itself; the typed functions below are thin views of the base
  * getters, so each status kind exports exactly the XBraid v3.1 set.
  */
+#include <math.h>
+#include <stddef.h>
 #include "_braid.h"
 
 #define _braid_Core_(s) ((braid_Core) (s))
@@ -54,7 +56,7 @@ braid_StatusGetNRefine(braid_Status s, braid_Int *nrefine_ptr)
 braid_Int
 braid_StatusGetNTPoints(braid_Status s, braid_Int *ntpoints_ptr)
 {
-   *ntpoints_ptr = _braid_Core_(s)->ntime;
+   *ntpoints_ptr = _braid_Core_(s)->gupper;
    return 0;
 }
 
@@ -255,6 +257,187 @@ braid_StatusSetSize(braid_Status s, braid_Real size)
    return 0;
 }
 
+/* ------------------------------------- features that are off [upstream/off] */
+
+/* the Richardson error estimate is never available */
+braid_Int
+braid_StatusGetSingleErrorEstStep(braid_Status s, braid_Real *estimate)
+{
+   (void) s;
+   *estimate = -1.0;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetSingleErrorEstAccess(braid_Status s, braid_Real *estimate)
+{
+   (void) s;
+   *estimate = -1.0;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetNumErrorEst(braid_Status s, braid_Int *npoints)
+{
+   (void) s;
+   *npoints = 0;
+   return 0;
+}
+
+/* no estimates: nothing is written */
+braid_Int
+braid_StatusGetAllErrorEst(braid_Status s, braid_Real *error_est)
+{
+   (void) s;
+   (void) error_est;
+   return 0;
+}
+
+/* without Delta correction the rank is 0 and there are no basis vectors */
+braid_Int
+braid_StatusGetDeltaRank(braid_Status s, braid_Int *rank_ptr)
+{
+   (void) s;
+   *rank_ptr = 0;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetBasisVec(braid_Status s, braid_Vector *v_ptr, braid_Int index)
+{
+   (void) s;
+   (void) index;
+   *v_ptr = NULL;
+   return braid_ERROR_ARG;
+}
+
+braid_Int
+braid_StatusGetLocalLyapExponents(braid_Status s, braid_Real *exp_ptr, braid_Int *num_returned)
+{
+   (void) s;
+   (void) exp_ptr;
+   *num_returned = 0;
+   return 0;
+}
+
+/* refinement and the Delta basis are off: nothing to store */
+braid_Int
+braid_StatusSetRefinementDtValues(braid_Status s, braid_Real rfactor, braid_Real *dtarray)
+{
+   (void) s;
+   (void) rfactor;
+   (void) dtarray;
+   return 0;
+}
+
+braid_Int
+braid_StatusSetBasisSize(braid_Status s, braid_Real size)
+{
+   (void) s;
+   (void) size;
+   return 0;
+}
+
+/* Coarse and fine neighbours in time of a spatial coarsening: the library never
+   coarsens in space, so these report the current step's times. */
+braid_Int
+braid_StatusGetCTprior(braid_Status s, braid_Real *ctprior_ptr)
+{
+   *ctprior_ptr = _braid_Core_(s)->t;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetCTstop(braid_Status s, braid_Real *ctstop_ptr)
+{
+   *ctstop_ptr = _braid_Core_(s)->tnext;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetFTprior(braid_Status s, braid_Real *ftprior_ptr)
+{
+   *ftprior_ptr = _braid_Core_(s)->t;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetFTstop(braid_Status s, braid_Real *ftstop_ptr)
+{
+   *ftstop_ptr = _braid_Core_(s)->tnext;
+   return 0;
+}
+
+braid_Int
+braid_StatusGetTpriorTstop(braid_Status s, braid_Real *t_ptr, braid_Real *ftprior_ptr,
+                           braid_Real *ftstop_ptr, braid_Real *ctprior_ptr,
+                           braid_Real *ctstop_ptr)
+{
+   *t_ptr = _braid_Core_(s)->t;
+   braid_StatusGetFTprior(s, ftprior_ptr);
+   braid_StatusGetFTstop(s, ftstop_ptr);
+   braid_StatusGetCTprior(s, ctprior_ptr);
+   return braid_StatusGetCTstop(s, ctstop_ptr);
+}
+
+/*
+ * A spatial solver tolerance for the step: loose_tol on coarse levels and
+ * before a residual history exists; on the fine level it moves from loose_tol
+ * to tight_tol as log10 of the relative residual approaches log10 of the
+ * relative stopping tolerance (tight from 7/8 of the way on), and it never
+ * grows again.  The fine-level value is remembered in the status, and
+ * reaching tight_tol is reported (a solve only stops once it is reached).
+ */
+braid_Int
+braid_GetSpatialAccuracy(braid_StepStatus status, braid_Real loose_tol, braid_Real tight_tol,
+                         braid_Real *tol_ptr)
+{
+   braid_Int  level, n;
+   braid_Real tol, old, first[2] = {-1.0, -1.0}, last[2] = {-1.0, -1.0}, rnorm0, rnorm;
+   braid_Real l_rnorm, l_tol, l_loose, l_tight, stol;
+
+   braid_StepStatusGetTol(status, &tol);
+   braid_StepStatusGetLevel(status, &level);
+   braid_StepStatusGetOldFineTolx(status, &old);
+   n = 2;
+   braid_StepStatusGetRNorms(status, &n, first);
+   rnorm0 = (first[0] == -1.0 && first[1] != -1.0) ? first[1] : first[0];
+   n = -2;
+   braid_StepStatusGetRNorms(status, &n, last);
+   rnorm = (last[1] == -1.0 && last[0] != -1.0) ? last[0] : last[1];
+
+   if (level > 0 || n == 0 || rnorm0 == -1.0)
+   {
+      *tol_ptr = loose_tol;
+   }
+   else
+   {
+      l_rnorm = -log10(rnorm / rnorm0);
+      l_tol   = -log10(tol / rnorm0);
+      l_loose = -log10(loose_tol);
+      l_tight = -log10(tight_tol);
+      if (l_rnorm >= (7.0 / 8.0) * l_tol)
+      {
+         *tol_ptr = tight_tol;
+      }
+      else
+      {
+         stol     = (l_rnorm / l_tol) * (l_tight - l_loose) + l_loose;
+         *tol_ptr = pow(10, -stol);
+         if (*tol_ptr > old && old > 0)
+         {
+            *tol_ptr = old;
+         }
+      }
+   }
+   if (level == 0)
+   {
+      braid_StepStatusSetOldFineTolx(status, *tol_ptr);
+      braid_StepStatusSetTightFineTolx(status, *tol_ptr == tight_tol ? 1 : 0);
+   }
+   return 0;
+}
+
 /* --------------------------------------------- the typed status views */
 
 #define _braid_View1(K, Name, T)                                              \
@@ -299,6 +482,14 @@ _braid_ViewSet(Step, TightFineTolx)
 _braid_ViewSet(Step, RFactor)
 _braid_ViewSet(Step, RSpace)
 _braid_ViewCFactor(Step)
+_braid_View1(Step, SingleErrorEstStep, braid_Real)
+_braid_View1(Step, DeltaRank, braid_Int)
+
+braid_Int
+braid_StepStatusGetBasisVec(braid_StepStatus s, braid_Vector *v_ptr, braid_Int index)
+{
+   return braid_StatusGetBasisVec((braid_Status) s, v_ptr, index);
+}
 
 braid_Int
 braid_StepStatusGetTstartTstop(braid_StepStatus s, braid_Real *tstart_ptr,
@@ -326,6 +517,21 @@ _braid_View1(Access, Done, braid_Int)
 _braid_View1(Access, WrapperTest, braid_Int)
 _braid_View1(Access, CallingFunction, braid_Int)
 _braid_ViewCFactor(Access)
+_braid_View1(Access, SingleErrorEstAccess, braid_Real)
+_braid_View1(Access, DeltaRank, braid_Int)
+
+braid_Int
+braid_AccessStatusGetBasisVec(braid_AccessStatus s, braid_Vector *v_ptr, braid_Int index)
+{
+   return braid_StatusGetBasisVec((braid_Status) s, v_ptr, index);
+}
+
+braid_Int
+braid_AccessStatusGetLocalLyapExponents(braid_AccessStatus s, braid_Real *exp_ptr,
+                                        braid_Int *num_returned)
+{
+   return braid_StatusGetLocalLyapExponents((braid_Status) s, exp_ptr, num_returned);
+}
 
 braid_Int
 braid_AccessStatusGetTILD(braid_AccessStatus s, braid_Real *t_ptr, braid_Int *iter_ptr,
@@ -344,6 +550,13 @@ _braid_View1(Sync, NTPoints, braid_Int)
 _braid_View1(Sync, Done, braid_Int)
 _braid_View1(Sync, CallingFunction, braid_Int)
 _braid_View1(Sync, TComm, MPI_Comm)
+_braid_View1(Sync, NumErrorEst, braid_Int)
+
+braid_Int
+braid_SyncStatusGetAllErrorEst(braid_SyncStatus s, braid_Real *error_est)
+{
+   return braid_StatusGetAllErrorEst((braid_Status) s, error_est);
+}
 
 braid_Int
 braid_SyncStatusGetTimeValues(braid_SyncStatus s, braid_Real **tvalues_ptr, braid_Int i_upper,
@@ -364,3 +577,36 @@ _braid_View1(Buffer, MessageType, braid_Int)
 _braid_View1(Buffer, TIndex, braid_Int)
 _braid_View1(Buffer, Level, braid_Int)
 _braid_ViewSet(Buffer, Size)
+_braid_ViewSet(Buffer, BasisSize)
+
+/* coarsen/refine status */
+_braid_View1(CoarsenRef, T, braid_Real)
+_braid_View1(CoarsenRef, TIndex, braid_Int)
+_braid_View1(CoarsenRef, Iter, braid_Int)
+_braid_View1(CoarsenRef, Level, braid_Int)
+_braid_View1(CoarsenRef, NLevels, braid_Int)
+_braid_View1(CoarsenRef, NRefine, braid_Int)
+_braid_View1(CoarsenRef, NTPoints, braid_Int)
+_braid_View1(CoarsenRef, CTprior, braid_Real)
+_braid_View1(CoarsenRef, CTstop, braid_Real)
+_braid_View1(CoarsenRef, FTprior, braid_Real)
+_braid_View1(CoarsenRef, FTstop, braid_Real)
+
+braid_Int
+braid_CoarsenRefStatusGetTpriorTstop(braid_CoarsenRefStatus s, braid_Real *t_ptr,
+                                     braid_Real *ftprior_ptr, braid_Real *ftstop_ptr,
+                                     braid_Real *ctprior_ptr, braid_Real *ctstop_ptr)
+{
+   return braid_StatusGetTpriorTstop((braid_Status) s, t_ptr, ftprior_ptr, ftstop_ptr,
+                                     ctprior_ptr, ctstop_ptr);
+}
+
+/* objective status */
+_braid_View1(Objective, T, braid_Real)
+_braid_View1(Objective, TIndex, braid_Int)
+_braid_View1(Objective, Iter, braid_Int)
+_braid_View1(Objective, Level, braid_Int)
+_braid_View1(Objective, NLevels, braid_Int)
+_braid_View1(Objective, NRefine, braid_Int)
+_braid_View1(Objective, NTPoints, braid_Int)
+_braid_View1(Objective, Tol, braid_Real)
