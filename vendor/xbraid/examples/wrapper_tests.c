@@ -18,18 +18,21 @@
  *   -fpnull       the tests get fp = NULL (they print to stdout)
  *   -break WHAT   a broken callback: sum-beta (sum ignores beta), norm-square
  *                 (not homogeneous), norm-signed (sum of values), norm-triangle
- *                 (homogeneous, violates the triangle inequality), clone-copy
+ *                 (homogeneous, violates the triangle inequality), norm-rank1
+ *                 (the square of the norm, on rank 1 only), clone-copy
  *                 (allocates, copies nothing), clone-shallow (shares u's values),
  *                 clone-alias (returns u), init-null (no vector), bufpack-drop
- *                 (packs and reports half the values), bufpack-size (reports more
- *                 bytes than bufsize), residual (inconsistent with step),
+ *                 (packs half the values), bufpack-short (packs all, reports half
+ *                 as the message size), bufpack-size (reports more bytes than
+ *                 bufsize), residual (inconsistent with step),
  *                 coarsen-random (not deterministic), innerprod-first (ignores v),
  *                 basis-dependent (equal basis vectors)
  *   -fail NAME N  callback NAME returns 42 at its N-th call
  *   -fail-rank R  ... on rank R only (default: every rank)
  *
  * Output: the tests' log; "result NAME FLAG" (rank 0); "status ..." lines with
- * what the callbacks read from their status (rank 0); "live RANK K" with the
+ * what the callbacks read from their status, and the number of NaN values
+ * bufunpack found (rank 0); "live RANK K" with the
  * number of vectors not freed (every rank).
  */
 #include <math.h>
@@ -216,7 +219,8 @@ my_SpatialNorm(braid_App app, braid_Vector u, double *norm_ptr)
    {
       *norm_ptr = *norm_ptr * *norm_ptr;
    }
-   else if (!broken(app, "norm-square") && !broken(app, "norm-signed"))
+   else if (!broken(app, "norm-square") && !broken(app, "norm-signed") &&
+            !(broken(app, "norm-rank1") && app->rank == 1))
    {
       *norm_ptr = sqrt(*norm_ptr);
    }
@@ -355,9 +359,13 @@ my_BufPack(braid_App app, braid_Vector u, void *buffer, braid_BufferStatus bstat
    {
       braid_BufferStatusSetSize(bstatus, (double) (sizeof(double) * (size_t) (u->n + 2)));
    }
+   else if (broken(app, "bufpack-short"))
+   {
+      braid_BufferStatusSetSize(bstatus, (double) (sizeof(double) * (size_t) (u->n / 2 + 1)));
+   }
    else
    {
-      braid_BufferStatusSetSize(bstatus, (double) (sizeof(double) * (size_t) (n + 1)));
+      braid_BufferStatusSetSize(bstatus, (double) (sizeof(double) * (size_t) (u->n + 1)));
    }
    return injected(app, "bufpack");
 }
@@ -367,12 +375,17 @@ my_BufUnpack(braid_App app, void *buffer, braid_Vector *u_ptr, braid_BufferStatu
 {
    double    *dbuffer = (double *) buffer;
    my_Vector *u       = new_vector(app, app->nlocal);
-   int        i;
+   int        i, nans = 0;
 
    (void) bstatus;
    for (i = 0; i < u->n; i++)
    {
       u->values[i] = dbuffer[i + 1];
+      nans += isnan(u->values[i]) != 0;
+   }
+   if (app->rank == 0)
+   {
+      printf("status unpack nans=%d\n", nans);
    }
    *u_ptr = u;
    return injected(app, "bufunpack");
