@@ -232,3 +232,10 @@ def test_report_goes_to_stdout_when_fp_is_null(driver):
     r = run(driver, 2, "-test", "spatialnorm", "-fpnull")
     assert r.result == 1
     assert r.log.count("braid_TestSpatialNorm:   Test 4 Passed") == 1  # rank 0 prints alone
+
+
+@pytest.mark.parametrize("nranks", NRANKS)
+def test_failing_clone_that_returns_its_argument_frees_it_once(driver, nranks):
+    r = run(driver, nranks, "-test", "clone", "-break", "clone-alias", "-fail", "clone", 1)
+    assert r.result == 0
+    assert "braid_TestClone:   clone returned error code 42: Failed" in r.log

@@ -23,7 +23,11 @@
 #define _braid_TestNameLen  16
 
 /* slots of the vectors a test holds, and their names in the log */
-enum { U, V, W, UC, VC, WC, UNEXT, USTOP, FSTOP, _braid_TestNamed };
+enum
+{
+   _braid_TU, _braid_TV, _braid_TW, _braid_TUC, _braid_TVC, _braid_TWC,
+   _braid_TUNEXT, _braid_TUSTOP, _braid_TFSTOP, _braid_TestNamed
+};
 static const char *_braid_TestNames[_braid_TestNamed] = {"u",  "v",     "w",     "uc",   "vc",
                                                         "wc", "unext", "ustop", "fstop"};
 
@@ -143,15 +147,20 @@ _braid_TestAgree(_braid_TestRun *run, braid_Int rc, const char *callback)
 
 /*
  * Agree on a callback that makes vector `made` (from `from`, or -1): it must
- * succeed, give a vector, and not give back its argument (which would be
- * freed twice).
+ * succeed, give a vector, and not give back its argument.
  */
 static void
 _braid_TestAgreeNew(_braid_TestRun *run, braid_Int rc, braid_Int from, braid_Int made,
                     const char *callback)
 {
-   braid_Vector u = run->vecs[made].u;
+   braid_Vector u     = run->vecs[made].u;
+   braid_Int    alias = from >= 0 && u != NULL && u == run->vecs[from].u;
 
+   /* first of all, so that the vector is never freed twice */
+   if (alias)
+   {
+      run->vecs[made].u = NULL;
+   }
    if (!_braid_TestAgree(run, rc, callback))
    {
       return;
@@ -161,13 +170,8 @@ _braid_TestAgreeNew(_braid_TestRun *run, braid_Int rc, braid_Int from, braid_Int
       _braid_TestStop(run, "%s gave no vector", callback);
       return;
    }
-   if (from >= 0 && _braid_TestAny(run, u == run->vecs[from].u))
+   if (_braid_TestAny(run, alias))
    {
-      /* the slot must not hold the same vector twice */
-      if (u == run->vecs[from].u)
-      {
-         run->vecs[made].u = NULL;
-      }
       _braid_TestStop(run, "%s returned its argument instead of a new vector", callback);
    }
 }
@@ -265,10 +269,10 @@ _braid_TestCoreCreate(MPI_Comm comm_x, braid_App app, braid_Real t, const braid_
          free(core);
          return NULL;
       }
-      g->ta    = g->ta_alloc + 1;
+      g->ta     = g->ta_alloc + 1;
       g->ta[-1] = t;
-      g->ta[0] = t;
-      g->ta[1] = t + dts[level];
+      g->ta[0]  = t;
+      g->ta[1]  = t + dts[level];
    }
    return core;
 }
@@ -565,13 +569,13 @@ braid_TestInitAccess(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
    _braid_TestNeed(&run, init == NULL, "init");
    _braid_TestNeed(&run, myfree == NULL, "free");
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInit(&run, init, t, U);
+   _braid_TestInit(&run, init, t, _braid_TU);
    if (access != NULL)
    {
-      _braid_TestAccess(&run, access, U, t, 0);
+      _braid_TestAccess(&run, access, _braid_TU, t, 0);
       _braid_TestSay(&run, "check output: wrote u for initial condition at t=%1.2e.\n\n", t);
    }
-   _braid_TestFree(&run, U);
+   _braid_TestFree(&run, _braid_TU);
    return _braid_TestEnd(&run);
 }
 
@@ -590,17 +594,17 @@ braid_TestClone(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_Pt
    _braid_TestNeed(&run, myfree == NULL, "free");
    _braid_TestNeed(&run, clone == NULL, "clone");
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInit(&run, init, t, U);
-   _braid_TestClone(&run, clone, U, V);
+   _braid_TestInit(&run, init, t, _braid_TU);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TV);
    if (access != NULL)
    {
-      _braid_TestAccess(&run, access, U, t, 0);
-      _braid_TestAccess(&run, access, V, t, 0);
+      _braid_TestAccess(&run, access, _braid_TU, t, 0);
+      _braid_TestAccess(&run, access, _braid_TV, t, 0);
       _braid_TestSay(&run, "check output:  wrote u and v for initial condition at t=%1.2e.\n\n",
                      t);
    }
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
    return _braid_TestEnd(&run);
 }
 
@@ -621,24 +625,24 @@ braid_TestSum(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_PtFc
    _braid_TestNeed(&run, clone == NULL, "clone");
    _braid_TestNeed(&run, sum == NULL, "sum");
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInit(&run, init, t, U);
-   _braid_TestClone(&run, clone, U, V);
-   _braid_TestSum(&run, sum, 1.0, U, -1.0, V);
+   _braid_TestInit(&run, init, t, _braid_TU);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TV);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, -1.0, _braid_TV);
    if (access != NULL)
    {
-      _braid_TestAccess(&run, access, V, t, 0);
+      _braid_TestAccess(&run, access, _braid_TV, t, 0);
       _braid_TestSay(&run, "check output:  v should equal the zero vector\n\n");
    }
    _braid_TestSay(&run, "Starting Test 2\n");
-   _braid_TestSum(&run, sum, 2.0, U, 1.0, V);
+   _braid_TestSum(&run, sum, 2.0, _braid_TU, 1.0, _braid_TV);
    if (access != NULL)
    {
-      _braid_TestAccess(&run, access, V, t, 0);
-      _braid_TestAccess(&run, access, U, t, 0);
+      _braid_TestAccess(&run, access, _braid_TV, t, 0);
+      _braid_TestAccess(&run, access, _braid_TU, t, 0);
       _braid_TestSay(&run, "check output:  v should equal 2*u\n\n");
    }
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
    return _braid_TestEnd(&run);
 }
 
@@ -661,30 +665,30 @@ braid_TestSpatialNorm(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
    _braid_TestNeed(&run, sum == NULL, "sum");
    _braid_TestNeed(&run, spatialnorm == NULL, "spatialnorm");
    _braid_TestSay(&run, "Starting Test 1\n");
-   zero = _braid_TestInitWithNorm(&run, init, spatialnorm, t, U, NULL);
-   _braid_TestClone(&run, clone, U, V);
-   _braid_TestSum(&run, sum, 1.0, U, -1.0, V);
-   _braid_TestNormZero(&run, spatialnorm, 1, V, _braid_TestWiggle);
+   zero = _braid_TestInitWithNorm(&run, init, spatialnorm, t, _braid_TU, NULL);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TV);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, -1.0, _braid_TV);
+   _braid_TestNormZero(&run, spatialnorm, 1, _braid_TV, _braid_TestWiggle);
 
    _braid_TestSay(&run, "Starting Test 2\n");
-   _braid_TestClone(&run, clone, U, W);
-   _braid_TestSum(&run, sum, 1.0, U, 1.0, W);
-   _braid_TestNormRatio(&run, spatialnorm, 2, W, U, 2.0, zero);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TW);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, 1.0, _braid_TW);
+   _braid_TestNormRatio(&run, spatialnorm, 2, _braid_TW, _braid_TU, 2.0, zero);
 
    _braid_TestSay(&run, "Starting Test 3\n");
-   _braid_TestFree(&run, W);
-   _braid_TestClone(&run, clone, U, W);
-   _braid_TestSum(&run, sum, 0.0, U, 0.5, W);
-   _braid_TestNormRatio(&run, spatialnorm, 3, W, U, 0.5, zero);
+   _braid_TestFree(&run, _braid_TW);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TW);
+   _braid_TestSum(&run, sum, 0.0, _braid_TU, 0.5, _braid_TW);
+   _braid_TestNormRatio(&run, spatialnorm, 3, _braid_TW, _braid_TU, 0.5, zero);
 
    /* ours: absolute homogeneity, which a signed "norm" fails */
    _braid_TestSay(&run, "Starting Test 4\n");
-   _braid_TestSum(&run, sum, 0.0, U, -6.0, W);
-   _braid_TestNormRatio(&run, spatialnorm, 4, W, U, 3.0, zero);
+   _braid_TestSum(&run, sum, 0.0, _braid_TU, -6.0, _braid_TW);
+   _braid_TestNormRatio(&run, spatialnorm, 4, _braid_TW, _braid_TU, 3.0, zero);
 
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
-   _braid_TestFree(&run, W);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
+   _braid_TestFree(&run, _braid_TW);
    return _braid_TestEnd(&run);
 }
 
@@ -707,8 +711,8 @@ braid_TestInnerProd(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t1, bra
    _braid_TestNeed(&run, sum == NULL, "sum");
    _braid_TestNeed(&run, inner_prod == NULL, "inner_prod");
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInit(&run, init, t1, U);
-   prod  = _braid_TestInnerProd(&run, inner_prod, U, U);
+   _braid_TestInit(&run, init, t1, _braid_TU);
+   prod  = _braid_TestInnerProd(&run, inner_prod, _braid_TU, _braid_TU);
    zero1 = !run.stopped && _braid_TestAny(&run, prod == 0.0);
    if (zero1)
    {
@@ -717,16 +721,16 @@ braid_TestInnerProd(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t1, bra
    }
    else
    {
-      _braid_TestSum(&run, sum, 0.0, U, 1.0 / sqrt(prod), U);
-      prod = _braid_TestInnerProd(&run, inner_prod, U, U);
+      _braid_TestSum(&run, sum, 0.0, _braid_TU, 1.0 / sqrt(prod), _braid_TU);
+      prod = _braid_TestInnerProd(&run, inner_prod, _braid_TU, _braid_TU);
       _braid_TestCheck(&run, 1, fabs(1.0 - prod) <= _braid_TestWiggle, "");
       _braid_TestSay(&run, "actual output:    inner_prod(u, u) = %1.2e\n", prod);
       _braid_TestSay(&run, "expected output:  inner_prod(u, u) = 1.0\n\n");
    }
 
    _braid_TestSay(&run, "Starting Test 2\n");
-   _braid_TestInit(&run, init, t2, V);
-   prod  = _braid_TestInnerProd(&run, inner_prod, U, V);
+   _braid_TestInit(&run, init, t2, _braid_TV);
+   prod  = _braid_TestInnerProd(&run, inner_prod, _braid_TU, _braid_TV);
    zero2 = !run.stopped && _braid_TestAny(&run, prod == 0.0);
    if (zero1 || zero2)
    {
@@ -735,14 +739,14 @@ braid_TestInnerProd(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t1, bra
    }
    else
    {
-      _braid_TestSum(&run, sum, -prod, U, 1.0, V);
-      prod = _braid_TestInnerProd(&run, inner_prod, U, V);
+      _braid_TestSum(&run, sum, -prod, _braid_TU, 1.0, _braid_TV);
+      prod = _braid_TestInnerProd(&run, inner_prod, _braid_TU, _braid_TV);
       _braid_TestCheck(&run, 2, fabs(prod) <= _braid_TestWiggle, "");
       _braid_TestSay(&run, "actual output:    inner_prod(u, v) = %1.2e\n", prod);
       _braid_TestSay(&run, "expected output:  inner_prod(u, v) = 0.0\n\n");
    }
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
    return _braid_TestEnd(&run);
 }
 
@@ -772,7 +776,7 @@ braid_TestBuf(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_PtFc
    _braid_TestNeed(&run, bufunpack == NULL, "bufunpack");
    bstatus = (braid_BufferStatus) run.core;
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInitWithNorm(&run, init, spatialnorm, t, U, NULL);
+   _braid_TestInitWithNorm(&run, init, spatialnorm, t, _braid_TU, NULL);
 
    if (!run.stopped)
    {
@@ -802,7 +806,7 @@ braid_TestBuf(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_PtFc
    {
       _braid_TestSay(&run, "buffer = bufpack(u, buffer)\n");
       _braid_TestSetStatus(&run, t, t, 0);
-      _braid_TestAgree(&run, bufpack(app, run.vecs[U].u, buffer, bstatus), "bufpack");
+      _braid_TestAgree(&run, bufpack(app, run.vecs[_braid_TU].u, buffer, bstatus), "bufpack");
    }
    if (!run.stopped)
    {
@@ -829,14 +833,14 @@ braid_TestBuf(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid_PtFc
    {
       _braid_TestSay(&run, "v = bufunpack(buffer)\n");
       _braid_TestSetStatus(&run, t, t, 0);
-      _braid_TestAgreeNew(&run, bufunpack(app, buffer, &run.vecs[V].u, bstatus), -1, V,
-                          "bufunpack");
+      _braid_TestAgreeNew(&run, bufunpack(app, buffer, &run.vecs[_braid_TV].u, bstatus), -1,
+                          _braid_TV, "bufunpack");
    }
    free(buffer);
-   _braid_TestSum(&run, sum, 1.0, U, -1.0, V);
-   _braid_TestNormZero(&run, spatialnorm, 1, V, _braid_TestWiggle);
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, -1.0, _braid_TV);
+   _braid_TestNormZero(&run, spatialnorm, 1, _braid_TV, _braid_TestWiggle);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
    return _braid_TestEnd(&run);
 }
 
@@ -890,48 +894,48 @@ braid_TestCoarsenRefine(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, 
    _braid_TestNeed(&run, coarsen == NULL, "coarsen");
    _braid_TestNeed(&run, refine == NULL, "refine");
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInitWithNorm(&run, init, spatialnorm, t, U, NULL);
-   _braid_TestCoarsenRefineCall(&run, coarsen, NULL, U, UC, t, fdt);
+   _braid_TestInitWithNorm(&run, init, spatialnorm, t, _braid_TU, NULL);
+   _braid_TestCoarsenRefineCall(&run, coarsen, NULL, _braid_TU, _braid_TUC, t, fdt);
    if (access != NULL)
    {
-      _braid_TestAccess(&run, access, UC, t, 1);
-      _braid_TestAccess(&run, access, U, t, 0);
+      _braid_TestAccess(&run, access, _braid_TUC, t, 1);
+      _braid_TestAccess(&run, access, _braid_TU, t, 0);
    }
    _braid_TestSay(&run, "actual output:   wrote u and spatially coarsened u\n\n");
 
    /* coarsening the same values twice must give the same values, exactly */
    _braid_TestSay(&run, "Starting Test 2\n");
-   _braid_TestClone(&run, clone, U, V);
-   _braid_TestCoarsenRefineCall(&run, coarsen, NULL, V, VC, t, fdt);
-   _braid_TestClone(&run, clone, VC, WC);
-   _braid_TestSum(&run, sum, 1.0, UC, -1.0, WC);
-   _braid_TestNormZero(&run, spatialnorm, 2, WC, 0.0);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TV);
+   _braid_TestCoarsenRefineCall(&run, coarsen, NULL, _braid_TV, _braid_TVC, t, fdt);
+   _braid_TestClone(&run, clone, _braid_TVC, _braid_TWC);
+   _braid_TestSum(&run, sum, 1.0, _braid_TUC, -1.0, _braid_TWC);
+   _braid_TestNormZero(&run, spatialnorm, 2, _braid_TWC, 0.0);
 
    /* and so must refining */
    _braid_TestSay(&run, "Starting Test 3\n");
-   _braid_TestClone(&run, clone, U, W);
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
-   _braid_TestCoarsenRefineCall(&run, NULL, refine, VC, V, t, fdt);
-   _braid_TestCoarsenRefineCall(&run, NULL, refine, UC, U, t, fdt);
-   _braid_TestSum(&run, sum, 1.0, U, -1.0, V);
-   _braid_TestNormZero(&run, spatialnorm, 3, V, 0.0);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TW);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
+   _braid_TestCoarsenRefineCall(&run, NULL, refine, _braid_TVC, _braid_TV, t, fdt);
+   _braid_TestCoarsenRefineCall(&run, NULL, refine, _braid_TUC, _braid_TU, t, fdt);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, -1.0, _braid_TV);
+   _braid_TestNormZero(&run, spatialnorm, 3, _braid_TV, 0.0);
 
    /* refine(coarsen(u)) against u: exact only for simple cases, so only reported */
    _braid_TestSay(&run, "Starting Test 4\n");
-   _braid_TestSum(&run, sum, 1.0, U, -1.0, W);
-   norm = _braid_TestNorm(&run, spatialnorm, W);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, -1.0, _braid_TW);
+   norm = _braid_TestNorm(&run, spatialnorm, _braid_TW);
    _braid_TestSay(&run, "actual output:    spatialnorm(w) = %1.2e\n", norm);
    _braid_TestSay(&run, "expected output:  for simple interpolation formulas (e.g., bilinear)\n");
    _braid_TestSay(&run, "                  and a known function (e.g., constant), "
                         "spatialnorm(w) should be 0\n\n");
 
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, V);
-   _braid_TestFree(&run, W);
-   _braid_TestFree(&run, UC);
-   _braid_TestFree(&run, VC);
-   _braid_TestFree(&run, WC);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TV);
+   _braid_TestFree(&run, _braid_TW);
+   _braid_TestFree(&run, _braid_TUC);
+   _braid_TestFree(&run, _braid_TVC);
+   _braid_TestFree(&run, _braid_TWC);
    return _braid_TestEnd(&run);
 }
 
@@ -960,32 +964,32 @@ braid_TestResidual(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid
    _braid_TestNeed(&run, step == NULL, "step");
    sstatus = (braid_StepStatus) run.core;
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInitWithNorm(&run, init, spatialnorm, t, U, NULL);
-   _braid_TestClone(&run, clone, U, UNEXT);
-   _braid_TestClone(&run, clone, U, USTOP);
-   _braid_TestClone(&run, clone, U, FSTOP);
-   _braid_TestSum(&run, sum, 1.0, USTOP, 1.0, FSTOP);
+   _braid_TestInitWithNorm(&run, init, spatialnorm, t, _braid_TU, NULL);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TUNEXT);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TUSTOP);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TFSTOP);
+   _braid_TestSum(&run, sum, 1.0, _braid_TUSTOP, 1.0, _braid_TFSTOP);
    if (!run.stopped)
    {
       _braid_TestSay(&run, "unext = step(ustop, fstop, unext) from t=%1.2e to %1.2e\n", t,
                      t + dt);
       _braid_TestSetStatus(&run, t, t + dt, 0);
-      _braid_TestAgree(&run, step(app, run.vecs[USTOP].u, run.vecs[FSTOP].u, run.vecs[UNEXT].u,
-                                  sstatus), "step");
+      _braid_TestAgree(&run, step(app, run.vecs[_braid_TUSTOP].u, run.vecs[_braid_TFSTOP].u,
+                                  run.vecs[_braid_TUNEXT].u, sstatus), "step");
    }
    if (!run.stopped)
    {
       /* r overwrites u: on input the value at tstart */
       _braid_TestSay(&run, "r = residual(unext, u)  (r overwrites u)\n");
       _braid_TestSetStatus(&run, t, t + dt, 0);
-      _braid_TestAgree(&run, residual(app, run.vecs[UNEXT].u, run.vecs[U].u, sstatus),
-                       "residual");
-      sprintf(run.vecs[U].name, "r");
+      _braid_TestAgree(&run, residual(app, run.vecs[_braid_TUNEXT].u, run.vecs[_braid_TU].u,
+                                      sstatus), "residual");
+      sprintf(run.vecs[_braid_TU].name, "r");
    }
-   nf = _braid_TestNorm(&run, spatialnorm, FSTOP);
-   _braid_TestSum(&run, sum, 1.0, FSTOP, -1.0, U);
-   nr = _braid_TestNorm(&run, spatialnorm, U);
-   _braid_TestAccess(&run, access, U, t, 0);
+   nf = _braid_TestNorm(&run, spatialnorm, _braid_TFSTOP);
+   _braid_TestSum(&run, sum, 1.0, _braid_TFSTOP, -1.0, _braid_TU);
+   nr = _braid_TestNorm(&run, spatialnorm, _braid_TU);
+   _braid_TestAccess(&run, access, _braid_TU, t, 0);
    _braid_TestCheck(&run, 1, nr <= _braid_TestResidTol * nf || nr == 0.0,
                     " (residual does not undo step)");
    _braid_TestSay(&run, "actual output:    spatialnorm(r) = %1.2e, spatialnorm(fstop) = %1.2e\n",
@@ -993,10 +997,10 @@ braid_TestResidual(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t, braid
    _braid_TestSay(&run, "expected output:  spatialnorm(r) <= %1.0e spatialnorm(fstop) "
                         "(about 0; a step solved to a tolerance gives about that)\n\n",
                   _braid_TestResidTol);
-   _braid_TestFree(&run, U);
-   _braid_TestFree(&run, UNEXT);
-   _braid_TestFree(&run, USTOP);
-   _braid_TestFree(&run, FSTOP);
+   _braid_TestFree(&run, _braid_TU);
+   _braid_TestFree(&run, _braid_TUNEXT);
+   _braid_TestFree(&run, _braid_TUSTOP);
+   _braid_TestFree(&run, _braid_TFSTOP);
    return _braid_TestEnd(&run);
 }
 
@@ -1081,15 +1085,15 @@ _braid_TestCloneInNorm(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
    _braid_TestNeed(&run, sum == NULL, "sum");
    _braid_TestNeed(&run, spatialnorm == NULL, "spatialnorm");
    _braid_TestSay(&run, "Starting Test 1 (clone holds u's values)\n");
-   _braid_TestInitWithNorm(&run, init, spatialnorm, t, U, &before);
-   _braid_TestClone(&run, clone, U, V);
-   _braid_TestSum(&run, sum, 1.0, U, -1.0, V);
-   _braid_TestNormZero(&run, spatialnorm, 1, V, _braid_TestWiggle);
+   _braid_TestInitWithNorm(&run, init, spatialnorm, t, _braid_TU, &before);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TV);
+   _braid_TestSum(&run, sum, 1.0, _braid_TU, -1.0, _braid_TV);
+   _braid_TestNormZero(&run, spatialnorm, 1, _braid_TV, _braid_TestWiggle);
 
    _braid_TestSay(&run, "Starting Test 2 (changing the clone leaves u unchanged)\n");
-   _braid_TestClone(&run, clone, U, W);
-   _braid_TestSum(&run, sum, 0.0, U, 2.0, W);
-   after = _braid_TestNorm(&run, spatialnorm, U);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TW);
+   _braid_TestSum(&run, sum, 0.0, _braid_TU, 2.0, _braid_TW);
+   after = _braid_TestNorm(&run, spatialnorm, _braid_TU);
    _braid_TestCheck(&run, 2, fabs(after - before) <= _braid_TestWiggle * before, "");
    _braid_TestSay(&run, "actual output:    spatialnorm(u) = %1.2e, before %1.2e\n", after,
                   before);
@@ -1118,17 +1122,17 @@ _braid_TestSumInNorm(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t,
    _braid_TestNeed(&run, sum == NULL, "sum");
    _braid_TestNeed(&run, spatialnorm == NULL, "spatialnorm");
    _braid_TestSay(&run, "Starting Test 1\n");
-   zero = _braid_TestInitWithNorm(&run, init, spatialnorm, t, U, &before);
-   _braid_TestClone(&run, clone, U, V);
-   _braid_TestSum(&run, sum, 2.0, U, 3.0, V);
-   _braid_TestNormRatio(&run, spatialnorm, 1, V, U, 5.0, zero);
+   zero = _braid_TestInitWithNorm(&run, init, spatialnorm, t, _braid_TU, &before);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TV);
+   _braid_TestSum(&run, sum, 2.0, _braid_TU, 3.0, _braid_TV);
+   _braid_TestNormRatio(&run, spatialnorm, 1, _braid_TV, _braid_TU, 5.0, zero);
 
    _braid_TestSay(&run, "Starting Test 2\n");
-   _braid_TestSum(&run, sum, -5.0, U, 1.0, V);
-   _braid_TestNormZero(&run, spatialnorm, 2, V, _braid_TestWiggle * before);
+   _braid_TestSum(&run, sum, -5.0, _braid_TU, 1.0, _braid_TV);
+   _braid_TestNormZero(&run, spatialnorm, 2, _braid_TV, _braid_TestWiggle * before);
 
    _braid_TestSay(&run, "Starting Test 3 (sum leaves x unchanged)\n");
-   after = _braid_TestNorm(&run, spatialnorm, U);
+   after = _braid_TestNorm(&run, spatialnorm, _braid_TU);
    _braid_TestCheck(&run, 3, fabs(after - before) <= _braid_TestWiggle * before, "");
    _braid_TestSay(&run, "actual output:    spatialnorm(u) = %1.2e, before %1.2e\n\n", after,
                   before);
@@ -1156,11 +1160,11 @@ _braid_TestNormTriangle(braid_App app, MPI_Comm comm_x, FILE *fp, braid_Real t1,
    _braid_TestNeed(&run, sum == NULL, "sum");
    _braid_TestNeed(&run, spatialnorm == NULL, "spatialnorm");
    _braid_TestSay(&run, "Starting Test 1\n");
-   _braid_TestInitWithNorm(&run, init, spatialnorm, t1, U, &nu);
-   _braid_TestInitWithNorm(&run, init, spatialnorm, t2, V, &nv);
-   _braid_TestClone(&run, clone, U, W);
-   _braid_TestSum(&run, sum, 1.0, V, 1.0, W);
-   nw = _braid_TestNorm(&run, spatialnorm, W);
+   _braid_TestInitWithNorm(&run, init, spatialnorm, t1, _braid_TU, &nu);
+   _braid_TestInitWithNorm(&run, init, spatialnorm, t2, _braid_TV, &nv);
+   _braid_TestClone(&run, clone, _braid_TU, _braid_TW);
+   _braid_TestSum(&run, sum, 1.0, _braid_TV, 1.0, _braid_TW);
+   nw = _braid_TestNorm(&run, spatialnorm, _braid_TW);
    _braid_TestCheck(&run, 1, nw <= (nu + nv) * (1.0 + _braid_TestWiggle), "");
    _braid_TestSay(&run, "actual output:    spatialnorm(u + v) = %1.2e, spatialnorm(u) + "
                         "spatialnorm(v) = %1.2e\n", nw, nu + nv);
