@@ -194,9 +194,11 @@ def info():
     major, minor = MPI.Get_version()
     _echo("\n".join([
         f"pyxbraid      {pyxbraid.__version__}",
-        f"braid library {pyxbraid.BRAID_LIBRARY} "
-        + ("(vendor/xbraid, this project's implementation of XBraid v3.1)"
-           if pyxbraid.BRAID_LIBRARY == "vendored" else "(LLNL XBraid, XBRAID_DIR)"),
+        f"braid library {pyxbraid.BRAID_LIBRARY} " + {
+            "vendored": "(vendor/xbraid, this project's implementation of XBraid v3.1)",
+            "upstream": "(LLNL XBraid, XBRAID_DIR)",
+            "stand-in": "(vendor/xbraid acting as upstream XBraid, PYXBRAID_LIBRARY)",
+        }[pyxbraid.BRAID_LIBRARY],
         f"python        {platform.python_version()} ({sys.executable})",
         f"numpy         {np.__version__}",
         f"mpi4py        {mpi4py.__version__}",

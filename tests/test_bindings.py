@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pyxbraid
-from conftest import ROOT, last_json_line, run_mpi
+from conftest import ROOT, last_json_line, ours_or_standin, run_mpi
 from dahlquist import DahlquistNumpy, DahlquistPython, solve
 
 FAILING_APP = ROOT / "tests" / "scripts" / "failing_app.py"
@@ -150,6 +150,7 @@ def test_time_grid_option():
     assert {(i, times[i], times[i + 1]) for i in range(16)} >= seen and len(seen) > 0
 
 
+@ours_or_standin
 def test_rnorms_niter_and_warm_restart():
     app = DahlquistNumpy(record=True)
     core = solve(app, ntime=100, tol=1e-10)

@@ -148,6 +148,7 @@ def c_example(nranks, run, env=None):
     return history, counts, niter
 
 
+@pytest.mark.c_library
 @pytest.mark.skipif(not C_EXAMPLE.exists(), reason="C example not built (make install)")
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_c_library_matches_reference(name):
@@ -164,6 +165,7 @@ def test_c_library_matches_reference(name):
 C_SOURCES = sorted((ROOT / "vendor" / "xbraid").glob("*.c")) + [C_EXAMPLE.with_suffix(".c")]
 
 
+@pytest.mark.c_library
 @pytest.mark.parametrize("source", C_SOURCES, ids=lambda p: p.name)
 def test_c_library_compiles_warning_free(source, tmp_path):
     mpicc = str(__import__("pathlib").Path(sys.executable).parent / "mpicc")

@@ -143,6 +143,7 @@ def run_c_example(args, tool=()):
                           timeout=300)
 
 
+@pytest.mark.c_library
 @pytest.mark.skipif(not C_EXAMPLE.exists(), reason="C example not built (make install)")
 @pytest.mark.parametrize("callback, at", [("step", 300), ("init", 3), ("clone", 500),
                                           ("free", 400), ("sum", 700), ("norm", 20),
@@ -157,6 +158,7 @@ def test_c_callback_failure_stops_and_frees_everything(callback, at):
     assert int(counts["free"]) == int(counts["init"]) + int(counts["clone"])
 
 
+@pytest.mark.c_library
 @pytest.mark.skipif(not (valgrind and C_EXAMPLE.exists()), reason="needs valgrind")
 @pytest.mark.parametrize("extra", [[], ["-fail", "sum", "900"], ["-fmg", "-storage", "0"],
                                    ["-seqsoln", "-fail", "step", "150"]])

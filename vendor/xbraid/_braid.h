@@ -117,6 +117,7 @@ struct _braid_Core_struct
    braid_Int  idx;               /* index of t on the current level */
    braid_Int  level, iter, done;
    braid_Int  calling_function;
+   braid_Int  wrapper_test;      /* 1 while a braid_Test* function runs the callbacks */
    braid_Real rnorm;             /* residual shown to access */
    braid_Real size_buffer;       /* set by BufferStatusSetSize, -1 = not set */
    braid_Int  messagetype;

@@ -143,8 +143,7 @@ braid_StatusGetTILD(braid_Status s, braid_Real *t_ptr, braid_Int *iter_ptr,
 braid_Int
 braid_StatusGetWrapperTest(braid_Status s, braid_Int *wtest_ptr)
 {
-   (void) s;
-   *wtest_ptr = 0;
+   *wtest_ptr = _braid_Core_(s)->wrapper_test;
    return 0;
 }
 
