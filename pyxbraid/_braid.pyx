@@ -16,6 +16,7 @@ from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
 from libc.math cimport sqrt, NAN
+from libc.stdio cimport FILE, tmpfile, fclose, fflush, fread, rewind
 from libc.string cimport memcpy
 from mpi4py cimport MPI
 from mpi4py.libmpi cimport MPI_Comm
@@ -521,6 +522,20 @@ cdef bint _overrides(object app, str name):
 # vectors are then None (never dereferenced), free only drops its reference,
 # the spatial norm is NaN (which ends upstream's iteration), and buffers are
 # sent empty (or NaN-filled by the NumpyApp kernels).
+
+ctypedef struct _Callbacks:
+    # the trampolines a Core hands the library: Python's, or the NumpyApp kernels
+    braid_PtFcnStep step
+    braid_PtFcnInit init
+    braid_PtFcnClone clone
+    braid_PtFcnFree free
+    braid_PtFcnSum sum
+    braid_PtFcnSpatialNorm spatialnorm
+    braid_PtFcnAccess access
+    braid_PtFcnBufSize bufsize
+    braid_PtFcnBufPack bufpack
+    braid_PtFcnBufUnpack bufunpack
+
 
 ctypedef struct _AppData:
     PyObject *core          # the Core (borrowed: it owns this struct)
@@ -1149,23 +1164,31 @@ cdef class Core:
         n = self._bufsize(st)
         return _int_option("bufsize", n, 0)
 
+    cdef _Callbacks _callbacks(self):
+        cdef _Callbacks cb
+        cb.step = _cb_step
+        cb.init = _cb_init
+        cb.clone = _cb_clone_np if self._clone is None else _cb_clone
+        cb.free = _cb_free if self._free is not None else (
+            _cb_free_np if self._numpy else _cb_decref)
+        cb.sum = _cb_sum_np if self._sum is None else _cb_sum
+        cb.spatialnorm = _cb_norm_np if self._norm is None else _cb_spatialnorm
+        cb.access = _cb_access_none if self._access is None else _cb_access
+        cb.bufsize = _cb_bufsize_np if self._bufsize is None else _cb_bufsize
+        cb.bufpack = _cb_bufpack_np if self._bufpack is None else _cb_bufpack
+        cb.bufunpack = _cb_bufunpack_np if self._bufunpack is None else _cb_bufunpack
+        return cb
+
     cdef _make(self):
         """The C core, from the stored options (at the first drive)."""
         cdef MPI_Comm c_comm = (<MPI.Comm> self.comm).ob_mpi
         cdef MPI_Comm c_world = (<MPI.Comm> self.comm_world).ob_mpi
         cdef braid_Core c = NULL
+        cdef _Callbacks cb = self._callbacks()
         _check_rc(braid_Init(c_world, c_comm, self.tstart, self.tstop, self.ntime,
-                             <braid_App> &self._data, _cb_step, _cb_init,
-                             _cb_clone_np if self._clone is None else _cb_clone,
-                             _cb_free if self._free is not None else (
-                                 _cb_free_np if self._numpy else _cb_decref),
-                             _cb_sum_np if self._sum is None else _cb_sum,
-                             _cb_norm_np if self._norm is None else _cb_spatialnorm,
-                             _cb_access_none if self._access is None else _cb_access,
-                             _cb_bufsize_np if self._bufsize is None else _cb_bufsize,
-                             _cb_bufpack_np if self._bufpack is None else _cb_bufpack,
-                             _cb_bufunpack_np if self._bufunpack is None else _cb_bufunpack,
-                             &c), "braid_Init")
+                             <braid_App> &self._data, cb.step, cb.init, cb.clone, cb.free,
+                             cb.sum, cb.spatialnorm, cb.access, cb.bufsize, cb.bufpack,
+                             cb.bufunpack, &c), "braid_Init")
         self._c = c
         self._driven = False
         try:
@@ -1465,6 +1488,67 @@ cdef class Core:
         flags = self.comm_world.allgather(bool(self._data.failed))
         me = self.comm_world.Get_rank()
         return [rank for rank, failed in enumerate(flags) if failed and rank != me]
+
+    def _wrapper_test(self, str name, double t, double dt, comm_x):
+        """(passed, log, exception) of one of the library's wrapper tests
+        (braid_test.h) on this Core's app, at t with step dt, over comm_x:
+        for pyxbraid.testing.check_app."""
+        cdef _Callbacks cb = self._callbacks()
+        cdef braid_App app = <braid_App> &self._data
+        cdef MPI_Comm cx = (<MPI.Comm> comm_x).ob_mpi
+        cdef braid_PtFcnAccess access = NULL
+        cdef braid_PtFcnResidual residual = NULL
+        cdef FILE *log = tmpfile()
+        cdef braid_Int passed
+        cdef char chunk[4096]
+        cdef size_t n
+        if self._access is not None:
+            access = cb.access
+        if self._residual is not None:
+            residual = _cb_residual
+        if log == NULL:
+            raise OSError("check_app: cannot make a temporary file for the report")
+        self._error = None
+        self._data.failed = False
+        try:
+            if name == "init_access":
+                passed = braid_TestInitAccess(app, cx, log, t, cb.init, access, cb.free)
+            elif name == "clone":
+                passed = braid_TestClone(app, cx, log, t, cb.init, access, cb.free, cb.clone)
+            elif name == "sum":
+                passed = braid_TestSum(app, cx, log, t, cb.init, access, cb.free, cb.clone,
+                                       cb.sum)
+            elif name == "spatialnorm":
+                passed = braid_TestSpatialNorm(app, cx, log, t, cb.init, cb.free, cb.clone,
+                                               cb.sum, cb.spatialnorm)
+            elif name == "buf":
+                passed = braid_TestBuf(app, cx, log, t, cb.init, cb.free, cb.sum,
+                                       cb.spatialnorm, cb.bufsize, cb.bufpack, cb.bufunpack)
+            elif name == "residual":
+                passed = braid_TestResidual(app, cx, log, t, dt, cb.init, access, cb.free,
+                                            cb.clone, cb.sum, cb.spatialnorm, residual, cb.step)
+            elif name == "all":
+                # TestAll tests at its times t and fdt: both t here (init is often
+                # zero elsewhere, and a zero vector fails the norm ratios); the
+                # residual has its own test
+                passed = braid_TestAll(app, cx, log, t, t, t, cb.init, cb.free, cb.clone,
+                                       cb.sum, cb.spatialnorm, cb.bufsize, cb.bufpack,
+                                       cb.bufunpack, NULL, NULL, NULL, cb.step)
+            else:
+                raise ValueError(f"no wrapper test {name!r}")
+            fflush(log)
+            rewind(log)
+            text = bytearray()
+            while True:
+                n = fread(chunk, 1, sizeof(chunk), log)
+                if n == 0:
+                    break
+                text += chunk[:n]
+        finally:
+            fclose(log)
+            error, self._error = self._error, None
+            self._data.failed = False
+        return bool(passed), text.decode(errors="replace"), error
 
     def print_stats(self):
         """XBraid's statistics of the last solve (braid_PrintStats)."""
