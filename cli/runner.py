@@ -74,9 +74,24 @@ class Recorder:
                 f"{self.path}.")
 
 
+def _failure_point():
+    """Testing hook: MGRIT_TRAIN_FAIL="rank=R,step=S" makes rank R raise at
+    step S (an mlp: the SGD step of data index S; a resnet: after optimizer
+    step S, before its checkpoint), to test that a failure ends the whole
+    job and what a killed run leaves behind."""
+    spec = os.environ.get("MGRIT_TRAIN_FAIL")
+    if not spec:
+        return None
+    fields = dict(part.split("=") for part in spec.split(","))
+    return int(fields["rank"]), int(fields["step"])
+
+
+def _fail_at(rank, step):
+    raise RuntimeError(f"injected failure at step {step} on rank {rank} (MGRIT_TRAIN_FAIL)")
+
+
 class _FailingStep:
-    """Testing hook: MGRIT_TRAIN_FAIL="rank=R,step=S" makes the step of data
-    index S raise on rank R (to test that a failure ends the whole job)."""
+    """An SGD step that raises at the data index of _failure_point."""
 
     def __init__(self, step, rank, index):
         self.step, self.rank, self.index = step, rank, index
@@ -84,17 +99,13 @@ class _FailingStep:
 
     def __call__(self, w, index, level=0):
         if index == self.index and pyxbraid.MPI.COMM_WORLD.rank == self.rank:
-            raise RuntimeError(f"injected failure at step {index} on rank {self.rank} "
-                               f"(MGRIT_TRAIN_FAIL)")
+            _fail_at(self.rank, index)
         self.step(w, index, level)
 
 
 def _injected(step):
-    spec = os.environ.get("MGRIT_TRAIN_FAIL")
-    if not spec:
-        return step
-    fields = dict(part.split("=") for part in spec.split(","))
-    return _FailingStep(step, int(fields["rank"]), int(fields["step"]))
+    point = _failure_point()
+    return step if point is None else _FailingStep(step, *point)
 
 
 def _loss_bound(problem, history):
@@ -277,8 +288,11 @@ def run_resnet(problem, datasets, comm, recorder, progress, resume=None):
             _share_warm_starts(objective, comm, resume)
     clock = time.monotonic() - elapsed
     scores = validation or data
+    failure = _failure_point()
 
     def on_step(step, theta, loss, objective):
+        if failure is not None and failure == (comm.rank, step):
+            _fail_at(*failure)
         if history.get("initial_loss") is None:
             history["initial_loss"] = loss
         record = dict(type="step", step=step, loss=loss, wall_time=time.monotonic() - clock)

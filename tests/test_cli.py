@@ -22,13 +22,29 @@ DIVERGING = ROOT / "tests" / "data" / "problems" / "diverging.yaml"
 SMALL = ["--set", "train.steps=512", "--set", "train.window=128"]
 
 
-def mgrit_train(*args, ranks=None, timeout=120, env=None, cwd=None):
+def mgrit_train(*args, ranks=None, timeout=120, env=None, cwd=None, mpmd=None):
+    """Run mgrit-train (under mpirun with `ranks`); a job still running after
+    `timeout` seconds (a hang) is killed, every process of it, and raises
+    subprocess.TimeoutExpired.  mpmd: [(working directory, args), ...], one
+    rank each (mpirun's `-n 1 -wdir A ... : -n 1 -wdir B ...`)."""
     cmd = [MGRIT_TRAIN] + [str(a) for a in args]
     if ranks:
         cmd = [mpirun_executable(), "-n", str(ranks)] + cmd
+    if mpmd:
+        cmd = [mpirun_executable()]
+        for i, (wdir, rank_args) in enumerate(mpmd):
+            cmd += ([":"] if i else []) + ["-n", "1", "-wdir", str(wdir), MGRIT_TRAIN] + \
+                [str(a) for a in rank_args]
     full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=cwd)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=full_env, cwd=cwd, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
 
 
 def kill_after_first_checkpoint(args, out, sig):
