@@ -188,7 +188,7 @@ def _check_unchanged(folder, problem, checkpoint):
         before = json.loads(checkpoint.problem)
     except ValueError:
         before = None
-    now = resolved(problem)
+    now = json.loads(problem_json(problem))
     if not isinstance(before, dict):
         raise ProblemError(str(folder.path / "checkpoint.npz"), "", "the checkpoint does not "
                            "say which problem it belongs to")

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter,
-                      ValidationError, model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      TypeAdapter, ValidationError, model_validator)
 
 
 class ProblemError(Exception):
@@ -265,10 +265,14 @@ class MGRITConfig(_Section):
         return () if self.cycle == "F" else ("nfmg", "nfmg_vcyc")
 
     def per_level(self, name):
-        """cfactor or nrelax for pyxbraid.Core: an int, or {level: value}
-        with the default under -1 (the bindings' form)."""
+        """cfactor or nrelax for pyxbraid.Core: an int for every level, or
+        {level: value} for every level of the hierarchy (the bindings' dict
+        form sets the levels it names; the others would keep XBraid's
+        defaults, not this section's)."""
         default, levels = getattr(self, name), getattr(self, name + "_per_level")
-        return {**levels, -1: default} if levels else default
+        if not levels:
+            return default
+        return {level: levels.get(level, default) for level in range(self.max_levels)}
 
     def core_options(self):
         """Keyword arguments for pyxbraid.Core (without the tolerance)."""
@@ -326,10 +330,19 @@ MODES = ("sgd-time", "layer-parallel", "serial")
 
 
 class _Problem(_Section):
+    """What the variants share.  Two problems are equal when their fields
+    are (wherever they came from)."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     mode: str
     seed: int = Field(0, ge=0, le=SEED_MAX)
     data: DataConfig
+    # where the problem came from: (source, {key path: line}, {key path: --set text})
+    _origin: tuple = PrivateAttr(default=("problem", {}, {}))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.model_dump() == other.model_dump()
+
+    __hash__ = None
 
     @model_validator(mode="before")
     @classmethod
@@ -754,10 +767,11 @@ def read_text_file(path, what="file", limit=MAX_FILE_BYTES):
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise ValueError(f"cannot read the {what}: {e.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ValueError(f"not a regular file ({_file_type(mode)}); the {what} must be one")
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ValueError(f"not a regular file ({_file_type(mode)}); the {what} must be one")
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ValueError(f"the {what} is larger than {limit // 1024} KiB")
@@ -822,16 +836,26 @@ def validate_problem(data, source="problem", lines=None, overrides=()):
     try:
         _reject_non_finite(data)
         _check_mode(data)
-        return _PROBLEM.validate_python(data)
+        problem = _PROBLEM.validate_python(data)
+        problem._origin = (source, lines, overridden)
+        return problem
     except _FieldError as e:
         raise _at(tuple(e.path), str(e), lines, source, overridden) from None
     except ValidationError as e:
         raise _located(e.errors(), lines, source, overridden) from None
 
 
+def problem_error(problem, field, message):
+    """A ProblemError about a dotted field of a validated problem, at the line
+    (or the --set) that gave it."""
+    path = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+    source, lines, overridden = problem._origin
+    return _at(path, message, lines, source, overridden)
+
+
 def with_mode(problem, mode):
     """The problem in another mode (e.g. serial, the reference of compare)."""
-    data = problem.model_dump(mode="json")
+    data = problem.model_dump()
     data["mode"] = mode
     return validate_problem(data, f"{problem.name} (mode {mode})")
 
@@ -851,7 +875,7 @@ def _applicable(model, dumped):
 def resolved(problem):
     """The resolved problem as plain data: every default written out, only
     the fields that apply."""
-    return _applicable(problem, problem.model_dump(mode="json"))
+    return _applicable(problem, problem.model_dump())
 
 
 def dump_problem(problem):
@@ -860,7 +884,8 @@ def dump_problem(problem):
 
 
 def problem_json(problem):
-    """The resolved problem as canonical JSON (checkpoints compare it)."""
+    """The resolved problem as canonical JSON (checkpoints compare it; the
+    keys of per-level mappings become strings)."""
     return json.dumps(resolved(problem), sort_keys=True)
 
 

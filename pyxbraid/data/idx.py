@@ -42,12 +42,12 @@ class _Reader:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
             raise ValueError(f"{path}: cannot read the file: {e.strerror}") from None
-        self.file = os.fdopen(fd, "rb")
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            self.file.close()
+            os.close(fd)
             raise ValueError(f"{path}: not a regular file ({_file_type(mode)}); an IDX file "
                              f"must be one")
+        self.file = os.fdopen(fd, "rb")
         self.gzipped = self._raw(lambda: self.file.read(2)) == _GZIP_MAGIC
         self.file.seek(0)
         self.stream = gzip.GzipFile(fileobj=self.file, mode="rb") if self.gzipped else self.file
