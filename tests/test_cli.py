@@ -298,3 +298,19 @@ def test_bad_data_and_mismatched_modes_exit_2(tmp_path):
     assert result.returncode == 2 and "network.kind: mode sgd-time trains an mlp" in result.stderr
     result = mgrit_train("validate", PEAKS, "--set", "network.width=null")
     assert result.returncode == 2 and "network.width: is required for kind: resnet" in result.stderr
+
+
+def test_validate_prints_only_what_applies():
+    result = mgrit_train("validate", PEAKS)
+    assert result.returncode == 0, result.stderr
+    for absent in ("n_pairs", "bits", "images", "sizes", "output_activation", "bias", "window",
+                   "lr_growth", "schedule"):
+        assert f" {absent}:" not in result.stdout, absent
+    assert "  n_train: 5000" in result.stdout and "  width: 8" in result.stdout
+    result = mgrit_train("validate", XOR, "--set", "mode=serial")
+    assert result.returncode == 0, result.stderr
+    assert "# not used by mode serial with these settings: mgrit" in result.stdout
+    assert "\nmgrit:" not in result.stdout and "layer_parallel" not in result.stdout
+    result = mgrit_train("validate", PEAKS, "--set", "data.n_pairs=500")
+    assert result.returncode == 2
+    assert "data.n_pairs: not a field of data kind peaks" in result.stderr

@@ -15,9 +15,7 @@ import pytest
 from conftest import ROOT
 from test_cli import MGRIT_TRAIN
 from pyxbraid.cli.main import main
-from pyxbraid.cli.memory import mlp_params, resnet_params
 from pyxbraid.cli.rundir import load_weights
-from pyxbraid.config import schema_fields
 from pyxbraid.data.idx import write_idx
 
 XOR = ROOT / "examples" / "xor.yaml"
@@ -38,6 +36,14 @@ BASES = {
     "digits": (ROOT / "examples" / "digits.yaml",
                ["network.width=4", "network.layers=2", "train.steps=2", "mode=serial"]),
 }
+
+
+def mlp_params(sizes, bias):
+    return sum((a + bias) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def resnet_params(features, width, layers, classes):
+    return features * width + width + layers * (width * width + width) + width * classes + classes
 
 
 def in_process(*args):
@@ -265,6 +271,8 @@ def test_field_in_a_real_run(case, tmp_path, capsys):
 
 
 def test_every_field_is_run():
+    from pyxbraid.config import schema_fields
+
     covered = OTHER_TESTS.union(*(case[3] for case in CASES))
     assert set(schema_fields()) - covered == set()
     assert covered - set(schema_fields()) == set()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from pyxbraid.cli.rundir import RunLock, load_weights
+from pyxbraid.cli.rundir import load_weights
 from test_cli import mgrit_train
 
 XOR = ROOT / "examples" / "xor.yaml"
@@ -106,6 +106,8 @@ def test_resume_after_problem_yaml_was_edited_is_refused(tmp_path):
 
 
 def test_a_run_folder_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    from pyxbraid.cli.rundir import RunLock
+
     out = interrupted(XOR, XOR_RUN, tmp_path / "run", step=356)
     lock = RunLock(out).acquire()  # a run of this folder (this process) is going on
     try:
