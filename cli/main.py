@@ -107,6 +107,8 @@ def _data(problem, node_ranks):
             raise problem_error(problem, "data.kind", str(e)) from None
 
     datasets = agreed(COMM, prepare)
+    if COMM.size == 1:
+        return datasets
     digest = hashlib.sha256()
     for dataset in datasets:
         if dataset is not None:
@@ -321,11 +323,11 @@ def _summary_text(s):
         lines.insert(0, f"  layer-parallel ({s['solver_mode']}): forward/adjoint MGRIT iterations "
                         f"per step {s['forward_iterations']:.1f}/{s['adjoint_iterations']:.1f}")
     if s["mode"] == "sgd-time":
-        iterations = s["mgrit_iterations"]
+        iterations, residual = s["mgrit_iterations"], s["final_residual"]
         lines.insert(0, f"  MGRIT: {sum(iterations)} iterations over {len(iterations)} "
                         f"window{'s' if len(iterations) > 1 else ''}, last residual "
-                        f"{s['final_residual']:.3e} (tol {s['tol']:g}"
-                        f"{', relative' if s['tol_relative'] else ''})")
+                        + (f"{residual:.3e}" if residual >= 0 else "not computed")
+                        + f" (tol {s['tol']:g}{', relative' if s['tol_relative'] else ''})")
     if s["mode"] != "serial" and speedup is not None:
         lines.append(f"  model speed-up {speedup:.2f}x (one rank per coarse interval)")
     lines.append(f"  run folder: {s['run_dir']}")

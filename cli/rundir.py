@@ -63,7 +63,7 @@ def new_run_dir(base, force=False):
             n += 1
             candidate = base.with_name(f"{base.name}-{n}")
         except OSError as e:
-            raise ProblemError(f"--out {candidate}", "", f"cannot create the run folder: "
+            raise ProblemError(str(candidate), "", f"cannot create the run folder: "
                                f"{e.strerror}") from None
 
 
