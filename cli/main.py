@@ -32,7 +32,7 @@ from pyxbraid.config import (ProblemError, changed_fields, dump_problem, load_pr
 from pyxbraid.train.problem import DataError, data_sizes, load_data
 
 from pyxbraid.cli import plots
-from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agree, agreed
+from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agreed
 from pyxbraid.cli.memory import check_memory
 from pyxbraid.cli.progress import Progress
 from pyxbraid.cli.rundir import PROBLEM, RunDir, RunFailed, RunLock, new_run_dir, timestamp

@@ -25,7 +25,6 @@ import math
 import os
 import re
 import stat
-from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
