@@ -379,16 +379,23 @@ class _Problem(_Section):
 
     def _mlp_fits_data(self):
         shape = self.data.shape()
-        if shape is None:
-            return  # IDX files: checked when they are read
-        features, outputs = shape
-        sizes = self.network.sizes
-        if sizes[0] != features:
-            raise _FieldError(("network", "sizes", 0), f"the {self.data.kind} data has "
-                              f"{features} features, the network takes {sizes[0]} inputs")
-        if sizes[-1] != outputs:
-            raise _FieldError(("network", "sizes", len(sizes) - 1), f"the {self.data.kind} data "
-                              f"has {outputs} targets, the network gives {sizes[-1]} outputs")
+        if shape is not None:  # IDX files: checked when their headers are read
+            misfit = mlp_misfit(self.network, self.data.kind, *shape)
+            if misfit is not None:
+                raise _FieldError(*misfit)
+
+
+def mlp_misfit(network, data_kind, features, outputs):
+    """(path, message) where an mlp's sizes do not fit data of `features`
+    inputs and `outputs` targets, or None."""
+    sizes = network.sizes
+    if sizes[0] != features:
+        return (("network", "sizes", 0), f"the {data_kind} data has {features} features, "
+                f"the network takes {sizes[0]} inputs")
+    if sizes[-1] != outputs:
+        return (("network", "sizes", len(sizes) - 1), f"the {data_kind} data has {outputs} "
+                f"targets, the network gives {sizes[-1]} outputs")
+    return None
 
 
 class SGDTimeProblem(_Problem):
@@ -641,12 +648,12 @@ def _untagged(loc):
            not p.startswith(("function-", "json-or-python", "lax-or-strict"))]
     problem_tag = loc.pop(0) if loc and loc[0] in _PROBLEMS else None
     data_tag = None
-    if len(loc) > 1 and loc[0] == "data" and loc[1] in _SECTION_LABELS_BY_TAG:
+    if len(loc) > 1 and loc[0] == "data" and loc[1] in _DATA_BY_KIND:
         data_tag = loc.pop(1)
     return tuple(loc), problem_tag, data_tag
 
 
-_SECTION_LABELS_BY_TAG = {cls.model_fields["kind"].annotation.__args__[0]: cls
+_DATA_BY_KIND = {cls.model_fields["kind"].annotation.__args__[0]: cls
                           for cls in _DATA_CLASSES}
 
 
@@ -663,7 +670,7 @@ def _unknown_key(path, problem_tag, data_tag):
         return "unknown key"
     labels = _SECTION_LABELS[path[0]]
     if path[0] == "data":
-        current = _SECTION_LABELS_BY_TAG.get(data_tag)
+        current = _DATA_BY_KIND.get(data_tag)
     else:
         current = _section_class(problem_cls.model_fields[path[0]].annotation)
     owners = [label for cls, label in labels.items() if path[1] in cls.model_fields]
@@ -831,7 +838,8 @@ def validate_problem(data, source="problem", lines=None, overrides=()):
             if not isinstance(target, dict):
                 raise ProblemError(f"--set {override}", ".".join(keys), "is not inside a mapping")
         target[keys[-1]] = value
-        lines.pop(keys, None)
+        for path in [p for p in lines if p[:len(keys)] == keys]:  # the file's lines below
+            del lines[path]
     try:
         _reject_non_finite(data)
         _check_mode(data)

@@ -407,3 +407,14 @@ def test_compare_of_a_serial_problem_is_refused():
 
 
 
+
+
+def test_an_mlp_that_does_not_fit_idx_files_is_refused_before_writing(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    problem = idx_problem(tmp_path)
+    assert in_process("run", problem, "--set", "network.sizes=[5, 5, 10]", "--out",
+                      tmp_path / "run") == 2
+    assert "--set network.sizes=[5, 5, 10]: network.sizes.0: the idx data has 4 features, " \
+        "the network takes 5 inputs" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -198,3 +198,6 @@ def test_a_set_that_adds_an_unknown_section_is_blamed(tmp_path):
     with pytest.raises(ProblemError, match=r"p.yaml:6: train.steps: is required"):
         load_problem(write(tmp_path, BASE.replace("  steps: 64\n", "")),
                      ["train.log_every=3"])
+    # an error inside a value that a --set replaced is the --set's, not the file's line
+    with pytest.raises(ProblemError, match=r"^--set network.sizes=\[2, 4, 1\]: network.sizes.0:"):
+        load_problem(write(tmp_path, BASE), ["network.sizes=[2, 4, 1]"])

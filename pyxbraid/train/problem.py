@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, xor
-from pyxbraid.config import DIGITS_IMAGES
+from pyxbraid.config import DIGITS_IMAGES, mlp_misfit
 from pyxbraid.data.idx import read_idx_header
 from pyxbraid.nn import MLP, ResNet
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
@@ -67,16 +67,10 @@ def data_sizes(problem):
                           "peaks": lambda: (spec.n_train, spec.n_val),
                           "digits": lambda: (DIGITS_IMAGES - spec.n_val, spec.n_val)}[spec.kind]()
         sizes = DataSizes(n_train, n_val, *spec.shape())
-    network = problem.network
-    if network.kind == "mlp":
-        last = len(network.sizes) - 1
-        for index, (given, needed, what) in enumerate(((network.sizes[0], sizes.features,
-                                                        "features"),
-                                                       (network.sizes[-1], sizes.outputs,
-                                                        "targets"))):
-            if given != needed:
-                raise DataError(f"network.sizes.{index * last}", f"the {spec.kind} data has "
-                                f"{needed} {what}, the network has {given}")
+    if problem.network.kind == "mlp":
+        misfit = mlp_misfit(problem.network, spec.kind, sizes.features, sizes.outputs)
+        if misfit is not None:
+            raise DataError(".".join(str(p) for p in misfit[0]), misfit[1])
     return sizes
 
 
