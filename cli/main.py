@@ -2,10 +2,19 @@
 
     mpirun -n 4 mgrit-train run examples/xor.yaml
 
-Rank 0 alone prints.  Exit status: 0 success; 1 a failed run (diverged
-training, an exception on any rank: the whole job ends with its traceback);
-2 a bad problem file or bad usage (printed once, nothing written).
+Rank 0 alone prints.  Exit status: 0 success (or a resumed run that was
+already finished); 1 a failed run (diverged training, a file of the run
+folder that cannot be written, an exception on any rank: the whole job ends
+with its traceback); 2 a bad problem file, bad data, a run folder that
+cannot be used, or bad usage (printed once, nothing written).
+
+Whatever one rank finds wrong before training (its problem file, its data
+files, the memory, the run folder) is agreed on by every rank first
+(pyxbraid.cli.agree), so that every rank exits the same way and none waits.
 """
+import hashlib
+import json
+import math
 import os
 import platform
 import sys
@@ -18,14 +27,16 @@ import numpy as np
 
 import pyxbraid
 from pyxbraid import MPI
-from pyxbraid.config import ProblemError, dump_problem, load_problem
-from pyxbraid.train import train_serial, train_sgd_time
-from pyxbraid.train.problem import build, load_data
+from pyxbraid.config import (ProblemError, changed_fields, dump_problem, load_problem,
+                             problem_error, problem_json, resolved, unused_given, with_mode)
+from pyxbraid.train.problem import DataError, data_sizes, load_data
 
 from pyxbraid.cli import plots
+from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agreed
+from pyxbraid.cli.memory import check_memory
 from pyxbraid.cli.progress import Progress
-from pyxbraid.cli.rundir import PROBLEM, RunDir, new_run_dir, timestamp
-from pyxbraid.cli.runner import TrainingDiverged, run as run_training, run_resnet
+from pyxbraid.cli.rundir import PROBLEM, RunDir, RunFailed, RunLock, new_run_dir, timestamp
+from pyxbraid.cli.runner import Recorder, train_problem
 
 COMM = MPI.COMM_WORLD
 
@@ -47,84 +58,259 @@ def cli():
     Launch with mpirun: the time steps (SGD iterations) are spread over the ranks."""
 
 
+# ------------------------------------------------------- shared stages
+
+def _on_root(function, *args):
+    """Collective: function(*args) on rank 0 (None elsewhere), its error
+    raised on every rank."""
+    return agreed(COMM, lambda: function(*args) if COMM.rank == 0 else None)
+
+
+def _same_everywhere(value, error):
+    """Collective: `error` on every rank unless every rank has `value`."""
+    values = COMM.allgather(value) if COMM.size > 1 else [value]
+    differing = [rank for rank, v in enumerate(values) if v != values[0]]
+    if differing:
+        raise ProblemError(error.where, error.field, f"{error.message} (rank 0 and rank "
+                           f"{differing[0]} differ)")
+
+
+def _node_ranks():
+    """Collective: the number of ranks on this rank's machine."""
+    local = COMM.Split_type(MPI.COMM_TYPE_SHARED)
+    size = local.size
+    local.Free()
+    return size
+
+
+def _load(problem_file, overrides):
+    problem = agreed(COMM, load_problem, problem_file, overrides)
+    _same_everywhere(problem_json(problem), ProblemError(
+        str(problem_file), "", "the problem differs between ranks: every rank must read the "
+        "same file (a relative path from another working directory?)"))
+    return problem
+
+
+def _data(problem, node_ranks):
+    """The datasets, on every rank: the data files checked (regular IDX
+    files), the memory the run needs checked against this machine's, then
+    read; a bad file is a problem error (exit 2) naming its field, and all
+    of it happens before anything is written."""
+    def prepare():
+        try:
+            sizes = data_sizes(problem)
+            check_memory(problem, sizes, COMM.size, node_ranks)
+            return load_data(problem)
+        except DataError as e:
+            raise problem_error(problem, e.field, str(e)) from None
+        except (ValueError, OSError) as e:
+            raise problem_error(problem, "data.kind", str(e)) from None
+
+    datasets = agreed(COMM, prepare)
+    if COMM.size == 1:
+        return datasets
+    digest = hashlib.sha256()
+    for dataset in datasets:
+        if dataset is not None:
+            digest.update(dataset.x.tobytes())
+            digest.update(dataset.y.tobytes())
+    _same_everywhere(digest.hexdigest(), problem_error(
+        problem, "data", "the data differs between ranks: every rank must read the same "
+        "files (a relative path from another working directory?)"))
+    return datasets
+
+
+# --------------------------------------------------------------- run
+
 @cli.command()
 @click.argument("problem_file", required=False, type=click.Path(dir_okay=False))
 @_OVERRIDES
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run folder (default: OUTPUT.DIR/NAME; a numbered one if it exists).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
-              help="Continue the run in this folder from its last checkpoint.")
-@click.option("--force", is_flag=True, help="Reuse the run folder, deleting what is in it.")
+              help="Continue the run in this folder from its last checkpoint (on any number "
+                   "of ranks); a finished run is left as it is.")
+@click.option("--force", is_flag=True, help="Replace the run folder given by --out (only a "
+              "run folder: one with problem.yaml).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress: a bar on a terminal, otherwise a line every N steps.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (no warnings).")
 def run(problem_file, overrides, out, resume_dir, force, progress, quiet):
     """Train PROBLEM_FILE (YAML) and write a run folder: problem.yaml,
     metrics.jsonl, summary.json, weights.npz, checkpoint.npz and plots."""
-    resume = None
-    if resume_dir:
-        run_dir = RunDir(resume_dir)
-        if not (run_dir.path / PROBLEM).exists():
-            raise ProblemError(f"--resume {resume_dir}", "", "not a run folder (no problem.yaml)")
-        problem = load_problem(run_dir.path / PROBLEM)
-        if problem_file or overrides:
-            given = load_problem(problem_file or run_dir.path / PROBLEM, overrides)
-            if given != problem:
-                raise ProblemError(f"--resume {resume_dir}", "", "the problem differs from "
-                                   "the one of the run (drop PROBLEM_FILE and --set to resume)")
+    if resume_dir and (out or force):
+        raise click.UsageError("--resume continues a run in its own folder: it takes no "
+                               "--out or --force")
+    if not resume_dir and not problem_file:
+        raise click.UsageError("give PROBLEM_FILE, or --resume RUN_DIR")
+    with warnings.catch_warnings():
+        if quiet:  # numpy's RuntimeWarnings (overflow, ...) and ours; errors still print
+            warnings.simplefilter("ignore")
+        _run(problem_file, overrides, out, resume_dir, force, progress, quiet)
+
+
+def _resume_problem(resume_dir, problem_file, overrides):
+    """The problem of a run folder (PROBLEM_FILE and --set may repeat it)."""
+    folder = RunDir(resume_dir)
+    if not folder.is_run():
+        raise ProblemError(f"--resume {resume_dir}", "", "not a run folder (no problem.yaml)")
+    problem = load_problem(folder.path / PROBLEM)
+    if problem_file or overrides:
+        given = load_problem(problem_file or folder.path / PROBLEM, overrides)
+        changed = changed_fields(resolved(problem), resolved(given))
+        if changed:
+            raise ProblemError(f"--resume {resume_dir}", changed[0], "differs from the run's "
+                               "problem (drop PROBLEM_FILE and --set to resume)")
+    return problem
+
+
+def _open_resume(folder, problem):
+    """Rank 0: the run folder locked, (lock, checkpoint or None, the metrics
+    records it counts); RunFinished for a finished run (nothing touched)."""
+    summary = folder.summary()
+    if summary is not None and summary.get("status") == "completed":
+        raise RunFinished(f"{folder.path}: the run is finished ({summary.get('steps')} steps, "
+                          f"summary.json says completed); nothing to resume")
+    lock = RunLock(folder.path).acquire()
+    try:
+        checkpoint = folder.checkpoint()
+        if checkpoint is not None:
+            _check_unchanged(folder, problem, checkpoint)
+        records = folder.metrics(limit=checkpoint.metrics_lines if checkpoint else 0)
+        return lock, checkpoint, records
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _check_unchanged(folder, problem, checkpoint):
+    """ProblemError when problem.yaml was edited after the checkpoint (the
+    output section aside: it does not change what is computed)."""
+    try:
+        before = json.loads(checkpoint.problem)
+    except ValueError:
+        before = None
+    now = json.loads(problem_json(problem))
+    if not isinstance(before, dict):
+        raise ProblemError(str(folder.path / "checkpoint.npz"), "", "the checkpoint does not "
+                           "say which problem it belongs to")
+    changed = [f for f in changed_fields(before, now) if not f.startswith("output.")]
+    if changed:
+        raise ProblemError(str(folder.path / PROBLEM), ", ".join(changed),
+                           f"changed since the checkpoint of step {checkpoint.step}; restore "
+                           f"it to resume, or start a new run with the new problem")
+
+
+def _create_folder(base, force, problem):
+    """Rank 0: a new run folder, locked, holding problem.yaml: (lock, path)."""
+    path = new_run_dir(base, force)
+    lock = RunLock(path).acquire()
+    try:
+        RunDir(path).write_problem(dump_problem(problem))
+    except BaseException:
+        lock.release()
+        raise
+    return lock, path
+
+
+def _without_warm_starts(checkpoint):
+    """The checkpoint without the one-shot warm starts (rank 0 hands those
+    out rank by rank)."""
+    if checkpoint is None:
+        return None
+    from dataclasses import replace
+    return replace(checkpoint, arrays={k: v for k, v in checkpoint.arrays.items()
+                                       if not k.startswith("warm_")})
+
+
+def _run(problem_file, overrides, out, resume_dir, force, progress, quiet):
+    node_ranks = _node_ranks()
+    held = None  # rank 0: (lock, ...) of the run folder
+    try:
+        if resume_dir:
+            problem = agreed(COMM, _resume_problem, resume_dir, problem_file, overrides)
+            _same_everywhere(problem_json(problem), ProblemError(
+                f"--resume {resume_dir}", "", "the problem differs between ranks"))
+        else:
+            problem = _load(problem_file, overrides)
+        datasets = _data(problem, node_ranks)
         checkpoint = None
-        if COMM.rank == 0:  # read once, sent to every rank
-            checkpoint = run_dir.checkpoint()
-            run_dir.truncate_metrics(checkpoint[3] if checkpoint else 0)
-        checkpoint = COMM.bcast(checkpoint)
-        resume = checkpoint
-    else:
-        if not problem_file:
-            raise click.UsageError("give PROBLEM_FILE, or --resume RUN_DIR")
-        problem = load_problem(problem_file, overrides)
-    datasets = _load_data(problem, problem_file or f"{resume_dir}/{PROBLEM}")
-    if not resume_dir:
-        path = None
-        if COMM.rank == 0:
-            path = str(new_run_dir(out or Path(problem.output.dir) / problem.name, force))
-            RunDir(path).write_problem(dump_problem(problem))
-        run_dir = RunDir(COMM.bcast(path))
-    writer = run_dir if COMM.rank == 0 else None
+        if resume_dir:
+            folder = RunDir(resume_dir)
+            held = _on_root(_open_resume, folder, problem)
+            _on_root(lambda: folder.truncate_metrics(held[2]))
+            checkpoint = COMM.bcast(_without_warm_starts(held[1]) if held else None)
+            if COMM.rank == 0:
+                checkpoint = held[1]
+            path = folder.path
+        else:
+            held = _on_root(_create_folder, out or Path(problem.output.dir) / problem.name,
+                            force, problem)
+            path = Path(COMM.bcast(str(held[1]) if held else None))
+        _train(problem, datasets, RunDir(path), checkpoint, progress, quiet)
+    finally:
+        if held is not None:
+            held[0].release()
+
+
+def _train(problem, datasets, folder, checkpoint, progress, quiet):
+    recorder = Recorder(COMM, folder, checkpoint)
     report = Progress(problem.train.steps, enabled=progress and not quiet and COMM.rank == 0,
                       every=problem.output.progress_every)
     if not quiet:
         _echo(f"mgrit-train: {problem.name} ({problem.mode}), {problem.train.steps} steps on "
               f"{COMM.size} rank{'s' if COMM.size > 1 else ''}"
-              + (f", resumed at step {resume[1]}" if resume else "") + f" -> {run_dir.path}")
+              + (f", resumed at step {checkpoint.step}" if checkpoint else "")
+              + f" -> {folder.path}")
     try:
-        train = run_training if problem.network.kind == "mlp" else run_resnet
-        weights, summary = train(problem, datasets, writer, COMM, report, resume, run_dir)
+        weights, summary = train_problem(problem, datasets, COMM, recorder, report, checkpoint)
+        summary["run_dir"] = str(folder.path)
+        if COMM.rank == 0:
+            recorder.error = _write_results(folder, problem, weights, summary)
+        recorder.agree()
     except TrainingDiverged as e:
-        if writer is not None:
-            writer.write_summary(dict(name=problem.name, mode=problem.mode, status="diverged",
-                                      message=str(e)))
+        _write_failure(folder, problem, "diverged", e)
         raise
-    summary["run_dir"] = str(run_dir.path)
-    if writer is not None:
-        writer.write_summary(summary)
-        writer.save_weights(weights, dict(name=problem.name, mode=problem.mode,
+    except RunFailed as e:
+        _write_failure(folder, problem, "failed", e)
+        raise
+    if not quiet:
+        _echo(_summary_text(summary))
+
+
+def _write_results(folder, problem, weights, summary):
+    """Rank 0: weights, plots, then the summary (last: it says completed only
+    when everything else is written); the RunFailed of a write, or None."""
+    try:
+        folder.save_weights(weights, dict(name=problem.name, mode=problem.mode,
                                           network=problem.network.model_dump(mode="json"),
                                           steps=problem.train.steps,
                                           seed=problem.seed, final=summary["final"],
                                           pyxbraid=pyxbraid.__version__, created=timestamp()))
         if problem.output.plots:
-            plots.draw(run_dir.path, run_dir.metrics())
-    if not quiet:
-        _echo(_summary_text(summary))
+            _draw(folder)
+        folder.write_summary(summary)
+    except RunFailed as e:
+        return e
+    return None
 
 
-def _load_data(problem, source):
-    """The datasets, read before anything is written: a bad data file is a
-    problem error (exit 2) naming the file."""
+def _draw(folder):
     try:
-        return load_data(problem)
-    except (ValueError, OSError) as e:
-        raise ProblemError(source, f"data ({problem.data.kind})", str(e)) from None
+        return plots.draw(folder.path, folder.metrics())
+    except OSError as e:
+        raise RunFailed(f"cannot write the plots in {folder.path}: {e.strerror or e}") from None
+
+
+def _write_failure(folder, problem, status, error):
+    """Rank 0: a summary that says how the run ended, if it can be written."""
+    if COMM.rank != 0:
+        return
+    try:
+        folder.write_summary(dict(name=problem.name, mode=problem.mode, status=status,
+                                  message=str(error)))
+    except RunFailed:
+        pass
 
 
 def _summary_text(s):
@@ -132,58 +318,102 @@ def _summary_text(s):
              + (f", validation accuracy {s['final']['validation_accuracy']:.4g}"
                 if "validation_accuracy" in s["final"] else ""),
              f"  wall time {s['wall_time']:.2f} s"]
+    speedup = s.get("model_speedup")
     if s["mode"] == "layer-parallel":
         lines.insert(0, f"  layer-parallel ({s['solver_mode']}): forward/adjoint MGRIT iterations "
                         f"per step {s['forward_iterations']:.1f}/{s['adjoint_iterations']:.1f}")
-        lines.append(f"  model speed-up {s['model_speedup']:.2f}x (one rank per coarse interval)")
     if s["mode"] == "sgd-time":
-        iterations = s["mgrit_iterations"]
+        iterations, residual = s["mgrit_iterations"], s["final_residual"]
         lines.insert(0, f"  MGRIT: {sum(iterations)} iterations over {len(iterations)} "
                         f"window{'s' if len(iterations) > 1 else ''}, last residual "
-                        f"{s['final_residual']:.3e} (tol {s['tol']:g}"
-                        f"{', relative' if s['tol_relative'] else ''})")
-        lines.append(f"  model speed-up {s['model_speedup']:.2f}x (one rank per coarse interval)")
+                        + (f"{residual:.3e}" if residual >= 0 else "not computed")
+                        + f" (tol {s['tol']:g}{', relative' if s['tol_relative'] else ''})")
+    if s["mode"] != "serial" and speedup is not None:
+        lines.append(f"  model speed-up {speedup:.2f}x (one rank per coarse interval)")
     lines.append(f"  run folder: {s['run_dir']}")
     return "\n".join(lines)
 
+
+# ---------------------------------------------------------- validate
 
 @cli.command()
 @click.argument("problem_file", type=click.Path(dir_okay=False))
 @_OVERRIDES
 def validate(problem_file, overrides):
-    """Check PROBLEM_FILE and print the resolved problem (every default filled in)."""
-    problem = load_problem(problem_file, overrides)
-    _echo(f"# {problem_file}: valid\n" + dump_problem(problem).rstrip())
+    """Check PROBLEM_FILE and print the resolved problem: the fields that
+    apply to its kinds and mode, every default filled in."""
+    problem = _load(problem_file, overrides)
+    unused = unused_given(problem)
+    _echo(f"# {problem_file}: valid\n"
+          + (f"# not used by mode {problem.mode} with these settings: {', '.join(unused)}\n"
+             if unused else "")
+          + dump_problem(problem).rstrip())
+
+
+# ----------------------------------------------------------- compare
+
+def _tolerance(ctx, param, value):
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter(f"must be a finite number >= 0, got {value}")
+    return value
 
 
 @cli.command()
 @click.argument("problem_file", type=click.Path(dir_okay=False))
 @_OVERRIDES
-@click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="Largest accepted difference, relative to 1 + max|w|.")
-def compare(problem_file, overrides, tol):
-    """Run MGRIT and serial training on PROBLEM_FILE and compare the weights:
-    exit 1 if they differ by more than TOL (a regression check)."""
-    problem = load_problem(problem_file, overrides)
-    if problem.network.kind != "mlp":
-        raise ProblemError(problem_file, "network.kind", "compare checks MGRIT over SGD steps "
-                           "(an mlp); for a resnet run mode layer-parallel with "
-                           "layer_parallel.mode exact and mode serial")
-    training = build(problem, _load_data(problem, problem_file))
-    mgrit = problem.mgrit
-    result = train_sgd_time(training.step, training.w0, problem.train.steps, COMM,
-                            mgrit.initial_guess, mgrit.coarse_data, **mgrit.core_options())
-    serial = train_serial(training.step, training.w0, problem.train.steps)
-    scale = 1.0 + float(np.max(np.abs(serial)))
-    difference = float(np.max(np.abs(result.weights - serial)))
-    passed = difference <= tol * scale
-    _echo(f"{problem.name}: {problem.train.steps} steps, MGRIT {result.niter} iterations on "
-          f"{COMM.size} rank{'s' if COMM.size > 1 else ''}\n"
-          f"  max |w_mgrit - w_serial| = {difference:.3e}  (limit {tol:g} x {scale:.3g})\n"
-          f"  {'PASS' if passed else 'FAIL'}")
+@click.option("--tol", type=float, default=1e-6, show_default=True, callback=_tolerance,
+              help="Largest accepted difference of the weights, relative to 1 + max|w| "
+                   "(sgd-time; layer-parallel exact).")
+@click.option("--accuracy-tol", type=float, default=0.02, show_default=True,
+              callback=_tolerance,
+              help="Largest accepted difference of the (validation) accuracy (layer-parallel "
+                   "one-shot, whose gradients are inexact).")
+def compare(problem_file, overrides, tol, accuracy_tol):
+    """Train PROBLEM_FILE in its mode (sgd-time, layer-parallel) and in mode
+    serial, exactly as `run` does (windows, optimizer, batches), and compare:
+    the weights (within TOL) for sgd-time and layer-parallel exact, the
+    accuracy (within ACCURACY_TOL) for layer-parallel one-shot.  Exit 1 if
+    they differ (a regression check)."""
+    problem = _load(problem_file, overrides)
+    if problem.mode == "serial":
+        raise problem_error(problem, "mode", "compare checks a parallel mode (sgd-time, "
+                                             "layer-parallel) against mode serial")
+    datasets = _data(problem, _node_ranks())
+    quiet = Progress(problem.train.steps, enabled=False)
+    weights, summary = train_problem(problem, datasets, COMM, Recorder(COMM), quiet)
+    serial_weights, serial_summary = train_problem(with_mode(problem, "serial"), datasets, COMM,
+                                                   Recorder(COMM), quiet)
+    scale = 1.0 + float(np.max(np.abs(serial_weights)))
+    difference = float(np.max(np.abs(weights - serial_weights)))
+    ranks = f"{COMM.size} rank{'s' if COMM.size > 1 else ''}"
+    if problem.mode == "sgd-time":
+        iterations = summary["mgrit_iterations"]
+        head = (f"{problem.name}: {problem.train.steps} steps, MGRIT {sum(iterations)} "
+                f"iterations over {len(iterations)} window{'s' if len(iterations) > 1 else ''} "
+                f"on {ranks}")
+    else:
+        head = (f"{problem.name}: {problem.train.steps} optimizer steps, layer-parallel "
+                f"({summary['solver_mode']}) on {ranks}")
+    lines = [head]
+    if problem.mode == "layer-parallel" and problem.layer_parallel.mode == "one-shot":
+        key = "validation_accuracy" if "validation_accuracy" in summary["final"] else "accuracy"
+        ours, theirs = summary["final"][key], serial_summary["final"][key]
+        passed = abs(ours - theirs) <= accuracy_tol
+        lines += [f"  {key.replace('_', ' ')}: mgrit {ours:.4f}, serial {theirs:.4f}, "
+                  f"|difference| {abs(ours - theirs):.4f}  (limit {accuracy_tol:g})",
+                  f"  max |w_mgrit - w_serial| = {difference:.3e}  (one-shot gradients are "
+                  f"inexact: not compared)"]
+    else:
+        passed = difference <= tol * scale
+        lines.append(f"  max |w_mgrit - w_serial| = {difference:.3e}  "
+                     f"(limit {tol:g} x {scale:.3g})")
+    lines.append(f"  {'PASS' if passed else 'FAIL'}")
+    _echo("\n".join(lines))
     if not passed:
         sys.exit(1)
 
+
+# ------------------------------------------------------ info, plot
 
 @cli.command()
 def info():
@@ -210,16 +440,22 @@ def info():
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def plot(run_dir):
-    """Draw the plots of a finished run: residual.png, loss.png, accuracy.png."""
+    """Draw the plots of a run: residual.png, loss.png, accuracy.png."""
     folder = RunDir(run_dir)
-    metrics = folder.metrics()
-    if not (folder.path / PROBLEM).exists() or not metrics:
-        raise ProblemError(run_dir, "", "not a run folder with metrics (problem.yaml, "
-                           "metrics.jsonl)")
-    if COMM.rank == 0:
-        for path in plots.draw(folder.path, metrics):
-            click.echo(str(path))
 
+    def draw():
+        if not folder.is_run():
+            raise ProblemError(run_dir, "", "not a run folder (no problem.yaml)")
+        if not folder.metrics():
+            raise ProblemError(run_dir, "", "no metrics to plot (metrics.jsonl is missing "
+                                            "or empty)")
+        return _draw(folder)
+
+    for path in _on_root(draw) or []:
+        _echo(str(path))
+
+
+# ------------------------------------------------------------- main
 
 def main(argv=None):
     """The console script: one place that turns errors into exit statuses."""
@@ -234,12 +470,19 @@ def main(argv=None):
         if COMM.rank == 0:
             e.show()
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # Ctrl-C (or an EOFError that click took for one)
         _echo("aborted", err=True)
+        _abort_others()
         sys.exit(1)
     except ProblemError as e:
         _echo(f"mgrit-train: error: {e}", err=True)
         sys.exit(2)
+    except RunFinished as e:
+        _echo(f"mgrit-train: {e}")
+        sys.exit(0)
+    except RunFailed as e:
+        _echo(f"mgrit-train: error: {e}", err=True)
+        sys.exit(1)
     except TrainingDiverged as e:
         _echo(f"mgrit-train: {e}", err=True)
         sys.exit(1)
@@ -248,10 +491,16 @@ def main(argv=None):
         # at exit, so the other ranks do not wait forever)
         traceback.print_exc()
         sys.stderr.flush()
-        if COMM.size > 1:
-            from mpi4py.run import set_abort_status
-            set_abort_status(1)
+        _abort_others()
         sys.exit(1)
+
+
+def _abort_others():
+    """End the other ranks with this one (MPI_Abort at exit): they may be
+    waiting for it in a collective."""
+    if COMM.size > 1:
+        from mpi4py.run import set_abort_status
+        set_abort_status(1)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,133 @@
 """A run folder: the resolved problem, metrics.jsonl, summary.json,
-weights.npz, the last good checkpoint and the plots.  Rank 0 writes."""
+weights.npz, the last good checkpoint, the plots, and the lock that keeps a
+second run out while one runs.  Rank 0 writes.
+
+Reading a file that is not what a run writes (a truncated checkpoint, a line
+of metrics that is not JSON) raises ProblemError naming the file; a write
+that fails (a full disk, a read-only file system, the folder deleted) raises
+RunFailed naming the file and the reason, and leaves no temporary file."""
+import fcntl
 import json
 import math
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pyxbraid.config import ProblemError
+
 PROBLEM, METRICS, SUMMARY = "problem.yaml", "metrics.jsonl", "summary.json"
-WEIGHTS, CHECKPOINT = "weights.npz", "checkpoint.npz"
+WEIGHTS, CHECKPOINT, LOCK = "weights.npz", "checkpoint.npz", "run.lock"
+
+
+class RunFailed(Exception):
+    """The run cannot go on: a file of the run folder could not be written
+    (exit status 1)."""
+
+
+def _write_failed(path, error):
+    reason = error.strerror or str(error)
+    if not path.parent.exists():
+        reason += " (the run folder is gone)"
+    return RunFailed(f"cannot write {path}: {reason}")
 
 
 def new_run_dir(base, force=False):
-    """`base`, or base-2, base-3, ... when it exists; with force, `base`
-    emptied.  Never overwrites a run silently."""
+    """Create `base`, or base-2, base-3, ... when it exists; with force,
+    replace `base` when it is a run folder (one with problem.yaml) that no
+    run is using, and refuse anything else.  Never overwrites a run
+    silently; never deletes what a run did not write."""
     base = Path(base)
-    if force and base.exists():
-        shutil.rmtree(base)
+    if force and (base.exists() or base.is_symlink()):
+        if not base.is_dir() or base.is_symlink():
+            raise ProblemError(f"--out {base}", "", "--force replaces a run folder; this is "
+                               "not a folder")
+        if not (base / PROBLEM).is_file():
+            raise ProblemError(f"--out {base}", "", "--force replaces only a run folder (one "
+                               "with problem.yaml); this folder is not one, nothing was deleted")
+        RunLock(base).acquire().release()  # in use by a run: refused
+        try:
+            shutil.rmtree(base)
+        except OSError as e:
+            raise ProblemError(f"--out {base}", "", f"cannot replace the run folder: "
+                               f"{e.strerror}") from None
     candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    candidate.mkdir(parents=True)
-    return candidate
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+        except OSError as e:
+            raise ProblemError(str(candidate), "", f"cannot create the run folder: "
+                               f"{e.strerror}") from None
+
+
+class RunLock:
+    """An exclusive lock on a run folder (flock on run.lock, which holds the
+    pid), held by rank 0 while it runs.  The kernel releases it when the
+    process dies, so a lock file left by a killed run is simply taken over."""
+
+    def __init__(self, folder):
+        self.path = Path(folder) / LOCK
+        self.fd = None
+
+    def acquire(self):
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise ProblemError(str(self.path.parent), "", f"cannot lock the run folder: "
+                                   f"{e.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise ProblemError(str(self.path.parent), "", f"in use by pid {pid} (another "
+                                   f"mgrit-train run of this folder)") from None
+            try:  # the file may have been removed by its last holder meanwhile
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass  # the folder is gone, or read-only: the lock dies with the fd
+        os.close(self.fd)
+        self.fd = None
+
+
+@dataclass
+class Checkpoint:
+    """The state after `step` steps: what --resume continues from.
+
+    problem: the resolved problem as JSON (a resume under an edited
+    problem.yaml is refused); history: what the summary counts of the steps
+    before (MGRIT iterations per window, ...); arrays: named arrays (an
+    optimizer's memory, one-shot warm starts)."""
+    weights: np.ndarray
+    step: int
+    elapsed: float
+    metrics_lines: int
+    problem: str
+    history: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
 
 
 class RunDir:
@@ -33,69 +136,106 @@ class RunDir:
     def __init__(self, path):
         self.path = Path(path)
 
+    def is_run(self):
+        return (self.path / PROBLEM).is_file()
+
     def write_problem(self, text):
-        (self.path / PROBLEM).write_text(text)
+        _atomic_write_bytes(self.path / PROBLEM, text.encode())
+
+    # metrics
 
     def append_metrics(self, records):
         """One JSON line per record, flushed at once: a crash loses nothing written.
         NaN and Inf (not JSON) are written as null."""
-        with open(self.path / METRICS, "a") as f:
-            for record in records:
-                f.write(json.dumps(_json_safe(record), allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        path = self.path / METRICS
+        text = "".join(json.dumps(_json_safe(r), allow_nan=False) + "\n" for r in records)
+        try:
+            with open(path, "a") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise _write_failed(path, e) from None
 
-    def metrics(self):
+    def metrics(self, limit=None):
+        """The records (the first `limit` of them); ProblemError at a line
+        that is not a record."""
         path = self.path / METRICS
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        try:
+            text = path.read_bytes()
+        except OSError as e:
+            raise ProblemError(str(path), "", f"cannot read: {e.strerror}") from None
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if limit is not None and len(records) == limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ProblemError(f"{path}:{number}", "", f"not a metrics record ({e})") \
+                    from None
+            if not isinstance(record, dict) or record.get("type") not in ("iteration", "step"):
+                raise ProblemError(f"{path}:{number}", "", "not a metrics record")
+            records.append(record)
+        if limit is not None and len(records) < limit:
+            raise ProblemError(str(path), "", f"holds {len(records)} records, the checkpoint "
+                               f"counts {limit}")
+        return records
 
-    def truncate_metrics(self, nlines):
-        """Keep the first nlines records (those of the last checkpoint)."""
-        kept = self.metrics()[:nlines]
-        (self.path / METRICS).write_text("".join(json.dumps(r) + "\n" for r in kept))
+    def truncate_metrics(self, records):
+        """Keep `records` (those of the last checkpoint) and nothing else."""
+        _atomic_write_bytes(self.path / METRICS, "".join(
+            json.dumps(_json_safe(r), allow_nan=False) + "\n" for r in records).encode())
+
+    # summary and weights
 
     def write_summary(self, summary):
-        _atomic_write_text(self.path / SUMMARY,
-                           json.dumps(_json_safe(summary), indent=1, allow_nan=False) + "\n")
+        _atomic_write_bytes(self.path / SUMMARY, (json.dumps(
+            _json_safe(summary), indent=1, allow_nan=False) + "\n").encode())
 
     def summary(self):
-        return json.loads((self.path / SUMMARY).read_text())
+        """The summary, or None when there is none or it cannot be read."""
+        try:
+            summary = json.loads((self.path / SUMMARY).read_text())
+        except (OSError, ValueError):
+            return None
+        return summary if isinstance(summary, dict) else None
 
     def save_weights(self, weights, metadata):
         _atomic_savez(self.path / WEIGHTS, weights=weights,
                       metadata=np.array(json.dumps(metadata)))
 
-    def save_checkpoint(self, weights, step, elapsed, **extra):
-        """The state after `step` steps: what --resume continues from; `extra`
-        arrays (an optimizer's memory) are kept under their names."""
-        _atomic_savez(self.path / CHECKPOINT, weights=weights, step=np.array(step),
-                      elapsed=np.array(elapsed), metrics_lines=np.array(len(self.metrics())),
-                      **{"extra_" + k: v for k, v in extra.items()})
+    # checkpoint
+
+    def save_checkpoint(self, checkpoint):
+        arrays = {"array_" + k: v for k, v in checkpoint.arrays.items()}
+        _atomic_savez(self.path / CHECKPOINT, weights=checkpoint.weights,
+                      step=np.array(checkpoint.step), elapsed=np.array(checkpoint.elapsed),
+                      metrics_lines=np.array(checkpoint.metrics_lines),
+                      problem=np.array(checkpoint.problem),
+                      history=np.array(json.dumps(checkpoint.history)), **arrays)
 
     def checkpoint(self):
-        """(weights, step, elapsed, metrics_lines, extra) of the last checkpoint, or None."""
+        """The Checkpoint, or None when there is none; ProblemError when the
+        file is not a checkpoint of this version (truncated, empty, ...)."""
         path = self.path / CHECKPOINT
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as f:
-            extra = {k[len("extra_"):]: f[k].copy() for k in f.files if k.startswith("extra_")}
-            return (f["weights"].copy(), int(f["step"]), float(f["elapsed"]),
-                    int(f["metrics_lines"]), extra)
-
-    def save_rank_states(self, rank, nranks, states):
-        """One rank's arrays (warm starts of one-shot MGRIT), for a resume on as many ranks."""
-        _atomic_savez(self.path / f"warm-{rank}.npz", nranks=np.array(nranks), **states)
-
-    def rank_states(self, rank, nranks):
-        path = self.path / f"warm-{rank}.npz"
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as f:
-            if int(f["nranks"]) != nranks:
-                return None
-            return {k: f[k].copy() for k in f.files if k != "nranks"}
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return Checkpoint(
+                    f["weights"].copy(), int(f["step"]), float(f["elapsed"]),
+                    int(f["metrics_lines"]), str(f["problem"]), json.loads(str(f["history"])),
+                    {k[len("array_"):]: f[k].copy() for k in f.files
+                     if k.startswith("array_")})
+        except Exception as e:  # noqa: BLE001 -- whatever a damaged file raises
+            raise ProblemError(str(path), "", f"not a readable checkpoint ({type(e).__name__}: "
+                               f"{e}); the run cannot be resumed from it (remove it to "
+                               f"start the run again from step 0)") from None
 
 
 def _json_safe(value):
@@ -115,16 +255,30 @@ def load_weights(path):
         return f["weights"].copy(), json.loads(str(f["metadata"]))
 
 
-def _atomic_savez(path, **arrays):
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path, text):
+def _atomic(path, write):
+    """write(tmp) then rename over path; on failure nothing is left behind
+    and RunFailed names the file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise _write_failed(path, e) from None
+
+
+def _atomic_savez(path, **arrays):
+    _atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def _atomic_write_bytes(path, data):
+    _atomic(path, lambda f: f.write(data))
 
 
 def timestamp():

@@ -1,13 +1,35 @@
 """The YAML problem file of mgrit-train: its schema, loading, and errors that
 name the file, the line and the field (`examples/xor.yaml:7: mgrit.cfactor:
-must be >= 2`)."""
+must be >= 2`).
+
+The schema shows only what applies.  `data` and `network` are discriminated
+by their `kind`; the problem as a whole by its `mode` (and, for mode serial,
+by the network's kind), which decides the `train`, `mgrit` and
+`layer_parallel` sections:
+
+    mode            network  train        mgrit                 layer_parallel
+    sgd-time        mlp      MLPTrain     SGDTimeMGRIT          -
+    layer-parallel  resnet   ResNetTrain  MGRITConfig           LayerParallelConfig
+    serial          mlp      MLPTrain     (SGDTimeMGRIT, unused) -
+    serial          resnet   ResNetTrain  (MGRITConfig, unused)  (LayerParallelConfig, unused)
+
+A field of another kind (`n_pairs` under peaks data) is an error that says
+which kind has it.  The sections and fields of a sibling mode of the same
+network (`mgrit` in mode serial; `forward_iters` with layer_parallel.mode
+exact; `nfmg` with cycle V) are checked but not used, and left out of the
+resolved problem, so that one `--set` switches a problem between its modes.
+A new mode is a new variant class here, registered in _PROBLEMS.
+"""
+import json
 import math
+import os
 import re
-from pathlib import Path
-from typing import Literal, Optional
+import stat
+from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      TypeAdapter, ValidationError, model_validator)
 
 
 class ProblemError(Exception):
@@ -17,110 +39,194 @@ class ProblemError(Exception):
         self.where, self.field, self.message = where, field, message
         super().__init__(f"{where}: {field + ': ' if field else ''}{message}")
 
+    def __reduce__(self):  # sent between ranks
+        return ProblemError, (self.where, self.field, self.message)
+
+
+SEED_MAX = 2 ** 32 - 1      # numpy's legacy RandomState takes seeds below 2**32
+INT_MAX = 2 ** 31 - 1       # braid_Int: steps and layers are braid time indices
+MAX_FILE_BYTES = 1 << 20    # a problem file is a page of YAML, not data
+MAX_YAML_NODES = 20_000     # YAML aliases may not expand beyond this many nodes
+
 
 # ----------------------------------------------------------------- schema
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
+    def unused(self):
+        """Names of the fields that this section's choices do not use (left
+        out of the resolved problem)."""
+        return ()
+
+
+# data: one class per kind
 
 CLASSIFICATION = ("peaks", "digits", "idx")
 
 
-class DataConfig(_Section):
-    kind: Literal["xor", "binary_addition", "peaks", "digits", "idx"]
-    n_pairs: int = Field(500, ge=1, description="binary_addition: number of sums")
-    bits: int = Field(12, ge=2, le=62, description="binary_addition: bits per number")
-    n_train: int = Field(5000, ge=1, description="peaks: training points")
-    n_val: Optional[int] = Field(None, ge=1, description="peaks (200), digits (297): "
-                                 "validation points")
-    images: Optional[str] = Field(None, description="idx: training images (IDX file)")
-    labels: Optional[str] = Field(None, description="idx: training labels")
-    val_images: Optional[str] = Field(None, description="idx: validation images")
-    val_labels: Optional[str] = Field(None, description="idx: validation labels")
-
-    @model_validator(mode="after")
-    def _files(self):
-        if self.kind == "idx":
-            for name in ("images", "labels"):
-                if getattr(self, name) is None:
-                    raise _FieldError((name,), "is required with kind: idx (MNIST-style IDX "
-                                      "files, e.g. train-images-idx3-ubyte.gz)")
-            if (self.val_images is None) != (self.val_labels is None):
-                raise _FieldError(("val_labels" if self.val_labels is None else "val_images",),
-                                  "give val_images and val_labels together")
-        return self
+class XorData(_Section):
+    kind: Literal["xor"]
 
     def shape(self):
         """(features, outputs) of the data, or None when only the files know."""
-        return {"xor": (3, 1), "binary_addition": (2 * self.bits, self.bits),
-                "peaks": (2, 5), "digits": (64, 10)}.get(self.kind)
+        return 3, 1
 
 
-ACTIVATION = Literal["identity", "sigmoid", "tanh", "relu", "smooth_relu"]
+class BinaryAdditionData(_Section):
+    kind: Literal["binary_addition"]
+    n_pairs: int = Field(500, ge=1, description="number of sums")
+    bits: int = Field(12, ge=2, le=62, description="bits per number")
+
+    def shape(self):
+        return 2 * self.bits, self.bits
 
 
-class NetworkConfig(_Section):
-    kind: Literal["mlp", "resnet"] = "mlp"
-    # mlp
-    sizes: Optional[list[int]] = Field(None, min_length=2, description="mlp: layer widths, "
-                                       "input to output")
-    activation: ACTIVATION = "sigmoid"
-    output_activation: Optional[ACTIVATION] = None
-    bias: bool = True
-    loss: Literal["sse", "mse", "softmax_cross_entropy"] = "sse"
-    init: Literal["uniform", "xavier"] = "uniform"
-    # resnet
-    width: Optional[int] = Field(None, ge=1, description="resnet: width of every layer")
-    layers: Optional[int] = Field(None, ge=1, description="resnet: residual layers N")
-    T: float = Field(1.0, gt=0, description="resnet: final time, h = T/N")
-    opening_activation: Optional[ACTIVATION] = None
-    gamma_t: float = Field(0.0, ge=0, description="resnet: Tikhonov regularization")
-    gamma_d: float = Field(0.0, ge=0, description="resnet: smoothness across layers")
-    init_scale: float = Field(1.0, ge=0, description="resnet: scale of the layer weights")
+class PeaksData(_Section):
+    kind: Literal["peaks"]
+    n_train: int = Field(5000, ge=1, description="training points")
+    n_val: int = Field(200, ge=1, description="validation points")
+
+    def shape(self):
+        return 2, 5
+
+
+DIGITS_IMAGES = 1797
+
+
+class DigitsData(_Section):
+    kind: Literal["digits"]
+    n_val: int = Field(297, ge=1, le=DIGITS_IMAGES - 1, description="validation images "
+                       "(the rest of the 1797 train)")
+
+    def shape(self):
+        return 64, 10
+
+
+class IdxData(_Section):
+    kind: Literal["idx"]
+    images: str = Field(description="training images (IDX file, gzipped or not)")
+    labels: str = Field(description="training labels")
+    val_images: Optional[str] = Field(None, description="validation images")
+    val_labels: Optional[str] = Field(None, description="validation labels")
 
     @model_validator(mode="after")
-    def _kind_fields(self):
-        if self.kind == "mlp":
-            if self.sizes is None:
-                raise _FieldError(("sizes",), "is required for kind: mlp")
-            for i, n in enumerate(self.sizes):
-                if n < 1:
-                    raise _FieldError(("sizes", i), f"must be >= 1, got {n}")
-        else:
-            for name in ("width", "layers"):
-                if getattr(self, name) is None:
-                    raise _FieldError((name,), "is required for kind: resnet")
-            if self.sizes is not None:
-                raise _FieldError(("sizes",), "is for kind: mlp (a resnet has width and layers)")
+    def _pairs(self):
+        if (self.val_images is None) != (self.val_labels is None):
+            raise _FieldError(("val_labels" if self.val_labels is None else "val_images",),
+                              "give val_images and val_labels together")
         return self
 
+    def shape(self):
+        return None
 
-class TrainConfig(_Section):
-    steps: int = Field(ge=1, description="sgd-time: SGD steps (the time steps of MGRIT); "
-                       "resnet: optimizer steps")
+    def files(self):
+        """{field: path} of the files given."""
+        return {name: getattr(self, name) for name in ("images", "labels", "val_images",
+                                                       "val_labels")
+                if getattr(self, name) is not None}
+
+
+_DATA_CLASSES = (XorData, BinaryAdditionData, PeaksData, DigitsData, IdxData)
+DataConfig = Annotated[Union[_DATA_CLASSES], Field(discriminator="kind")]
+
+# network: one class per kind
+
+ACTIVATION = Literal["identity", "sigmoid", "tanh", "relu", "smooth_relu"]
+MLP_INITS = ("uniform", "xavier")
+#: network.init when the problem gives none, by data kind (else "uniform")
+DEFAULT_INIT = {}
+
+
+class MLPNetwork(_Section):
+    kind: Literal["mlp"] = "mlp"
+    sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=2, description="layer "
+                                                     "widths, input to output")
+    activation: ACTIVATION = "sigmoid"
+    output_activation: Optional[ACTIVATION] = Field(None, description="default: activation")
+    bias: bool = True
+    loss: Literal["sse", "mse", "softmax_cross_entropy"] = "sse"
+    init: Optional[Literal[MLP_INITS]] = Field(None, description="weight initialization "
+                                               "(default: the data's, else uniform)")
+
+
+class ResNetNetwork(_Section):
+    kind: Literal["resnet"]
+    width: int = Field(ge=1, description="width of every layer")
+    layers: int = Field(ge=1, le=INT_MAX, description="residual layers N")
+    T: float = Field(1.0, gt=0, description="final time, h = T/N")
+    activation: ACTIVATION = "sigmoid"
+    opening_activation: Optional[ACTIVATION] = Field(None, description="default: activation")
+    gamma_t: float = Field(0.0, ge=0, description="Tikhonov regularization")
+    gamma_d: float = Field(0.0, ge=0, description="smoothness across layers")
+    init_scale: float = Field(1.0, ge=0, description="scale of the layer weights")
+
+
+def _network_kind(value):
+    if isinstance(value, dict):
+        return value.get("kind", "mlp")
+    return getattr(value, "kind", None)
+
+
+NETWORK_KINDS = ("mlp", "resnet")
+
+# train: by the network's kind
+
+
+class _Train(_Section):
+    steps: int = Field(ge=1, le=INT_MAX, description="sgd-time: SGD steps (the time steps "
+                       "of MGRIT); resnet: optimizer steps")
     learning_rate: float = Field(gt=0)
+
+
+def _log_every():
+    return Field(None, ge=1, description="loss and accuracy every log_every steps "
+                 "(default: steps/100)")
+
+
+def _divergence_factor():
+    return Field(1e6, gt=1, description="the run stops when the loss exceeds this many "
+                 "times the initial loss")
+
+
+class MLPTrain(_Train):
     schedule: Literal["batch", "serialized", "minibatch"] = "batch"
-    batch_size: Optional[int] = Field(None, ge=1, description="minibatch size (resnet: "
-                                      "default the whole training set)")
-    optimizer: Literal["sgd", "adam", "lbfgs"] = "sgd"
-    momentum: float = Field(0.0, ge=0, lt=1)
-    window: Optional[int] = Field(None, ge=1, description="sgd-time: steps per MGRIT solve; "
+    batch_size: Optional[int] = Field(None, ge=1, description="minibatch size (schedule "
+                                      "minibatch)")
+    window: Optional[int] = Field(None, ge=1, description="steps per MGRIT solve; "
                                   "checkpoints between solves (default, or more than "
                                   "steps: all steps)")
-    checkpoint_every: Optional[int] = Field(None, ge=1, description="resnet: optimizer "
-                                            "steps between checkpoints (default steps/10)")
-    log_every: Optional[int] = Field(None, ge=1, description="loss and accuracy every "
-                                     "log_every steps (default: steps/100)")
+    log_every: Optional[int] = _log_every()
+    divergence_factor: float = _divergence_factor()
+
+    @model_validator(mode="after")
+    def _batch(self):
+        if self.schedule == "minibatch" and self.batch_size is None:
+            raise _FieldError(("batch_size",), "is required with schedule: minibatch")
+        if self.schedule != "minibatch" and self.batch_size is not None:
+            raise _FieldError(("batch_size",), f"only for schedule: minibatch, "
+                              f"not {self.schedule}")
+        return self
+
+    def unused(self):
+        return () if self.schedule == "minibatch" else ("batch_size",)
 
 
-class LayerParallelConfig(_Section):
-    mode: Literal["exact", "one-shot"] = "one-shot"
-    forward_iters: int = Field(2, ge=1, description="one-shot: forward MGRIT iterations "
-                               "per optimizer step")
-    adjoint_iters: int = Field(1, ge=1, description="one-shot: adjoint MGRIT iterations")
-    patience: int = Field(5, ge=1, description="steps with a forward convergence factor > 1 "
-                          "before falling back to exact mode")
+class ResNetTrain(_Train):
+    optimizer: Literal["sgd", "adam", "lbfgs"] = "sgd"
+    momentum: float = Field(0.0, ge=0, lt=1, description="optimizer sgd")
+    batch_size: Optional[int] = Field(None, ge=1, description="minibatch size (default "
+                                      "the whole training set)")
+    checkpoint_every: Optional[int] = Field(None, ge=1, description="optimizer steps "
+                                            "between checkpoints (default steps/10)")
+    log_every: Optional[int] = _log_every()
+    divergence_factor: float = _divergence_factor()
+
+    def unused(self):
+        return () if self.optimizer == "sgd" else ("momentum",)
+
+
+# MGRIT: the options of every braid solve; sgd-time adds its own
 
 
 class MGRITConfig(_Section):
@@ -133,11 +239,9 @@ class MGRITConfig(_Section):
     nrelax_per_level: dict[int, int] = Field(default_factory=dict)
     cwt: float = Field(1.0, ge=0)
     tol: float = Field(1e-9, ge=0)
-    tol_relative: bool = False
     max_iter: int = Field(50, ge=1)
-    skip: bool = True
-    nfmg: int = Field(-1, ge=-1)
-    nfmg_vcyc: int = Field(1, ge=1)
+    nfmg: int = Field(-1, ge=-1, description="cycle F")
+    nfmg_vcyc: int = Field(1, ge=1, description="cycle F")
     temporal_norm: int = Field(2, ge=1, le=3)
     storage: int = Field(-1, ge=-1)
     seq_soln: bool = False
@@ -145,11 +249,6 @@ class MGRITConfig(_Section):
     final_fc_relax: bool = False
     residual_computation: bool = True
     print_level: int = Field(0, ge=0, le=3)
-    lr_growth: float = Field(2.0, gt=0, description="coarse learning rate: "
-                             "min(lr_growth**level * learning_rate, lr_max)")
-    lr_max: Optional[float] = Field(None, gt=0)
-    coarse_data: Literal["fine", "level"] = "fine"
-    initial_guess: Literal["zeros", "w0"] = "zeros"
 
     @model_validator(mode="after")
     def _per_level(self):
@@ -161,23 +260,60 @@ class MGRITConfig(_Section):
                     raise _FieldError((name, level), f"must be >= {low}, got {value}")
         return self
 
+    def unused(self):
+        return () if self.cycle == "F" else ("nfmg", "nfmg_vcyc")
+
+    def per_level(self, name):
+        """cfactor or nrelax for pyxbraid.Core: an int for every level, or
+        {level: value} for every level of the hierarchy (the bindings' dict
+        form sets the levels it names; the others would keep XBraid's
+        defaults, not this section's)."""
+        default, levels = getattr(self, name), getattr(self, name + "_per_level")
+        if not levels:
+            return default
+        return {level: levels.get(level, default) for level in range(self.max_levels)}
+
     def core_options(self):
-        """Keyword arguments for pyxbraid.Core."""
+        """Keyword arguments for pyxbraid.Core (without the tolerance)."""
         options = dict(max_levels=self.max_levels, min_coarse=self.min_coarse,
-                       cfactor=dict(self.cfactor_per_level, **{-1: self.cfactor})
-                       if self.cfactor_per_level else self.cfactor,
-                       nrelax=dict(self.nrelax_per_level, **{-1: self.nrelax})
-                       if self.nrelax_per_level else self.nrelax,
-                       cwt=self.cwt, max_iter=self.max_iter, skip=self.skip,
+                       cfactor=self.per_level("cfactor"), nrelax=self.per_level("nrelax"),
+                       cwt=self.cwt, max_iter=self.max_iter,
                        temporal_norm=self.temporal_norm, storage=self.storage,
                        seq_soln=self.seq_soln, relax_only_cg=self.relax_only_cg,
                        final_fc_relax=self.final_fc_relax,
                        residual_computation=self.residual_computation,
                        print_level=self.print_level)
-        options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
         if self.cycle == "F":
             options.update(fmg=True, nfmg=self.nfmg, nfmg_vcyc=self.nfmg_vcyc)
         return options
+
+
+class SGDTimeMGRIT(MGRITConfig):
+    tol_relative: bool = False
+    skip: bool = True
+    lr_growth: float = Field(2.0, gt=0, description="coarse learning rate: "
+                             "min(lr_growth**level * learning_rate, lr_max)")
+    lr_max: Optional[float] = Field(None, gt=0)
+    coarse_data: Literal["fine", "level"] = "fine"
+    initial_guess: Literal["zeros", "w0"] = "zeros"
+
+    def core_options(self):
+        options = super().core_options()
+        options["skip"] = self.skip
+        options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
+        return options
+
+
+class LayerParallelConfig(_Section):
+    mode: Literal["exact", "one-shot"] = "one-shot"
+    forward_iters: int = Field(2, ge=1, description="one-shot: forward MGRIT iterations "
+                               "per optimizer step")
+    adjoint_iters: int = Field(1, ge=1, description="one-shot: adjoint MGRIT iterations")
+    patience: int = Field(5, ge=1, description="one-shot: steps with a forward convergence "
+                          "factor > 1 before falling back to exact mode")
+
+    def unused(self):
+        return () if self.mode == "one-shot" else ("forward_iters", "adjoint_iters", "patience")
 
 
 class OutputConfig(_Section):
@@ -187,55 +323,158 @@ class OutputConfig(_Section):
                                           "a progress line every this many steps")
 
 
-class Problem(_Section):
+# the problem: one class per (mode, network kind)
+
+MODES = ("sgd-time", "layer-parallel", "serial")
+
+
+class _Problem(_Section):
+    """What the variants share.  Two problems are equal when their fields
+    are (wherever they came from)."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
-    mode: Literal["sgd-time", "layer-parallel", "serial"] = "sgd-time"
-    seed: int = Field(0, ge=0)
+    mode: str
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     data: DataConfig
-    network: NetworkConfig
-    train: TrainConfig
-    mgrit: MGRITConfig = Field(default_factory=MGRITConfig)
-    layer_parallel: LayerParallelConfig = Field(default_factory=LayerParallelConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
+    # where the problem came from: (source, {key path: line}, {key path: --set text})
+    _origin: tuple = PrivateAttr(default=("problem", {}, {}))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.model_dump() == other.model_dump()
+
+    __hash__ = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_matches_mode(cls, values):
+        network = values.get("network") if isinstance(values, dict) else None
+        if not isinstance(network, dict):
+            return values  # the network's own error
+        kind, mode = _network_kind(network), values.get("mode", "sgd-time")
+        if kind not in NETWORK_KINDS:
+            raise _FieldError(("network", "kind"), f"must be one of {', '.join(NETWORK_KINDS)}, "
+                              f"got {kind!r}")
+        if mode == "sgd-time" and kind != "mlp":
+            raise _FieldError(("network", "kind"), "mode sgd-time trains an mlp "
+                              "(a resnet trains with mode layer-parallel)")
+        if mode == "layer-parallel" and kind != "resnet":
+            raise _FieldError(("network", "kind"), "mode layer-parallel trains a resnet "
+                              "(an mlp trains with mode sgd-time)")
+        return values
 
     @model_validator(mode="after")
     def _consistent(self):
-        net, data, train = self.network, self.data, self.train
-        if self.mode == "sgd-time" and net.kind != "mlp":
-            raise _FieldError(("network", "kind"), "mode sgd-time trains an mlp "
-                              "(a resnet trains with mode layer-parallel)")
-        if self.mode == "layer-parallel" and net.kind != "resnet":
-            raise _FieldError(("network", "kind"), "mode layer-parallel trains a resnet")
-        if net.kind == "resnet" and data.kind not in CLASSIFICATION:
+        if self.network.kind == "mlp":
+            self._mlp_fits_data()
+            if self.network.init is None:
+                self.network.init = DEFAULT_INIT.get(self.data.kind, "uniform")
+        elif self.data.kind not in CLASSIFICATION:
             raise _FieldError(("data", "kind"), f"a resnet classifies: data must be one of "
                               f"{', '.join(CLASSIFICATION)}")
-        if net.kind == "mlp":
-            if train.optimizer != "sgd":
-                raise _FieldError(("train", "optimizer"), "an mlp trains with sgd (the steps "
-                                  "MGRIT solves)")
-            if train.schedule == "minibatch" and train.batch_size is None:
-                raise _FieldError(("train", "batch_size"), "is required with schedule: minibatch")
-            if train.schedule != "minibatch" and train.batch_size is not None:
-                raise _FieldError(("train", "batch_size"), f"only for schedule: minibatch, "
-                                  f"not {train.schedule}")
-            self._mlp_fits_data()
-        if self.mgrit.lr_max is not None and self.mgrit.lr_max < self.train.learning_rate:
+        mgrit = getattr(self, "mgrit", None)
+        lr_max = getattr(mgrit, "lr_max", None)
+        if lr_max is not None and lr_max < self.train.learning_rate:
             raise _FieldError(("mgrit", "lr_max"), f"must be >= train.learning_rate "
-                              f"({self.train.learning_rate}), got {self.mgrit.lr_max}")
+                              f"({self.train.learning_rate}), got {lr_max}")
         return self
 
     def _mlp_fits_data(self):
         shape = self.data.shape()
-        if shape is None:
-            return  # IDX files: checked when they are read
-        features, outputs = shape
-        sizes = self.network.sizes
-        if sizes[0] != features:
-            raise _FieldError(("network", "sizes", 0), f"the {self.data.kind} data has "
-                              f"{features} features, the network takes {sizes[0]} inputs")
-        if sizes[-1] != outputs:
-            raise _FieldError(("network", "sizes", len(sizes) - 1), f"the {self.data.kind} data "
-                              f"has {outputs} targets, the network gives {sizes[-1]} outputs")
+        if shape is not None:  # IDX files: checked when their headers are read
+            misfit = mlp_misfit(self.network, self.data.kind, *shape)
+            if misfit is not None:
+                raise _FieldError(*misfit)
+
+
+def mlp_misfit(network, data_kind, features, outputs):
+    """(path, message) where an mlp's sizes do not fit data of `features`
+    inputs and `outputs` targets, or None."""
+    sizes = network.sizes
+    if sizes[0] != features:
+        return (("network", "sizes", 0), f"the {data_kind} data has {features} features, "
+                f"the network takes {sizes[0]} inputs")
+    if sizes[-1] != outputs:
+        return (("network", "sizes", len(sizes) - 1), f"the {data_kind} data has {outputs} "
+                f"targets, the network gives {sizes[-1]} outputs")
+    return None
+
+
+class SGDTimeProblem(_Problem):
+    """MGRIT over the SGD steps of an mlp (Schroder 2017)."""
+    mode: Literal["sgd-time"] = "sgd-time"
+    network: MLPNetwork
+    train: MLPTrain
+    mgrit: SGDTimeMGRIT = Field(default_factory=SGDTimeMGRIT)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+class LayerParallelProblem(_Problem):
+    """A resnet whose forward and adjoint solves are MGRIT over its layers."""
+    mode: Literal["layer-parallel"]
+    network: ResNetNetwork
+    train: ResNetTrain
+    mgrit: MGRITConfig = Field(default_factory=MGRITConfig)
+    layer_parallel: LayerParallelConfig = Field(default_factory=LayerParallelConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+class SerialMLPProblem(_Problem):
+    """The serial reference of sgd-time: the same steps one after the other."""
+    mode: Literal["serial"]
+    network: MLPNetwork
+    train: MLPTrain
+    mgrit: Optional[SGDTimeMGRIT] = Field(None, exclude=True)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+class SerialResNetProblem(_Problem):
+    """The serial reference of layer-parallel: serial forward and backprop."""
+    mode: Literal["serial"]
+    network: ResNetNetwork
+    train: ResNetTrain
+    mgrit: Optional[MGRITConfig] = Field(None, exclude=True)
+    layer_parallel: Optional[LayerParallelConfig] = Field(None, exclude=True)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+# tag -> (class, what a message calls it)
+_PROBLEMS = {
+    "sgd-time": (SGDTimeProblem, "mode sgd-time"),
+    "layer-parallel": (LayerParallelProblem, "mode layer-parallel"),
+    "serial-mlp": (SerialMLPProblem, "mode serial with an mlp"),
+    "serial-resnet": (SerialResNetProblem, "mode serial with a resnet"),
+}
+
+
+def _problem_tag(value):
+    if not isinstance(value, dict):
+        return None
+    mode = value.get("mode", "sgd-time")
+    if mode == "serial":
+        kind = _network_kind(value.get("network"))
+        return "serial-resnet" if kind == "resnet" else "serial-mlp"
+    return mode if mode in MODES else None
+
+
+_PROBLEM = TypeAdapter(Annotated[Union[tuple(Annotated[cls, Tag(tag)] for tag, (cls, _)
+                                             in _PROBLEMS.items())], Discriminator(_problem_tag)])
+Problem = Union[tuple(cls for cls, _ in _PROBLEMS.values())]
+
+# the sections that differ between variants: (section, labels of their classes)
+_SECTION_LABELS = {
+    "data": {cls: f"data kind {cls.model_fields['kind'].annotation.__args__[0]}"
+             for cls in _DATA_CLASSES},
+    "network": {MLPNetwork: "network kind mlp", ResNetNetwork: "network kind resnet"},
+    "train": {MLPTrain: "the train of an mlp", ResNetTrain: "the train of a resnet"},
+    "mgrit": {SGDTimeMGRIT: "the mgrit of mode sgd-time", MGRITConfig: "the mgrit of a resnet"},
+}
+
+
+def _section_class(annotation):
+    """The _Section class of a field's annotation (Optional unwrapped)."""
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, _Section):
+            return candidate
+    return None
 
 
 class _FieldError(ValueError):
@@ -272,6 +511,45 @@ def _scientific(loader, node):
 _Loader.add_constructor(_SCIENTIFIC, _scientific)
 
 
+class _TooLarge(Exception):
+    def __init__(self, line, message):
+        self.line, self.message = line, message
+
+
+def _expanded_size(node, limit):
+    """The number of nodes of the document with every alias expanded, counted
+    without expanding (a node shared by aliases is counted once per use);
+    _TooLarge beyond `limit` or for a recursive alias."""
+    sizes, active = {}, set()
+
+    def size(n):
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _TooLarge(n.start_mark.line + 1, "a recursive YAML alias")
+        active.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        elif isinstance(n, yaml.SequenceNode):
+            for item in n.value:
+                total += size(item)
+                if total > limit:
+                    break
+        active.discard(key)
+        if total > limit:
+            raise _TooLarge(n.start_mark.line + 1, f"YAML aliases expand to more than "
+                            f"{limit} nodes (a problem file is a few hundred)")
+        sizes[key] = total
+        return total
+
+    return size(node)
+
+
 def _lines(node, path=(), lines=None):
     """{key path: line} for every key and list item of a composed YAML node;
     duplicate keys are errors."""
@@ -301,6 +579,20 @@ class _DuplicateKey(Exception):
         self.path, self.line = path, line
 
 
+def _parse_yaml(text):
+    """(data, {key path: line}) of one YAML document, its aliases bounded."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        _expanded_size(node, MAX_YAML_NODES)
+        lines = _lines(node)
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
 def _dotted(path):
     return ".".join(str(p) for p in path)
 
@@ -311,6 +603,7 @@ _MESSAGES = {
     "less_than_equal": "must be <= {le}",
     "less_than": "must be < {lt}",
     "literal_error": "must be one of {expected}",
+    "union_tag_invalid": "must be one of {expected_tags}",
     "extra_forbidden": "unknown key",
     "missing": "is required",
     "int_type": "must be an integer",
@@ -320,6 +613,7 @@ _MESSAGES = {
     "list_type": "must be a list",
     "dict_type": "must be a mapping",
     "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
     "too_short": "needs at least {min_length} entries",
     "string_pattern_mismatch": "must be letters, digits, '.', '_' or '-'",
     "string_too_long": "is too long",
@@ -332,34 +626,111 @@ def _message(error):
     if template is None:
         return error["msg"]
     context = dict(error.get("ctx") or {})
-    if "expected" in context:
-        context["expected"] = context["expected"].replace("'", "")
+    for key in ("expected", "expected_tags"):
+        if key in context:
+            context[key] = context[key].replace("'", "")
     text = template.format(**context)
     if error["type"].endswith("_type") or error["type"] in ("greater_than_equal",
-                                                            "less_than_equal", "greater_than"):
+                                                            "less_than_equal", "greater_than",
+                                                            "union_tag_invalid"):
         given = error.get("input")
+        if isinstance(given, dict) and error["type"] == "union_tag_invalid":
+            given = context.get("tag")
         if not isinstance(given, (dict, list)):
             text += f", got {given!r}"
     return text
+
+
+def _untagged(loc):
+    """(path in the problem, problem tag, data tag) of a pydantic location:
+    the discriminators' tags are not keys of the file."""
+    loc = [p for p in loc if not isinstance(p, str) or
+           not p.startswith(("function-", "json-or-python", "lax-or-strict"))]
+    problem_tag = loc.pop(0) if loc and loc[0] in _PROBLEMS else None
+    data_tag = None
+    if len(loc) > 1 and loc[0] == "data" and loc[1] in _DATA_BY_KIND:
+        data_tag = loc.pop(1)
+    return tuple(loc), problem_tag, data_tag
+
+
+_DATA_BY_KIND = {cls.model_fields["kind"].annotation.__args__[0]: cls
+                          for cls in _DATA_CLASSES}
+
+
+def _unknown_key(path, problem_tag, data_tag):
+    """The message for an unknown key: which kind or mode has it, if any."""
+    if problem_tag is None:
+        return "unknown key"
+    problem_cls, problem_label = _PROBLEMS[problem_tag]
+    if len(path) == 1:
+        owners = [label for cls, label in _PROBLEMS.values() if path[0] in cls.model_fields]
+        return (f"not a section of {problem_label}; it is one of {', '.join(owners)}"
+                if owners else "unknown key")
+    if len(path) != 2 or path[0] not in _SECTION_LABELS:
+        return "unknown key"
+    labels = _SECTION_LABELS[path[0]]
+    if path[0] == "data":
+        current = _DATA_BY_KIND.get(data_tag)
+    else:
+        current = _section_class(problem_cls.model_fields[path[0]].annotation)
+    owners = [label for cls, label in labels.items() if path[1] in cls.model_fields]
+    if not owners or current not in labels:
+        return "unknown key"
+    return f"not a field of {labels[current]}; only of {', '.join(owners)}"
 
 
 def _located(errors, lines, source, overridden):
     """The first validation error as a ProblemError at its line (or at the
     --set override that gave the value)."""
     error = errors[0]
+    path, problem_tag, data_tag = _untagged(error["loc"])
     if isinstance(error.get("ctx", {}).get("error"), _FieldError):
         field_error = error["ctx"]["error"]
-        path = tuple(error["loc"]) + tuple(field_error.path)
+        path = path + tuple(field_error.path)
         message = str(field_error)
+    elif error["type"] == "extra_forbidden":
+        message = _unknown_key(path, problem_tag, data_tag)
+    elif _required(error, path):
+        message = f"is required for kind: {_kind(path[0], problem_tag, data_tag)}"
+    elif error["type"] == "union_tag_invalid":
+        path, message = path + ("kind",), _message(error)
+    elif error["type"] == "union_tag_not_found":
+        if isinstance(error.get("input"), dict):
+            path, message = path + ("kind",), "is required"
+        else:
+            message = "must be a mapping"
     else:
-        path = tuple(p for p in error["loc"] if not isinstance(p, str) or
-                     not p.startswith(("function-", "json-or-python", "lax-or-strict")))
         message = _message(error)
-    for end in range(len(path), 0, -1):  # the innermost key given somewhere
-        if path[:end] in overridden:
-            return ProblemError(f"--set {overridden[path[:end]]}", _dotted(path), message)
-        if path[:end] in lines:
-            return ProblemError(f"{source}:{lines[path[:end]]}", _dotted(path), message)
+    return _at(path, message, lines, source, overridden)
+
+
+def _kind(section, problem_tag, data_tag):
+    if section == "data":
+        return data_tag
+    cls = _section_class(_PROBLEMS[problem_tag][0].model_fields[section].annotation)
+    return cls.model_fields["kind"].annotation.__args__[0]
+
+
+def _required(error, path):
+    """A field of a data or network kind that is missing (or null)."""
+    if len(path) != 2 or path[0] not in ("data", "network"):
+        return False
+    return error["type"] == "missing" or (error.get("input", 0) is None and
+                                          error["type"].endswith("_type"))
+
+
+def _at(path, message, lines, source, overridden):
+    """A ProblemError for `path`: at the --set that gave it, else at the
+    innermost line of the file that holds it, else at a --set below it."""
+    for end in range(len(path), 0, -1):
+        prefix = path[:end]
+        if prefix in overridden:
+            return ProblemError(f"--set {overridden[prefix]}", _dotted(path), message)
+        if prefix in lines:
+            return ProblemError(f"{source}:{lines[prefix]}", _dotted(path), message)
+        below = [text for keys, text in overridden.items() if keys[:end] == prefix]
+        if below:
+            return ProblemError(f"--set {below[0]}", _dotted(path), message)
     return ProblemError(source, _dotted(path), message)
 
 
@@ -374,31 +745,75 @@ def _reject_non_finite(data, path=()):
         raise _FieldError(path, f"must be finite, got {data}")
 
 
+def _check_mode(data):
+    mode = data.get("mode", "sgd-time")
+    if mode not in MODES:
+        raise _FieldError(("mode",), f"must be one of {', '.join(MODES)}, got {mode!r}")
+
+
 def parse_override(text):
     """'key.path=value' as (path tuple, YAML value)."""
     key, sep, value = text.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
         raise ProblemError(f"--set {text}", "", "expected key.path=value")
     try:
-        parsed = yaml.load(value, Loader=_Loader) if value.strip() else None
+        parsed = _parse_yaml(value)[0] if value.strip() else None
+    except _TooLarge as e:
+        raise ProblemError(f"--set {text}", key, e.message) from None
     except yaml.YAMLError as e:
         raise ProblemError(f"--set {text}", key, f"cannot read the value: {e}") from None
     return tuple(key.split(".")), parsed
 
 
+def read_text_file(path, what="file", limit=MAX_FILE_BYTES):
+    """The text of a small regular file: ValueError for a device, a FIFO, a
+    folder, a file larger than `limit`, or bytes that are not UTF-8."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise ValueError(f"cannot read the {what}: {e.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ValueError(f"not a regular file ({_file_type(mode)}); the {what} must be one")
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"the {what} is larger than {limit // 1024} KiB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not a UTF-8 text file (byte {e.start}: "
+                         f"{raw[e.start:e.start + 1].hex()})") from None
+
+
+def _file_type(mode):
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
 def load_problem(path, overrides=()):
-    """The validated Problem of a YAML file, with `key.path=value` overrides."""
+    """The validated problem of a YAML file (an SGDTimeProblem,
+    LayerParallelProblem, SerialMLPProblem or SerialResNetProblem), with
+    `key.path=value` overrides."""
     source = str(path)
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ProblemError(source, "", f"cannot read the file: {e.strerror}") from None
+        text = read_text_file(path)
+    except ValueError as e:
+        raise ProblemError(source, "", str(e)) from None
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        lines = _lines(node) if node is not None else {}
-        data = yaml.load(text, Loader=_Loader) if node is not None else None
+        data, lines = _parse_yaml(text)
     except _DuplicateKey as e:
         raise ProblemError(f"{source}:{e.line}", _dotted(e.path), "duplicate key") from None
+    except _TooLarge as e:
+        raise ProblemError(f"{source}:{e.line}", "", e.message) from None
+    except RecursionError:
+        raise ProblemError(source, "", "YAML nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -407,6 +822,12 @@ def load_problem(path, overrides=()):
     if not isinstance(data, dict):
         raise ProblemError(f"{source}:1", "", "expected a mapping of sections "
                            "(name, mode, data, network, train, mgrit, output)")
+    return validate_problem(data, source, lines, overrides)
+
+
+def validate_problem(data, source="problem", lines=None, overrides=()):
+    """The validated problem of a mapping (a YAML document's data)."""
+    lines = dict(lines or {})
     overridden = {}
     for override in overrides:
         keys, value = parse_override(override)
@@ -417,17 +838,111 @@ def load_problem(path, overrides=()):
             if not isinstance(target, dict):
                 raise ProblemError(f"--set {override}", ".".join(keys), "is not inside a mapping")
         target[keys[-1]] = value
-        lines.pop(keys, None)
+        for path in [p for p in lines if p[:len(keys)] == keys]:  # the file's lines below
+            del lines[path]
     try:
         _reject_non_finite(data)
-        return Problem.model_validate(data)
+        _check_mode(data)
+        problem = _PROBLEM.validate_python(data)
+        problem._origin = (source, lines, overridden)
+        return problem
     except _FieldError as e:
-        raise _located([{"loc": e.path, "type": "value_error", "msg": str(e),
-                         "ctx": {}}], lines, source, overridden) from None
+        raise _at(tuple(e.path), str(e), lines, source, overridden) from None
     except ValidationError as e:
         raise _located(e.errors(), lines, source, overridden) from None
 
 
+def problem_error(problem, field, message):
+    """A ProblemError about a dotted field of a validated problem, at the line
+    (or the --set) that gave it."""
+    path = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+    source, lines, overridden = problem._origin
+    return _at(path, message, lines, source, overridden)
+
+
+def with_mode(problem, mode):
+    """The problem in another mode (e.g. serial, the reference of compare)."""
+    data = problem.model_dump()
+    data["mode"] = mode
+    return validate_problem(data, f"{problem.name} (mode {mode})")
+
+
+def _applicable(model, dumped):
+    """The dumped section without the fields its choices do not use."""
+    unused = set(model.unused())
+    out = {}
+    for name, value in dumped.items():
+        if name in unused:
+            continue
+        child = getattr(model, name, None)
+        out[name] = _applicable(child, value) if isinstance(child, _Section) else value
+    return out
+
+
+def resolved(problem):
+    """The resolved problem as plain data: every default written out, only
+    the fields that apply."""
+    return _applicable(problem, problem.model_dump())
+
+
 def dump_problem(problem):
-    """The resolved problem as YAML (every default written out)."""
-    return yaml.safe_dump(problem.model_dump(mode="json"), sort_keys=False)
+    """The resolved problem as YAML."""
+    return yaml.safe_dump(resolved(problem), sort_keys=False)
+
+
+def problem_json(problem):
+    """The resolved problem as canonical JSON (checkpoints compare it; the
+    keys of per-level mappings become strings)."""
+    return json.dumps(resolved(problem), sort_keys=True)
+
+
+def unused_given(problem):
+    """Dotted names of the fields and sections given that this problem does
+    not use (those of a sibling mode)."""
+    found = []
+
+    def walk(model, prefix):
+        unused = set(model.unused())
+        for name in model.model_fields_set:
+            field = type(model).model_fields.get(name)
+            value = getattr(model, name)
+            if name in unused or (field is not None and field.exclude and value is not None):
+                found.append(prefix + name)
+            elif isinstance(value, _Section):
+                walk(value, prefix + name + ".")
+
+    walk(problem, "")
+    return sorted(found)
+
+
+def changed_fields(old, new, prefix=""):
+    """Dotted names where two resolved problems (plain data) differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        names = []
+        for key in list(old) + [k for k in new if k not in old]:
+            names += changed_fields(old.get(key), new.get(key), f"{prefix}{key}.")
+        return names
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def schema_fields():
+    """Every field of every variant of the problem, as dotted names
+    (sections' fields below their section), for tests and documentation."""
+    names = set()
+
+    def walk(cls, prefix):
+        for name, field in cls.model_fields.items():
+            if name == "data" and prefix == "":
+                sections = _DATA_CLASSES
+            else:
+                section = _section_class(field.annotation)
+                sections = [section] if section else []
+            if sections:
+                for s in sections:
+                    walk(s, prefix + name + ".")
+            else:
+                names.add(prefix + name)
+
+    for cls, _ in _PROBLEMS.values():
+        walk(cls, "")
+    return sorted(names)

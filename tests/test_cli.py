@@ -22,13 +22,29 @@ DIVERGING = ROOT / "tests" / "data" / "problems" / "diverging.yaml"
 SMALL = ["--set", "train.steps=512", "--set", "train.window=128"]
 
 
-def mgrit_train(*args, ranks=None, timeout=120, env=None, cwd=None):
+def mgrit_train(*args, ranks=None, timeout=120, env=None, cwd=None, mpmd=None):
+    """Run mgrit-train (under mpirun with `ranks`); a job still running after
+    `timeout` seconds (a hang) is killed, every process of it, and raises
+    subprocess.TimeoutExpired.  mpmd: [(working directory, args), ...], one
+    rank each (mpirun's `-n 1 -wdir A ... : -n 1 -wdir B ...`)."""
     cmd = [MGRIT_TRAIN] + [str(a) for a in args]
     if ranks:
         cmd = [mpirun_executable(), "-n", str(ranks)] + cmd
+    if mpmd:
+        cmd = [mpirun_executable()]
+        for i, (wdir, rank_args) in enumerate(mpmd):
+            cmd += ([":"] if i else []) + ["-n", "1", "-wdir", str(wdir), MGRIT_TRAIN] + \
+                [str(a) for a in rank_args]
     full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=cwd)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=full_env, cwd=cwd, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
 
 
 def kill_after_first_checkpoint(args, out, sig):
@@ -198,7 +214,9 @@ def test_failure_on_rank_1_ends_the_job(tmp_path):
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
-    result = mgrit_train("run", DIVERGING, "--out", out, ranks=2)
+    # no bound on the loss: only NaN and Inf stop the run here
+    result = mgrit_train("run", DIVERGING, "--set", "train.divergence_factor=1e300", "--out", out,
+                         ranks=2)
     assert result.returncode == 1
     assert "training diverged in window 5" in result.stderr
     assert "last good checkpoint (step 128)" in result.stderr
@@ -281,3 +299,19 @@ def test_bad_data_and_mismatched_modes_exit_2(tmp_path):
     assert result.returncode == 2 and "network.kind: mode sgd-time trains an mlp" in result.stderr
     result = mgrit_train("validate", PEAKS, "--set", "network.width=null")
     assert result.returncode == 2 and "network.width: is required for kind: resnet" in result.stderr
+
+
+def test_validate_prints_only_what_applies():
+    result = mgrit_train("validate", PEAKS)
+    assert result.returncode == 0, result.stderr
+    for absent in ("n_pairs", "bits", "images", "sizes", "output_activation", "bias", "window",
+                   "lr_growth", "schedule"):
+        assert f" {absent}:" not in result.stdout, absent
+    assert "  n_train: 5000" in result.stdout and "  width: 8" in result.stdout
+    result = mgrit_train("validate", XOR, "--set", "mode=serial")
+    assert result.returncode == 0, result.stderr
+    assert "# not used by mode serial with these settings: mgrit" in result.stdout
+    assert "\nmgrit:" not in result.stdout and "layer_parallel" not in result.stdout
+    result = mgrit_train("validate", PEAKS, "--set", "data.n_pairs=500")
+    assert result.returncode == 2
+    assert "data.n_pairs: not a field of data kind peaks" in result.stderr

@@ -63,3 +63,141 @@ def test_overrides(tmp_path):
         load_problem(path, ["nonsense"])
     with pytest.raises(ProblemError, match=r"cannot read the file"):
         load_problem(tmp_path / "missing.yaml")
+
+
+# ------------------------------------------- sections show what applies
+
+PEAKS = """\
+name: p
+mode: layer-parallel
+data: {kind: peaks}
+network: {kind: resnet, width: 4, layers: 8}
+train: {steps: 10, learning_rate: 0.1}
+"""
+
+
+def dumped(problem):
+    import yaml
+    return yaml.safe_load(dump_problem(problem))
+
+
+def test_sections_hold_only_the_fields_of_their_kind(tmp_path):
+    peaks = dumped(load_problem(write(tmp_path, PEAKS)))
+    assert peaks["data"] == {"kind": "peaks", "n_train": 5000, "n_val": 200}
+    assert set(peaks["network"]) == {"kind", "width", "layers", "T", "activation",
+                                     "opening_activation", "gamma_t", "gamma_d", "init_scale"}
+    assert "window" not in peaks["train"] and "schedule" not in peaks["train"]
+    assert "lr_growth" not in peaks["mgrit"] and "skip" not in peaks["mgrit"]
+    assert "nfmg" not in peaks["mgrit"]  # cycle V
+    xor = dumped(load_problem(write(tmp_path, BASE)))
+    assert xor["data"] == {"kind": "xor"} and "layer_parallel" not in xor
+    assert set(xor["network"]) == {"kind", "sizes", "activation", "output_activation", "bias",
+                                   "loss", "init"}
+    assert "optimizer" not in xor["train"] and "checkpoint_every" not in xor["train"]
+
+
+@pytest.mark.parametrize("text, message", [
+    (PEAKS.replace("{kind: peaks}", "{kind: peaks, n_pairs: 3}"),
+     r"p.yaml:3: data.n_pairs: not a field of data kind peaks; only of data kind "
+     r"binary_addition"),
+    (PEAKS.replace("width: 4", "width: 4, sizes: [2, 5]"),
+     r"p.yaml:4: network.sizes: not a field of network kind resnet; only of network kind mlp"),
+    (BASE + "layer_parallel: {mode: exact}\n",
+     r"p.yaml:9: layer_parallel: not a section of mode sgd-time; it is one of mode "
+     r"layer-parallel, mode serial with a resnet"),
+    (PEAKS + "mgrit: {lr_growth: 2}\n",
+     r"p.yaml:6: mgrit.lr_growth: not a field of the mgrit of a resnet; only of the mgrit of "
+     r"mode sgd-time"),
+    (BASE.replace("train:", "train:\n  optimizer: adam"),
+     r"train.optimizer: not a field of the train of an mlp; only of the train of a resnet"),
+    (BASE.replace("kind: xor", "kind: mnist"),
+     r"p.yaml:3: data.kind: must be one of xor, binary_addition, peaks, digits, idx, "
+     r"got 'mnist'"),
+    (BASE.replace("data:\n  kind: xor", "data: {}"), r"p.yaml:2: data.kind: is required"),
+    (BASE.replace("network:", "network:\n  kind: cnn"),
+     r"network.kind: must be one of mlp, resnet, got 'cnn'"),
+    (BASE + "mode: layer-parallel\n", r"network.kind: mode layer-parallel trains a resnet"),
+    (BASE + "seed: 4294967296\n", r"p.yaml:9: seed: must be <= 4294967295"),
+    (BASE.replace("steps: 64", "steps: 1e30"), r"p.yaml:7: train.steps: must be <= 2147483647"),
+])
+def test_fields_of_another_kind_or_mode_are_errors(tmp_path, text, message):
+    with pytest.raises(ProblemError, match=message):
+        load_problem(write(tmp_path, text))
+
+
+def test_sections_of_a_sibling_mode_are_checked_and_left_out(tmp_path):
+    from pyxbraid.config import unused_given
+    serial = load_problem(write(tmp_path, BASE + "mode: serial\nmgrit: {cfactor: 4}\n"))
+    assert "mgrit" not in dumped(serial) and unused_given(serial) == ["mgrit"]
+    with pytest.raises(ProblemError, match=r"p.yaml:10: mgrit.cfactor: must be >= 2"):
+        load_problem(write(tmp_path, BASE + "mode: serial\nmgrit: {cfactor: 1}\n"))
+    exact = load_problem(write(tmp_path, PEAKS + "layer_parallel: {mode: exact, "
+                                                 "forward_iters: 3}\n"))
+    assert dumped(exact)["layer_parallel"] == {"mode": "exact"}
+    assert unused_given(exact) == ["layer_parallel.forward_iters"]
+
+
+def test_mlp_init_defaults_to_the_data_s_choice(tmp_path, monkeypatch):
+    from pyxbraid import config
+    assert load_problem(write(tmp_path, BASE)).network.init == "uniform"
+    monkeypatch.setitem(config.DEFAULT_INIT, "xor", "xavier")
+    assert load_problem(write(tmp_path, BASE)).network.init == "xavier"
+    given = BASE.replace("sizes: [3, 4, 1]", "sizes: [3, 4, 1]\n  init: uniform")
+    assert load_problem(write(tmp_path, given)).network.init == "uniform"
+
+
+def test_every_field_round_trips_through_the_resolved_problem(tmp_path):
+    text = BASE + ("mgrit: {cycle: F, cfactor_per_level: {0: 4}, nrelax_per_level: {1: 0}, "
+                   "lr_max: 2.0}\n")
+    p = load_problem(write(tmp_path, text))
+    again = load_problem(write(tmp_path, dump_problem(p)))
+    assert again == p and again.mgrit.cfactor_per_level == {0: 4}
+    assert p.mgrit.per_level("cfactor") == {level: 4 if level == 0 else 2 for level in range(30)}
+    assert p.mgrit.per_level("nrelax")[1] == 0 and p.mgrit.per_level("nrelax")[0] == 1
+
+
+# ------------------------------------------------------- loading limits
+
+def test_yaml_aliases_are_bounded(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 30)]
+    with pytest.raises(ProblemError, match=r"p.yaml:5: YAML aliases expand to more than"):
+        load_problem(write(tmp_path, "\n".join(lines) + "\n"))
+    # a few aliases are fine
+    text = BASE.replace("learning_rate: 0.5", "learning_rate: &rate 0.5\n  log_every: 2") + \
+        "mgrit: {lr_max: *rate}\n"
+    assert load_problem(write(tmp_path, text)).mgrit.lr_max == 0.5
+
+
+def test_problem_files_must_be_small_regular_utf8_files(tmp_path):
+    import os
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"name: \xe9t\xe9\n")
+    with pytest.raises(ProblemError, match=r"bad.yaml: not a UTF-8 text file \(byte 6: e9\)"):
+        load_problem(bad)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ProblemError, match=r"fifo: not a regular file \(a FIFO\)"):
+        load_problem(fifo)
+    with pytest.raises(ProblemError, match=r"not a regular file \(a character device\)"):
+        load_problem("/dev/zero")
+    with pytest.raises(ProblemError, match=r"not a regular file \(a folder\)"):
+        load_problem(tmp_path)
+    big = tmp_path / "big.yaml"
+    big.write_text(BASE + "#" * (1 << 20))
+    with pytest.raises(ProblemError, match=r"larger than 1024 KiB"):
+        load_problem(big)
+
+
+def test_a_set_that_adds_an_unknown_section_is_blamed(tmp_path):
+    with pytest.raises(ProblemError, match=r"^--set foo.bar=1: foo: unknown key"):
+        load_problem(write(tmp_path, BASE), ["foo.bar=1"])
+    with pytest.raises(ProblemError, match=r"^--set train.foo=1: train.foo: unknown key"):
+        load_problem(write(tmp_path, BASE), ["train.foo=1"])
+    # a missing field inside a section the file gives is the file's
+    with pytest.raises(ProblemError, match=r"p.yaml:6: train.steps: is required"):
+        load_problem(write(tmp_path, BASE.replace("  steps: 64\n", "")),
+                     ["train.log_every=3"])
+    # an error inside a value that a --set replaced is the --set's, not the file's line
+    with pytest.raises(ProblemError, match=r"^--set network.sizes=\[2, 4, 1\]: network.sizes.0:"):
+        load_problem(write(tmp_path, BASE), ["network.sizes=[2, 4, 1]"])

@@ -4,6 +4,7 @@ big-endian data. Files may be gzipped, as they are distributed."""
 import gzip
 import math
 import os
+import stat
 import zlib
 
 import numpy as np
@@ -17,47 +18,127 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_SIZE = 2 ** 31 - 1
 
 
-def _read_bytes(path):
-    """The file's bytes, gunzipped when they start with the gzip magic (names lie)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the file: {e.strerror}") from None
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+def _file_type(mode):
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+class _Reader:
+    """The bytes of a regular file, gunzipped when they start with the gzip
+    magic (names lie), read as far as asked: a file that is a device (such as
+    /dev/zero), a FIFO or a folder is refused before anything is read, and
+    nothing beyond what the header promises is kept in memory."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the file: {e.strerror}") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise ValueError(f"{path}: not a regular file ({_file_type(mode)}); an IDX file "
+                             f"must be one")
+        self.file = os.fdopen(fd, "rb")
+        self.gzipped = self._raw(lambda: self.file.read(2)) == _GZIP_MAGIC
+        self.file.seek(0)
+        self.stream = gzip.GzipFile(fileobj=self.file, mode="rb") if self.gzipped else self.file
+        self.position = 0
+
+    def _raw(self, action):
+        try:
+            return action()
+        except (OSError, EOFError, zlib.error) as e:
+            if self.gzipped:
+                raise ValueError(f"{self.path}: corrupt gzip data ({e})") from None
+            raise ValueError(f"{self.path}: cannot read the file: {e}") from None
+
+    def read(self, n):
+        """Up to n bytes (fewer at the end of the data)."""
+        parts, left = [], n
+        while left > 0:
+            part = self._raw(lambda: self.stream.read(min(left, self.CHUNK)))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+        data = b"".join(parts)
+        self.position += len(data)
+        return data
+
+    def skip_rest(self):
+        """The number of bytes left, read and dropped."""
+        count = 0
+        while True:
+            part = self._raw(lambda: self.stream.read(self.CHUNK))
+            if not part:
+                return count
+            count += len(part)
+
+    def close(self):
+        self.stream.close()
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _header(reader):
+    """(dtype, shape, header size) of the IDX data of a reader at its start."""
+    path = reader.path
+    magic = reader.read(4)
+    if len(magic) < 4:
+        raise ValueError(f"{path}: truncated header: {len(magic)} bytes, the magic number "
+                         f"needs 4")
+    if magic[0] != 0 or magic[1] != 0:
+        raise ValueError(f"{path}: bad magic number {magic.hex()}: "
+                         f"an IDX file starts with two zero bytes")
+    if magic[2] not in IDX_TYPES:
+        raise ValueError(f"{path}: unknown IDX type code 0x{magic[2]:02X}; known: "
+                         + ", ".join(f"0x{code:02X}" for code in IDX_TYPES))
+    dtype, ndim = IDX_TYPES[magic[2]], magic[3]
+    header_size = 4 + 4 * ndim
+    sizes = reader.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise ValueError(f"{path}: truncated header: {4 + len(sizes)} bytes, "
+                         f"{ndim} dimensions need {header_size}")
+    shape = tuple(int(s) for s in np.frombuffer(sizes, ">u4", count=ndim))
+    return dtype, shape, header_size
+
+
+def read_idx_header(path):
+    """(shape, dtype) of an IDX file, from its header alone (nothing else read)."""
+    with _Reader(os.fspath(path)) as reader:
+        dtype, shape, _ = _header(reader)
+    return shape, dtype.newbyteorder("=")
 
 
 def read_idx(path):
     """The array stored in an IDX file, in native byte order."""
     path = os.fspath(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise ValueError(f"{path}: truncated header: {len(data)} bytes, the magic number needs 4")
-    if data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path}: bad magic number {data[:4].hex()}: "
-                         f"an IDX file starts with two zero bytes")
-    if data[2] not in IDX_TYPES:
-        raise ValueError(f"{path}: unknown IDX type code 0x{data[2]:02X}; known: "
-                         + ", ".join(f"0x{code:02X}" for code in IDX_TYPES))
-    dtype, ndim = IDX_TYPES[data[2]], data[3]
-    header_size = 4 + 4 * ndim
-    if len(data) < header_size:
-        raise ValueError(f"{path}: truncated header: {len(data)} bytes, "
-                         f"{ndim} dimensions need {header_size}")
-    shape = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    expected = header_size + math.prod(shape) * dtype.itemsize
-    if len(data) < expected:
-        raise ValueError(f"{path}: truncated data: the header promises {expected} bytes "
-                         f"(shape {shape}), the file holds {len(data)}")
-    if len(data) > expected:
-        raise ValueError(f"{path}: trailing bytes: {len(data) - expected} after the data "
-                         f"of shape {shape}")
-    array = np.frombuffer(data, dtype, offset=header_size).reshape(shape)
+    with _Reader(path) as reader:
+        dtype, shape, header_size = _header(reader)
+        size = math.prod(shape) * dtype.itemsize
+        data = reader.read(size)
+        if len(data) < size:
+            raise ValueError(f"{path}: truncated data: the header promises "
+                             f"{header_size + size} bytes (shape {shape}), the file holds "
+                             f"{header_size + len(data)}")
+        trailing = reader.skip_rest()
+    if trailing:
+        raise ValueError(f"{path}: trailing bytes: {trailing} after the data of shape {shape}")
+    array = np.frombuffer(data, dtype).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 
 

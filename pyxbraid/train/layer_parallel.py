@@ -169,6 +169,18 @@ class LayerParallel:
         states.update({f"adjoint_{k}": v for k, v in self._adjoint_warm.items()})
         return states
 
+    def warm_names(self, rank):
+        """The names (keys of warm_states) of the warm starts that rank `rank`
+        of the communicator starts its solves from: the forward points of its
+        block, and the adjoint points of its block on the reversed
+        communicator.  A checkpoint holding every rank's warm starts thus
+        serves a resume on any number of ranks."""
+        n, size = self.net.n_layers, self.comm.size
+        lo, hi = block_range(n + 1, size, rank)
+        names = {f"forward_{k}" for k in range(lo, hi + 1)}
+        lo, hi = block_range(n + 1, size, size - 1 - rank)
+        return names | {f"adjoint_{k}" for k in range(lo, hi + 1)}
+
     def load_warm_states(self, states):
         self._forward_warm = {int(k.split("_")[1]): v for k, v in states.items()
                               if k.startswith("forward_")}

@@ -1,10 +1,13 @@
 """A training problem built from a validated pyxbraid.config.Problem: data,
 network, the SGD step and the initial weights, the same on every rank."""
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, xor
+from pyxbraid.config import DIGITS_IMAGES, mlp_misfit
+from pyxbraid.data.idx import read_idx_header
 from pyxbraid.nn import MLP, ResNet
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
 
@@ -22,22 +25,77 @@ class TrainingProblem:
                 "accuracy": float(self.model.accuracy(w, self.data.x, self.data.y))}
 
 
+class DataError(ValueError):
+    """Data that cannot be used, with the field of the problem at fault
+    (data.images, network.sizes.0, ...)."""
+
+    def __init__(self, field, message):
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass
+class DataSizes:
+    """What the data of a problem holds, known before it is loaded."""
+    n_train: int
+    n_val: int
+    features: int
+    outputs: int
+
+
+IDX_CLASSES = 10
+
+
+def data_sizes(problem):
+    """DataSizes of a problem's data, from its fields (for IDX files, from
+    their headers alone: each file is checked to be a regular IDX file), and
+    an mlp's sizes checked against them."""
+    spec = problem.data
+    if spec.kind == "idx":
+        shapes = {}
+        for field, path in spec.files().items():
+            try:
+                shapes[field] = read_idx_header(path)[0]
+            except ValueError as e:
+                raise DataError(f"data.{field}", str(e)) from None
+        images = shapes["images"]
+        sizes = DataSizes(images[0], shapes.get("val_images", (0,))[0],
+                          math.prod(images[1:]), IDX_CLASSES)
+    else:
+        n_train, n_val = {"xor": lambda: (4, 0),
+                          "binary_addition": lambda: (spec.n_pairs, 0),
+                          "peaks": lambda: (spec.n_train, spec.n_val),
+                          "digits": lambda: (DIGITS_IMAGES - spec.n_val, spec.n_val)}[spec.kind]()
+        sizes = DataSizes(n_train, n_val, *spec.shape())
+    if problem.network.kind == "mlp":
+        misfit = mlp_misfit(problem.network, spec.kind, sizes.features, sizes.outputs)
+        if misfit is not None:
+            raise DataError(".".join(str(p) for p in misfit[0]), misfit[1])
+    return sizes
+
+
 def load_data(problem):
-    """(training Dataset, validation Dataset or None) of a problem."""
+    """(training Dataset, validation Dataset or None) of a problem; a bad
+    IDX file is a DataError naming its field."""
     spec = problem.data
     if spec.kind == "xor":
         return xor(), None
     if spec.kind == "binary_addition":
         return binary_addition(spec.n_pairs, bits=spec.bits, seed=problem.seed), None
     if spec.kind == "peaks":
-        return peaks(spec.n_train, spec.n_val or 200, seed=problem.seed)
+        return peaks(spec.n_train, spec.n_val, seed=problem.seed)
     if spec.kind == "digits":
-        return digits(spec.n_val or 297, seed=problem.seed)
-    data = load_idx(spec.images, spec.labels)
-    validation = None
-    if spec.val_images is not None:
-        validation = load_idx(spec.val_images, spec.val_labels)
-    return data, validation
+        return digits(spec.n_val, seed=problem.seed)
+    pairs = [("images", "labels")] + ([("val_images", "val_labels")]
+                                      if spec.val_images is not None else [])
+    loaded = []
+    for images, labels in pairs:
+        try:
+            loaded.append(load_idx(getattr(spec, images), getattr(spec, labels), IDX_CLASSES))
+        except ValueError as e:
+            field = labels if str(e).startswith(getattr(spec, labels)) else images
+            raise DataError(f"data.{field}", str(e)) from None
+    return loaded[0], loaded[1] if len(loaded) > 1 else None
 
 
 def build_resnet(problem, data):
@@ -58,7 +116,10 @@ def build(problem, datasets=None):
                 bias=net.bias, loss=net.loss)
     # numpy's legacy stream: with uniform weights and seed 1 these are Trask's
     w0 = model.init_params(np.random.RandomState(problem.seed), scheme=net.init)
-    train, mgrit = problem.train, problem.mgrit
+    train = problem.train
     schedule = DataSchedule(data, train.schedule, train.batch_size, seed=problem.seed)
-    rate = LearningRate(train.learning_rate, mgrit.lr_growth, mgrit.lr_max)
+    if problem.mode == "sgd-time":  # coarse levels step with a larger rate
+        rate = LearningRate(train.learning_rate, problem.mgrit.lr_growth, problem.mgrit.lr_max)
+    else:
+        rate = LearningRate(train.learning_rate)
     return TrainingProblem(data, model, SGDStep(model, schedule, rate), w0)

@@ -1,0 +1,313 @@
+"""Every field of the problem schema in a real run: each case below runs
+mgrit-train (in this process, one rank) on a tiny problem with fields set to
+values other than their defaults, and checks what the field does: the
+weights change (`differs`, against the same run without the fields), MGRIT
+still converges to serial training (`converges`), or an effect of its own.
+test_every_field_is_run fails when a field of the schema has no case."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from test_cli import MGRIT_TRAIN
+from pyxbraid.cli.main import main
+from pyxbraid.cli.rundir import load_weights
+from pyxbraid.data.idx import write_idx
+
+XOR = ROOT / "examples" / "xor.yaml"
+PEAKS = ROOT / "examples" / "peaks.yaml"
+DIVERGING = ROOT / "tests" / "data" / "problems" / "diverging.yaml"
+
+BASES = {
+    # sgd-time: 4 windows of 64 steps, F-cycles (xor.yaml)
+    "xor": (XOR, ["train.steps=256", "train.window=64"]),
+    "addition": (ROOT / "examples" / "binary_addition.yaml",
+                 ["train.steps=64", "data.n_pairs=16", "data.bits=4", "network.sizes=[8, 6, 4]",
+                  "train.log_every=8"]),
+    "peaks-serial": (PEAKS, ["mode=serial", "data.n_train=60", "data.n_val=20",
+                             "network.width=4", "network.layers=4", "train.steps=6",
+                             "train.log_every=2"]),
+    "peaks-lp": (PEAKS, ["data.n_train=60", "data.n_val=20", "network.width=4",
+                         "network.layers=8", "train.steps=4", "train.log_every=1"]),
+    "digits": (ROOT / "examples" / "digits.yaml",
+               ["network.width=4", "network.layers=2", "train.steps=2", "mode=serial"]),
+}
+
+
+def mlp_params(sizes, bias):
+    return sum((a + bias) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def resnet_params(features, width, layers, classes):
+    return features * width + width + layers * (width * width + width) + width * classes + classes
+
+
+def in_process(*args):
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+class Run:
+    """One mgrit-train run: its exit status, folder and output."""
+
+    def __init__(self, base, sets, folder, capsys, progress=False):
+        problem, base_sets = BASES[base]
+        args = ["run", problem, "--progress" if progress else "--no-progress"]
+        for s in [*base_sets, "output.plots=false", *sets]:
+            args += ["--set", s]
+        self.status = in_process(*args, "--out", folder)
+        captured = capsys.readouterr()
+        self.out, self.err, self.folder = captured.out, captured.err, Path(folder)
+
+    @property
+    def weights(self):
+        return load_weights(self.folder / "weights.npz")[0]
+
+    @property
+    def summary(self):
+        return json.loads((self.folder / "summary.json").read_text())
+
+    @property
+    def metrics(self):
+        return [json.loads(line) for line in
+                (self.folder / "metrics.jsonl").read_text().splitlines()]
+
+    def steps(self):
+        return [m for m in self.metrics if m["type"] == "step"]
+
+
+# checks: f(run, tmp_path, capsys) -> None
+
+def differs(run, base, sets, tmp_path, capsys):
+    """The weights differ from the same run without `sets`."""
+    other = Run(base, [], tmp_path / "without", capsys)
+    assert other.status == 0
+    assert run.weights.shape != other.weights.shape or \
+        not np.allclose(run.weights, other.weights, rtol=0, atol=1e-12)
+
+
+def converges(run, base, sets, tmp_path, capsys):
+    """MGRIT still trains what serial training trains."""
+    serial = Run(base, [s for s in sets if not s.startswith(("mgrit.", "layer_parallel."))]
+                 + ["mode=serial"], tmp_path / "serial", capsys)
+    assert serial.status == 0, serial.err
+    np.testing.assert_allclose(run.weights, serial.weights, rtol=0, atol=1e-7)
+
+
+def check(predicate):
+    def checked(run, base, sets, tmp_path, capsys):
+        assert predicate(run), (run.out, run.err)
+    return checked
+
+
+def every_step_multiple_of(n):
+    return check(lambda r: [m["step"] for m in r.steps() if m.get("accuracy") is not None
+                            and m["step"] != r.summary["steps"]] ==
+                 list(range(n, r.summary["steps"], n)))
+
+
+def validation_set_of(n):
+    """The validation accuracy counts n instances."""
+    def counted(run):
+        hits = run.summary["final"]["validation_accuracy"] * n
+        return abs(hits - round(hits)) < 1e-9
+    return check(counted)
+
+
+def braid_prints(run, base, sets, tmp_path, capsys):
+    """The braid library's own report (C stdout: seen from a subprocess)."""
+    problem, base_sets = BASES[base]
+    args = [MGRIT_TRAIN, "run", problem, "--out", tmp_path / "sub", "--quiet"]
+    for s in [*base_sets, "output.plots=false", *sets]:
+        args += ["--set", s]
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Braid: Begin simulation" in result.stdout
+
+
+def checkpoint_every_3(run, base, sets, tmp_path, capsys):
+    """A run that fails at step 5 keeps the checkpoint of step 3, and
+    resumes from it to the same weights."""
+    folder = tmp_path / "failed"
+    os.environ["MGRIT_TRAIN_FAIL"] = "rank=0,step=5"
+    try:
+        failed = Run(base, sets, folder, capsys)
+    finally:
+        del os.environ["MGRIT_TRAIN_FAIL"]
+    assert failed.status == 1
+    with np.load(folder / "checkpoint.npz") as f:
+        assert int(f["step"]) == 3
+    assert in_process("run", "--resume", folder, "--quiet") == 0
+    np.testing.assert_array_equal(load_weights(folder / "weights.npz")[0], run.weights)
+
+
+CASES = [
+    # id, base, --set values, fields they exercise, check
+    ("sgd-time", "xor", [], {"name", "mode", "seed", "data.kind", "network.kind",
+                             "network.sizes", "network.activation", "network.bias",
+                             "network.loss", "train.steps", "train.learning_rate",
+                             "train.schedule", "mgrit.cycle", "mgrit.max_levels", "mgrit.cfactor",
+                             "mgrit.nrelax", "mgrit.tol", "mgrit.max_iter", "mgrit.lr_growth",
+                             "mgrit.lr_max", "output.plots"}, converges),
+    ("window", "xor", ["train.window=32"], {"train.window"},
+     check(lambda r: r.summary["windows"] == 8 and len(r.summary["mgrit_iterations"]) == 8)),
+    ("seed", "xor", ["seed=2"], {"seed"}, differs),
+    ("learning-rate", "xor", ["train.learning_rate=0.5"], {"train.learning_rate"}, differs),
+    ("steps", "xor", ["train.steps=128"], {"train.steps"},
+     check(lambda r: r.steps()[-1]["step"] == 128 and r.summary["steps"] == 128)),
+    ("log-every", "xor", ["train.log_every=16"], {"train.log_every"},
+     check(lambda r: [m["step"] for m in r.steps()] == list(range(0, 257, 16)))),
+    ("divergence-factor", "xor", ["train.divergence_factor=1.01", "train.learning_rate=60",
+                                  "mgrit.lr_max=60", "network.activation=relu",
+                                  "network.output_activation=identity", "network.loss=mse"],
+     {"train.divergence_factor"},
+     check(lambda r: r.status == 1 and "exceeds divergence_factor" in r.err)),
+    ("activation", "xor", ["network.activation=tanh"], {"network.activation"}, differs),
+    ("output-activation", "xor", ["network.output_activation=identity"],
+     {"network.output_activation"}, differs),
+    ("bias", "xor", ["network.bias=true"], {"network.bias"},
+     check(lambda r: r.weights.size == mlp_params([3, 4, 1], True) == 21)),
+    ("loss", "xor", ["network.loss=mse"], {"network.loss"}, differs),
+    ("init", "xor", ["network.init=xavier"], {"network.init"}, differs),
+    ("sizes", "xor", ["network.sizes=[3, 5, 2, 1]"], {"network.sizes"},
+     check(lambda r: r.weights.size == mlp_params([3, 5, 2, 1], False))),
+    ("cycle-v", "xor", ["mgrit.cycle=V", "mgrit.lr_max=null"], {"mgrit.cycle", "mgrit.lr_max"},
+     converges),
+    ("nfmg", "xor", ["mgrit.nfmg=1", "mgrit.nfmg_vcyc=2"], {"mgrit.nfmg", "mgrit.nfmg_vcyc"},
+     converges),
+    ("per-level", "xor", ["mgrit.cfactor_per_level={0: 4, 1: 2}",
+                          "mgrit.nrelax_per_level={0: 0, 2: 2}"],
+     {"mgrit.cfactor_per_level", "mgrit.nrelax_per_level"}, converges),
+    ("relaxation", "xor", ["mgrit.nrelax=2", "mgrit.cwt=1.1", "mgrit.min_coarse=4",
+                           "mgrit.relax_only_cg=true", "mgrit.final_fc_relax=true"],
+     {"mgrit.nrelax", "mgrit.cwt", "mgrit.min_coarse", "mgrit.relax_only_cg",
+      "mgrit.final_fc_relax"}, converges),
+    ("storage-norm", "xor", ["mgrit.storage=0", "mgrit.temporal_norm=3", "mgrit.cfactor=4",
+                             "mgrit.max_levels=3"],
+     {"mgrit.storage", "mgrit.temporal_norm", "mgrit.cfactor", "mgrit.max_levels"}, converges),
+    ("initial-guess", "xor", ["mgrit.initial_guess=w0", "mgrit.coarse_data=level",
+                              "mgrit.lr_growth=1.5"],
+     {"mgrit.initial_guess", "mgrit.coarse_data", "mgrit.lr_growth"}, converges),
+    ("no-skip", "xor", ["mgrit.skip=false"], {"mgrit.skip"},
+     check(lambda r: any(m["type"] == "iteration" and m["iteration"] == 0 for m in r.metrics))),
+    ("seq-soln", "xor", ["mgrit.seq_soln=true"], {"mgrit.seq_soln"},
+     check(lambda r: max(r.summary["mgrit_iterations"]) <= 2)),
+    ("max-iter", "xor", ["mgrit.max_iter=2", "mgrit.tol=0"], {"mgrit.max_iter", "mgrit.tol"},
+     check(lambda r: r.summary["mgrit_iterations"] == [2, 2, 2, 2])),
+    ("relative-tol", "xor", ["mgrit.tol_relative=true", "mgrit.tol=1e-6"],
+     {"mgrit.tol_relative"},
+     check(lambda r: r.summary["tol_relative"] and "(tol 1e-06, relative)" in r.out)),
+    ("no-residual", "xor", ["mgrit.residual_computation=false", "mgrit.max_iter=3"],
+     {"mgrit.residual_computation"},
+     check(lambda r: r.summary["mgrit_iterations"] == [3, 3, 3, 3])),
+    ("print-level", "xor", ["mgrit.print_level=1"], {"mgrit.print_level"}, braid_prints),
+    ("progress", "xor", ["output.progress_every=64"], {"output.progress_every"},
+     check(lambda r: r.out.count("  step ") == 4)),
+    # mlp, serial and minibatch; binary addition
+    ("addition", "addition", ["mode=serial", "data.n_pairs=20"], {"data.n_pairs", "data.bits"},
+     differs),
+    ("minibatch", "addition", ["train.schedule=minibatch", "train.batch_size=4"],
+     {"train.schedule", "train.batch_size"}, converges),
+    # resnets
+    ("resnet", "peaks-serial", [], {"network.kind", "network.width", "network.layers",
+                                    "data.n_train", "data.n_val", "train.optimizer"},
+     check(lambda r: r.weights.size == resnet_params(2, 4, 4, 5))),
+    ("n-val", "peaks-serial", ["data.n_val=7"], {"data.n_val"}, validation_set_of(7)),
+    ("n-train", "peaks-serial", ["data.n_train=50"], {"data.n_train"}, differs),
+    ("T", "peaks-serial", ["network.T=2.0"], {"network.T"}, differs),
+    ("opening-activation", "peaks-serial", ["network.opening_activation=relu"],
+     {"network.opening_activation"}, differs),
+    ("gamma-t", "peaks-serial", ["network.gamma_t=0.1"], {"network.gamma_t"}, differs),
+    ("gamma-d", "peaks-serial", ["network.gamma_d=0.1"], {"network.gamma_d"}, differs),
+    ("init-scale", "peaks-serial", ["network.init_scale=0.3"], {"network.init_scale"}, differs),
+    ("sgd-momentum", "peaks-serial", ["train.optimizer=sgd", "train.momentum=0.5"],
+     {"train.optimizer", "train.momentum"}, differs),
+    ("lbfgs", "peaks-serial", ["train.optimizer=lbfgs", "train.learning_rate=1.0"],
+     {"train.optimizer"}, differs),
+    ("resnet-batch", "peaks-serial", ["train.batch_size=20"], {"train.batch_size"}, differs),
+    ("resnet-log-every", "peaks-serial", ["train.log_every=3"], {"train.log_every"},
+     every_step_multiple_of(3)),
+    ("checkpoint-every", "peaks-serial", ["train.checkpoint_every=3"],
+     {"train.checkpoint_every"}, checkpoint_every_3),
+    ("digits", "digits", ["data.n_val=100"], {"data.kind", "data.n_val"}, validation_set_of(100)),
+    # layer-parallel
+    ("exact", "peaks-lp", ["layer_parallel.mode=exact", "mgrit.cycle=F", "mgrit.nfmg=1",
+                           "mgrit.cfactor=4", "mgrit.cfactor_per_level={0: 2}",
+                           "mgrit.nrelax_per_level={1: 2}", "mgrit.storage=0",
+                           "mgrit.max_levels=3", "mgrit.tol=1e-12", "mgrit.temporal_norm=1",
+                           "mgrit.min_coarse=1", "mgrit.relax_only_cg=true",
+                           "mgrit.final_fc_relax=true", "mgrit.print_level=1"],
+     {"layer_parallel.mode", "mgrit.cycle", "mgrit.cfactor_per_level", "mgrit.nrelax_per_level"},
+     converges),
+    ("forward-iters", "peaks-lp", ["layer_parallel.forward_iters=3",
+                                   "layer_parallel.adjoint_iters=2"],
+     {"layer_parallel.forward_iters", "layer_parallel.adjoint_iters"},
+     check(lambda r: {(m["forward_iterations"], m["adjoint_iterations"]) for m in r.steps()}
+           == {(3, 2)})),
+    ("patience", "peaks-lp", ["layer_parallel.patience=1", "network.T=20",
+                              "network.activation=tanh"], {"layer_parallel.patience"},
+     check(lambda r: r.summary["solver_mode"] == "exact")),
+]
+
+# fields run by the tests below the table
+OTHER_TESTS = {"name", "output.dir", "data.images", "data.labels", "data.val_images",
+               "data.val_labels"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_field_in_a_real_run(case, tmp_path, capsys):
+    name, base, sets, fields, checker = case
+    run = Run(base, sets, tmp_path / "run", capsys, progress=name == "progress")
+    if name != "divergence-factor":
+        assert run.status == 0, run.err
+    checker(run, base, sets, tmp_path, capsys)
+
+
+def test_every_field_is_run():
+    from pyxbraid.config import schema_fields
+
+    covered = OTHER_TESTS.union(*(case[3] for case in CASES))
+    assert set(schema_fields()) - covered == set()
+    assert covered - set(schema_fields()) == set()
+
+
+def test_output_dir_and_name(tmp_path, capsys, monkeypatch):
+    """Without --out the run folder is output.dir/name."""
+    monkeypatch.chdir(tmp_path)
+    args = ["run", XOR, "--set", "train.steps=64", "--set", "name=renamed", "--set",
+            "output.dir=somewhere/runs", "--quiet"]
+    assert in_process(*args) == 0 and in_process(*args) == 0
+    assert sorted(p.name for p in (tmp_path / "somewhere" / "runs").iterdir()) == \
+        ["renamed", "renamed-2"]
+
+
+def test_idx_data_in_a_run(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for name, count in (("train", 12), ("val", 5)):
+        write_idx(tmp_path / f"{name}-images.idx", rng.integers(0, 256, (count, 3, 3),
+                                                                dtype=np.uint8), gzipped=True)
+        write_idx(tmp_path / f"{name}-labels.idx", rng.integers(0, 10, count, dtype=np.uint8))
+    problem = tmp_path / "idx.yaml"
+    problem.write_text(f"""name: idx
+mode: serial
+data:
+  kind: idx
+  images: {tmp_path}/train-images.idx
+  labels: {tmp_path}/train-labels.idx
+  val_images: {tmp_path}/val-images.idx
+  val_labels: {tmp_path}/val-labels.idx
+network: {{kind: resnet, width: 3, layers: 2}}
+train: {{steps: 2, learning_rate: 0.1}}
+output: {{plots: false}}
+""")
+    assert in_process("run", problem, "--out", tmp_path / "run", "--quiet") == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert round(summary["final"]["validation_accuracy"] * 5, 9) % 1 == 0
+    assert load_weights(tmp_path / "run" / "weights.npz")[0].size == resnet_params(9, 3, 2, 10)
