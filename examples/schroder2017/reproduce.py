@@ -110,9 +110,10 @@ ADDITION_INTRO = [
     "0.2, drawn after the data from the same legacy stream), the paper's alpha_max = 0.2 "
     "(p. 17) and K = 500 (step i trains on pair i mod 500). With the U(-1, 1) weights of the "
     "XOR network, which pyxbraid used at first (as did an independent reproduction, Montag "
-    "2020), both tables needed about three times the paper's iterations (the second row "
-    "below); Trask's weights remove most of that gap, and it is the weights, not the data, "
-    "that make the difference (rows three and four). What remains: two iterations above the "
+    "2020), both tables needed about three times the paper's iterations (the row \"the former "
+    "problem\" below); Trask's weights remove most of that gap, and it is the weights, not the "
+    "data, that make the difference (the two rows after it). What remains: two iterations above "
+    "the "
     "paper up to N = 400, and a count that grows about twice as fast with N as the paper's "
     "(12 against 6 in T13 at N = 3200).", "",
     "Each row changes one thing, in the runs or in how the same runs are read, at two sizes of "
