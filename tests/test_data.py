@@ -1,6 +1,7 @@
 """Datasets: the synthetic problems, peaks, scikit-learn's digits read without
 scikit-learn, and the IDX reader/writer with every way a file can be broken."""
 import gzip
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,8 @@ from pyxbraid.data.core import Dataset
 from pyxbraid.data.digits import digits, digits_file
 from pyxbraid.data.idx import IDX_TYPES, load_idx, read_idx, write_idx
 from pyxbraid.data.peaks import PEAKS_CLASSES, PEAKS_THRESHOLDS, peaks, peaks_function
-from pyxbraid.data.synthetic import binary_addition, xor
+from pyxbraid.data.synthetic import binary_addition, trask_addition, xor
+from pyxbraid.nn import MLP
 
 
 def assert_one_hot(y, n_classes):
@@ -34,13 +36,76 @@ def test_xor():
     np.testing.assert_array_equal(data.y[:, 0], np.logical_xor(data.x[:, 0], data.x[:, 1]))
 
 
-def test_binary_addition_sums():
-    bits = 8
-    data = binary_addition(50, bits=bits, seed=3)
-    assert (data.x.shape, data.y.shape) == ((50, 2 * bits), (50, bits))
+def bits_of(values, bits, order):
+    """Each value's bits as np.binary_repr writes them (most significant
+    first), reversed for "lsb": an independent way to encode."""
+    rows = [[float(c) for c in np.binary_repr(int(v), width=bits)] for v in values]
+    return np.array(rows)[:, ::-1] if order == "lsb" else np.array(rows)
+
+
+def operands(data, bits, order):
+    """(a, b, a + b as the targets read) of an addition dataset."""
     weights = 2 ** np.arange(bits)
-    a, b = data.x[:, :bits] @ weights, data.x[:, bits:] @ weights
-    np.testing.assert_array_equal(data.y @ weights, a + b)
+    weights = weights[::-1] if order == "msb" else weights
+    return data.x[:, :bits] @ weights, data.x[:, bits:] @ weights, data.y @ weights
+
+
+@pytest.mark.parametrize("order", ["msb", "lsb"])
+@pytest.mark.parametrize("draw", ["legacy", "generator"])
+def test_binary_addition_sums(order, draw):
+    bits = 8
+    data = binary_addition(50, bits=bits, seed=3, order=order, draw=draw)
+    assert (data.x.shape, data.y.shape) == ((50, 2 * bits), (50, bits))
+    a, b, total = operands(data, bits, order)
+    np.testing.assert_array_equal(total, a + b)
+    assert a.max() < 2 ** (bits - 1) and b.max() < 2 ** (bits - 1)
+    assert len(np.unique(a)) > 20  # not a constant draw
+
+
+def test_binary_addition_is_trasks_data():
+    """Trask's generate_dataset: with the legacy stream, every left operand
+    int(rand * 2**(bits-1)), then every right one; bits most significant first,
+    right-aligned in `bits` places; the sum the same way."""
+    n, bits = 300, 12
+    data = binary_addition(n, bits=bits, seed=1)
+    np.random.seed(1)
+    left = (np.random.rand(n) * 2 ** (bits - 1)).astype(int)
+    right = (np.random.rand(n) * 2 ** (bits - 1)).astype(int)
+    np.testing.assert_array_equal(data.x, np.hstack([bits_of(left, bits, "msb"),
+                                                     bits_of(right, bits, "msb")]))
+    np.testing.assert_array_equal(data.y, bits_of(left + right, bits, "msb"))
+    # operands below 2**(bits-1): each one's leading bit is 0, and the sum fits
+    assert np.all(data.x[:, [0, bits]] == 0)
+    assert left.max() > 2 ** (bits - 2) and (left + right).max() >= 2 ** (bits - 1)
+
+
+def test_binary_addition_former_rule():
+    """draw "generator", order "lsb": the rule pyxbraid first used, so that
+    earlier results can be reproduced."""
+    n, bits = 40, 12
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2 ** (bits - 1), size=n)
+    b = rng.integers(0, 2 ** (bits - 1), size=n)
+    data = binary_addition(n, bits=bits, seed=5, order="lsb", draw="generator")
+    np.testing.assert_array_equal(data.x, np.hstack([bits_of(a, bits, "lsb"),
+                                                     bits_of(b, bits, "lsb")]))
+    np.testing.assert_array_equal(data.y, bits_of(a + b, bits, "lsb"))
+
+
+@pytest.mark.parametrize("draw, make", [("legacy", np.random.RandomState),
+                                        ("generator", np.random.default_rng)])
+def test_binary_addition_continues_the_callers_stream(draw, make):
+    rng = make(7)
+    data = binary_addition(25, seed=None, draw=draw, rng=rng)
+    assert_same(data, binary_addition(25, seed=7, draw=draw))
+    reference = make(7)
+    binary_addition(25, seed=None, draw=draw, rng=reference)
+    after = rng.random(3)
+    np.testing.assert_array_equal(after, reference.random(3))
+    if draw == "legacy":  # past exactly the 2 * 25 draws of the operands
+        stream = np.random.RandomState(7)
+        stream.rand(50)
+        np.testing.assert_array_equal(after, stream.random(3))
 
 
 def test_binary_addition_seed():
@@ -48,11 +113,41 @@ def test_binary_addition_seed():
     assert not np.array_equal(binary_addition(20, seed=1).x, binary_addition(20, seed=2).x)
 
 
-@pytest.mark.parametrize("kwargs, argument", [({"n_pairs": 0}, "n_pairs"),
-                                              ({"n_pairs": 5, "bits": 1}, "bits")])
-def test_binary_addition_errors(kwargs, argument):
-    with pytest.raises(ValueError, match=argument):
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_pairs": 0}, "n_pairs"),
+    ({"n_pairs": 5, "bits": 1}, "bits"),
+    ({"n_pairs": 5, "order": "big"}, "order: must be one of msb, lsb, got 'big'"),
+    ({"n_pairs": 5, "draw": "mt"}, "draw: must be one of legacy, generator, got 'mt'"),
+    ({"n_pairs": 5, "rng": np.random.default_rng(0)},
+     "rng: draw 'legacy' needs a numpy.random.RandomState, got Generator"),
+    ({"n_pairs": 5, "draw": "generator", "rng": np.random.RandomState(0)},
+     "rng: draw 'generator' needs a numpy.random.Generator, got RandomState"),
+])
+def test_binary_addition_errors(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         binary_addition(**kwargs)
+
+
+def test_trask_addition_is_one_legacy_stream_data_first():
+    """Trask's script: np.random.seed(1), the data, then each Layer's
+    randn(in, out) * 0.2 - 0.1."""
+    model = MLP([24, 128, 64, 12], activation="sigmoid", bias=False)
+    data, w0 = trask_addition(500, 12, 1, model)
+    assert_same(data, binary_addition(500, bits=12, seed=1))
+    np.random.seed(1)
+    np.random.rand(2 * 500)  # the operands
+    expected = [np.random.randn(n_in, n_out) * 0.2 - 0.1
+                for n_in, n_out in [(24, 128), (128, 64), (64, 12)]]
+    np.testing.assert_array_equal(w0, np.concatenate([e.ravel() for e in expected]))
+    again = trask_addition(500, 12, 1, model)  # the same on every rank
+    assert_same(again[0], data)
+    np.testing.assert_array_equal(again[1], w0)
+
+
+def test_trask_addition_checks_the_network():
+    with pytest.raises(ValueError, match=r"model: 12-bit addition needs 24 inputs and 12 outputs"
+                                         r", the network has sizes \[24, 8, 11\]"):
+        trask_addition(10, 12, 1, MLP([24, 8, 11], bias=False))
 
 
 # --- peaks ---------------------------------------------------------------------------

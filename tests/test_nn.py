@@ -273,6 +273,32 @@ def test_init_schemes():
         net.init_params(np.random.default_rng(0), scheme="he")
 
 
+
+def test_trask_init_is_normal_mean_minus_0_1_std_0_2():
+    net = MLP([200, 300, 2], bias=True)
+    w = net.init_params(np.random.RandomState(3), scheme="trask")
+    weights = np.concatenate([W.ravel() for W, _ in net.views(w)])
+    n = weights.size  # 60,600
+    # five standard errors: the mean's is 0.2/sqrt(n), the standard deviation's 0.2/sqrt(2n)
+    assert abs(weights.mean() + 0.1) < 5 * 0.2 / np.sqrt(n)
+    assert abs(weights.std() - 0.2) < 5 * 0.2 / np.sqrt(2 * n)
+    assert all(np.all(b == 0) for _, b in net.views(w))
+    # no uniform bound: about a third of N(-0.1, 0.2^2) lies below -0.2, some below -0.7
+    assert np.mean(weights < -0.2) > 0.3 and weights.min() < -0.7
+
+
+def test_trask_init_is_trasks_randn_layer_by_layer():
+    """Trask's Layer: weights = randn(input_dim, output_dim) * 0.2 - 0.1, in
+    layer order, from numpy's legacy stream (elementwise arithmetic: exact)."""
+    net = MLP([24, 128, 64, 12], bias=False)
+    w = net.init_params(np.random.RandomState(1), scheme="trask")
+    np.random.seed(1)
+    expected = [np.random.randn(n_in, n_out) * 0.2 - 0.1
+                for n_in, n_out in [(24, 128), (128, 64), (64, 12)]]
+    for (W, _), E in zip(net.views(w), expected):
+        np.testing.assert_array_equal(W, E)
+    assert w.size == 12032
+
 def test_predict_leaves_the_backward_cache_alone():
     net = MLP([3, 4, 1], bias=False)
     w = net.init_params(np.random.default_rng(10))

@@ -11,7 +11,7 @@ from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import get_loss
 
-INIT_SCHEMES = ("uniform", "xavier")
+INIT_SCHEMES = ("uniform", "xavier", "trask")
 
 
 class MLP:
@@ -37,14 +37,21 @@ class MLP:
         return self._split(w, "w")
 
     def init_params(self, rng, scheme="uniform"):
-        """New flat vector: 'uniform' = U(-1, 1) weights (Trask, Schroder 2017),
-        'xavier' = Glorot uniform weights; biases 0."""
+        """New flat vector, the weights drawn from rng layer by layer (each W
+        as one (n_in, n_out) draw), biases 0:
+        'uniform': U(-1, 1), 2 * random - 1 (Trask's XOR network, Schroder 2017);
+        'xavier': Glorot uniform;
+        'trask': normal, mean -0.1, standard deviation 0.2, standard_normal *
+        0.2 - 0.1 (Trask's binary-addition network: with np.random.RandomState
+        its randn(n_in, n_out) * 0.2 - 0.1 exactly)."""
         if scheme not in INIT_SCHEMES:
             raise ValueError(f"scheme: unknown {scheme!r}; known: {', '.join(INIT_SCHEMES)}")
         w = np.zeros(self.n_params)
         for W, _ in self.views(w):
             if scheme == "uniform":
                 W[...] = 2.0 * rng.random(W.shape) - 1.0
+            elif scheme == "trask":
+                W[...] = rng.standard_normal(W.shape) * 0.2 - 0.1
             else:
                 limit = np.sqrt(6.0 / sum(W.shape))
                 W[...] = rng.uniform(-limit, limit, W.shape)
