@@ -133,9 +133,10 @@ DataConfig = Annotated[Union[_DATA_CLASSES], Field(discriminator="kind")]
 # network: one class per kind
 
 ACTIVATION = Literal["identity", "sigmoid", "tanh", "relu", "smooth_relu"]
-MLP_INITS = ("uniform", "xavier")
-#: network.init when the problem gives none, by data kind (else "uniform")
-DEFAULT_INIT = {}
+MLP_INITS = ("uniform", "xavier", "trask")
+#: network.init when the problem gives none, by data kind (else "uniform"):
+#: binary addition is Trask's problem (Schroder 2017 trains his network)
+DEFAULT_INIT = {"binary_addition": "trask"}
 
 
 class MLPNetwork(_Section):
@@ -146,8 +147,12 @@ class MLPNetwork(_Section):
     output_activation: Optional[ACTIVATION] = Field(None, description="default: activation")
     bias: bool = True
     loss: Literal["sse", "mse", "softmax_cross_entropy"] = "sse"
-    init: Optional[Literal[MLP_INITS]] = Field(None, description="weight initialization "
-                                               "(default: the data's, else uniform)")
+    init: Optional[Literal[MLP_INITS]] = Field(None, description="weight initialization: "
+                                               "uniform U(-1, 1), xavier, or trask N(-0.1, "
+                                               "0.2^2); default trask for binary_addition "
+                                               "(then data and weights are Trask's, from one "
+                                               "stream; any other init keeps the former "
+                                               "addition data), else uniform")
 
 
 class ResNetNetwork(_Section):

@@ -146,6 +146,25 @@ def test_mlp_init_defaults_to_the_data_s_choice(tmp_path, monkeypatch):
     assert load_problem(write(tmp_path, given)).network.init == "uniform"
 
 
+def test_the_addition_problem_is_trasks_and_the_former_one_stays_selectable():
+    import numpy as np
+    from conftest import EXAMPLES
+    from pyxbraid.data import binary_addition, trask_addition
+    from pyxbraid.train.problem import build
+
+    path = EXAMPLES / "binary_addition.yaml"
+    assert load_problem(path, ["network.init=null"]).network.init == "trask"  # the default
+    trask = build(load_problem(path))
+    data, w0 = trask_addition(500, 12, 1, trask.model)
+    assert np.array_equal(trask.w0, w0) and np.array_equal(trask.data.x, data.x)
+    former = build(load_problem(path, ["network.init=uniform"]))
+    old = binary_addition(500, 12, seed=1, order="lsb", draw="generator")
+    assert np.array_equal(former.data.x, old.x) and np.array_equal(former.data.y, old.y)
+    assert np.array_equal(former.w0, former.model.init_params(np.random.RandomState(1)))
+    xavier = build(load_problem(path, ["network.init=xavier"]))
+    assert np.array_equal(xavier.data.x, old.x)
+
+
 def test_every_field_round_trips_through_the_resolved_problem(tmp_path):
     text = BASE + ("mgrit: {cycle: F, cfactor_per_level: {0: 4}, nrelax_per_level: {1: 0}, "
                    "lr_max: 2.0}\n")

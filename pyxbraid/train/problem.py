@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, xor
+from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, trask_addition, xor
 from pyxbraid.config import DIGITS_IMAGES, mlp_misfit
 from pyxbraid.data.idx import read_idx_header
 from pyxbraid.nn import MLP, ResNet
@@ -81,7 +81,10 @@ def load_data(problem):
     if spec.kind == "xor":
         return xor(), None
     if spec.kind == "binary_addition":
-        return binary_addition(spec.n_pairs, bits=spec.bits, seed=problem.seed), None
+        if _trask_addition(problem):  # Trask's data (legacy stream, most significant bit first)
+            return binary_addition(spec.n_pairs, bits=spec.bits, seed=problem.seed), None
+        return binary_addition(spec.n_pairs, bits=spec.bits, seed=problem.seed, order="lsb",
+                               draw="generator"), None  # the former rule, for older runs
     if spec.kind == "peaks":
         return peaks(spec.n_train, spec.n_val, seed=problem.seed)
     if spec.kind == "digits":
@@ -96,6 +99,11 @@ def load_data(problem):
             field = labels if str(e).startswith(getattr(spec, labels)) else images
             raise DataError(f"data.{field}", str(e)) from None
     return loaded[0], loaded[1] if len(loaded) > 1 else None
+
+
+def _trask_addition(problem):
+    """Trask's binary-addition problem: the addition data with the trask init."""
+    return problem.data.kind == "binary_addition" and problem.network.init == "trask"
 
 
 def build_resnet(problem, data):
@@ -114,8 +122,10 @@ def build(problem, datasets=None):
     net = problem.network
     model = MLP(net.sizes, activation=net.activation, output_activation=net.output_activation,
                 bias=net.bias, loss=net.loss)
-    # numpy's legacy stream: with uniform weights and seed 1 these are Trask's
-    w0 = model.init_params(np.random.RandomState(problem.seed), scheme=net.init)
+    if _trask_addition(problem):  # data then weights from one legacy stream, as Trask
+        _, w0 = trask_addition(problem.data.n_pairs, problem.data.bits, problem.seed, model)
+    else:  # numpy's legacy stream: with uniform weights and seed 1, Trask's XOR weights
+        w0 = model.init_params(np.random.RandomState(problem.seed), scheme=net.init)
     train = problem.train
     schedule = DataSchedule(data, train.schedule, train.batch_size, seed=problem.seed)
     if problem.mode == "sgd-time":  # coarse levels step with a larger rate
