@@ -22,14 +22,14 @@ A new mode is a new variant class here, registered in _PROBLEMS.
 """
 import json
 import math
-import os
 import re
-import stat
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       TypeAdapter, ValidationError, model_validator)
+
+from pyxbraid.files import open_regular
 
 
 class ProblemError(Exception):
@@ -773,16 +773,7 @@ def parse_override(text):
 def read_text_file(path, what="file", limit=MAX_FILE_BYTES):
     """The text of a small regular file: ValueError for a device, a FIFO, a
     folder, a file larger than `limit`, or bytes that are not UTF-8."""
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise ValueError(f"cannot read the {what}: {e.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise ValueError(f"not a regular file ({_file_type(mode)}); the {what} must be one")
-    with os.fdopen(fd, "rb") as f:
+    with open_regular(path, what) as f:
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ValueError(f"the {what} is larger than {limit // 1024} KiB")
@@ -791,15 +782,6 @@ def read_text_file(path, what="file", limit=MAX_FILE_BYTES):
     except UnicodeDecodeError as e:
         raise ValueError(f"not a UTF-8 text file (byte {e.start}: "
                          f"{raw[e.start:e.start + 1].hex()})") from None
-
-
-def _file_type(mode):
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a plain file"
 
 
 def load_problem(path, overrides=()):

@@ -57,6 +57,16 @@ def run_mpi(nranks, args, timeout=120, env=None, module_mpi4py=True):
                           env=full_env)
 
 
+def in_process(*args):
+    """mgrit-train in this process (one rank): its exit status."""
+    from pyxbraid.cli.main import main
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
 def last_json_line(stdout):
     """The last line of stdout that parses as JSON."""
     for line in reversed(stdout.strip().splitlines()):

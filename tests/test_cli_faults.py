@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, mpirun_executable
-from pyxbraid.cli.main import main
+from conftest import ROOT, in_process, mpirun_executable
 from pyxbraid.data.idx import write_idx
 from test_cli import MGRIT_TRAIN, mgrit_train
 
@@ -30,15 +29,6 @@ XOR_SMALL = ["--set", "train.steps=256", "--set", "train.window=64", "--set",
 PEAKS_SMALL = ["--set", "data.n_train=200", "--set", "network.layers=8", "--set",
                "train.steps=10", "--set", "train.checkpoint_every=5", "--set",
                "output.plots=false", "--quiet"]
-
-
-def in_process(*args):
-    """mgrit-train in this process (one rank): its exit status."""
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 def error_once(result, text, status=2):
@@ -118,7 +108,7 @@ def test_data_file_missing_or_different_on_one_rank(tmp_path):
     (b / "p.yaml").write_text((a / "p.yaml").read_text())
     args = ["run", "p.yaml", "--quiet", "--out", tmp_path / "out"]
     result = mgrit_train(mpmd=[(a, args), (b, args)], timeout=60)
-    error_once(result, "p.yaml:2: data.images: images.idx: cannot read the file")
+    error_once(result, "p.yaml:2: data.images: images.idx: cannot read the IDX file")
     assert not (tmp_path / "out").exists()
     # both ranks read files, but not the same ones
     idx_problem(b)

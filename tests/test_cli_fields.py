@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, in_process
 from test_cli import MGRIT_TRAIN
-from pyxbraid.cli.main import main
+from pyxbraid.cli.memory import mlp_params, resnet_params
 from pyxbraid.cli.rundir import load_weights
 from pyxbraid.data.idx import write_idx
 
@@ -36,22 +36,6 @@ BASES = {
     "digits": (ROOT / "examples" / "digits.yaml",
                ["network.width=4", "network.layers=2", "train.steps=2", "mode=serial"]),
 }
-
-
-def mlp_params(sizes, bias):
-    return sum((a + bias) * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
-def resnet_params(features, width, layers, classes):
-    return features * width + width + layers * (width * width + width) + width * classes + classes
-
-
-def in_process(*args):
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 class Run:

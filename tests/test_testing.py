@@ -81,7 +81,7 @@ def _bad_residual(self, ustop, r, status):
 def test_broken_callbacks_fail_by_name(app, failed, says):
     with pytest.raises(AppCheckError) as info:
         check_app(app)
-    assert f"FAILED: " in str(info.value) and says in str(info.value)
+    assert "FAILED: " in str(info.value) and says in str(info.value)
     report = check_app(app, raise_on_failure=False)
     assert not report.passed and failed in report.failures
     # the other callbacks still pass their own tests

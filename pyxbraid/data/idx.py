@@ -4,27 +4,18 @@ big-endian data. Files may be gzipped, as they are distributed."""
 import gzip
 import math
 import os
-import stat
 import zlib
 
 import numpy as np
 
 from pyxbraid.data.core import Dataset, one_hot
+from pyxbraid.files import open_regular
 
 IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_SIZE = 2 ** 31 - 1
-
-
-def _file_type(mode):
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a plain file"
 
 
 class _Reader:
@@ -38,16 +29,9 @@ class _Reader:
     def __init__(self, path):
         self.path = path
         try:
-            # O_NONBLOCK: opening a FIFO must not wait for a writer
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read the file: {e.strerror}") from None
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            os.close(fd)
-            raise ValueError(f"{path}: not a regular file ({_file_type(mode)}); an IDX file "
-                             f"must be one")
-        self.file = os.fdopen(fd, "rb")
+            self.file = open_regular(path, "IDX file")
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         self.gzipped = self._raw(lambda: self.file.read(2)) == _GZIP_MAGIC
         self.file.seek(0)
         self.stream = gzip.GzipFile(fileobj=self.file, mode="rb") if self.gzipped else self.file
