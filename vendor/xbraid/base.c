@@ -6,27 +6,19 @@
  */
 #include "_braid.h"
 
-/*
- * What a callback's return code means to the solve: ours stops on non-zero;
- * the stand-in for upstream, like upstream, carries on.
- */
-braid_Int
-_braid_UserResult(braid_Int rc)
-{
-#ifdef BRAID_STANDIN_UPSTREAM
-   (void) rc;
-   return 0;
-#else
-   return rc;
-#endif
-}
-
-/* One timed user call: `call` is evaluated between the timer's start and stop. */
+/* One user call, timed when the timings are on (one compare when they are off). */
 #define _braid_Timed(core, timer, call)                                   \
    do {                                                                   \
-      braid_Real _braid_t0_ = _braid_TimerStart(core);                    \
-      rc = (call);                                                        \
-      _braid_TimerStop(core, timer, _braid_t0_);                          \
+      if ((core)->timings > 0)                                            \
+      {                                                                   \
+         braid_Real _braid_t0_ = MPI_Wtime();                             \
+         rc = (call);                                                     \
+         (core)->timers[timer] += MPI_Wtime() - _braid_t0_;               \
+      }                                                                   \
+      else                                                                \
+      {                                                                   \
+         rc = (call);                                                     \
+      }                                                                   \
    } while (0)
 
 braid_Int
@@ -193,17 +185,23 @@ _braid_UStop(braid_Core core, braid_Int level, braid_Int index, braid_Vector u)
    return g->va[index - g->ilower];
 }
 
-static void
+/* Inline: it runs before every step. */
+static inline void
 _braid_SetStepStatus(braid_Core core, braid_Int level, braid_Int index, braid_Int caller)
 {
    _braid_Grid *g = &core->grids[level];
 
-   /* on a periodic grid the step into index 0 ends the period, at tstop */
    core->t                = g->ta[index - 1 - g->ilower];
-   core->tnext            = (index == 0) ? core->tstop : g->ta[index - g->ilower];
-   core->idx              = _braid_Wrap(g, index - 1);
+   core->tnext            = g->ta[index - g->ilower];
+   core->idx              = index - 1;
    core->level            = level;
    core->calling_function = caller;
+   if (index == 0)
+   {
+      /* periodic: the step into index 0 ends the period, at tstop, from gupper */
+      core->tnext = core->tstop;
+      core->idx   = g->gupper;
+   }
 }
 
 /*

@@ -116,21 +116,6 @@ _braid_PrintCPointNorms(braid_Core core, const braid_Real *norms, braid_Int n)
 
 /* ---------------------------------------------------------------- timers */
 
-braid_Real
-_braid_TimerStart(braid_Core core)
-{
-   return core->timings > 0 ? MPI_Wtime() : 0.0;
-}
-
-void
-_braid_TimerStop(braid_Core core, braid_Int timer, braid_Real start)
-{
-   if (core->timings > 0)
-   {
-      core->timers[timer] += MPI_Wtime() - start;
-   }
-}
-
 braid_Int
 braid_SetTimings(braid_Core core, braid_Int timing_level)
 {
