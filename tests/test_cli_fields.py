@@ -246,6 +246,7 @@ OTHER_TESTS = {"name", "output.dir", "data.images", "data.labels", "data.val_ima
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.filterwarnings("ignore:one-shot MGRIT diverges")  # what the patience case runs into
 def test_field_in_a_real_run(case, tmp_path, capsys):
     name, base, sets, fields, checker = case
     run = Run(base, sets, tmp_path / "run", capsys, progress=name == "progress")
