@@ -399,8 +399,44 @@ cdef extern from *:
     {
         return (double *) PyArray_DATA((PyArrayObject *) array);
     }
+
+    /* A float64 array of the shape of `like` that does not own its memory:
+       a view of `owner` (a new array when owner is NULL), made in C rather
+       than by ndarray.view(), which parses arguments on every call. */
+    static PyObject *pyxbraid_view(PyObject *like, PyObject *owner)
+    {
+        PyArrayObject *shape = (PyArrayObject *) like;
+        PyObject *view;
+
+        if (owner == NULL)
+        {
+            owner = PyArray_EMPTY(PyArray_NDIM(shape), PyArray_DIMS(shape), NPY_FLOAT64, 0);
+            if (owner == NULL) return NULL;
+        }
+        else
+        {
+            Py_INCREF(owner);
+        }
+        view = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(NPY_FLOAT64),
+                                    PyArray_NDIM(shape), PyArray_DIMS(shape), NULL,
+                                    PyArray_DATA((PyArrayObject *) owner), NPY_ARRAY_CARRAY,
+                                    NULL);
+        if (view == NULL)
+        {
+            Py_DECREF(owner);
+            return NULL;
+        }
+        /* steals the reference to owner, also when it fails */
+        if (PyArray_SetBaseObject((PyArrayObject *) view, owner) < 0)
+        {
+            Py_DECREF(view);
+            return NULL;
+        }
+        return view;
+    }
     """
     double *pyxbraid_data(void *array) noexcept nogil
+    object pyxbraid_view(object like, PyObject *owner)
 
 
 cdef inline void _axpby(Py_ssize_t n, double alpha, const double *x, double beta,
@@ -439,14 +475,12 @@ cdef object _as_vector(object u, str where):
 
 
 cdef inline object _copy_vector(object u):
-    """A new vector with u's values.  The braid core's vectors are views that
-    do not own their memory, so that ``u.resize(...)`` in a step raises
+    """A new vector with u's values.  The braid core's vectors do not own
+    their memory (they are views), so that ``u.resize(...)`` in a step raises
     instead of silently leaving the core's data behind."""
-    cdef cnp.ndarray owner = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray> u),
-                                               cnp.PyArray_DIMS(<cnp.ndarray> u),
-                                               cnp.NPY_FLOAT64, 0)
-    memcpy(cnp.PyArray_DATA(owner), pyxbraid_data(<void *> u), _size(u) * sizeof(double))
-    return owner.view()
+    v = pyxbraid_view(u, NULL)
+    memcpy(pyxbraid_data(<void *> v), pyxbraid_data(<void *> u), _size(u) * sizeof(double))
+    return v
 
 
 # ============================================================ the app classes
@@ -1129,7 +1163,7 @@ cdef class Core:
             raise ValueError(f"{where}: vector of shape {u.shape}, but this NumpyApp's "
                              f"vectors have the shape {self._vec_shape}")
         if not copy:
-            return u.view()
+            return pyxbraid_view(u, <PyObject *> u)
         v = _pool_take(&self._data)
         if v == NULL:
             return _copy_vector(u)
@@ -1140,7 +1174,7 @@ cdef class Core:
 
     cdef object _new_vector(self):
         """A core vector of the app's shape (values unset)."""
-        return np.empty(self._vec_shape, dtype=np.float64).view()
+        return pyxbraid_view(np.empty(self._vec_shape, dtype=np.float64), NULL)
 
     cdef _learn_shape(self, shape):
         self._vec_shape = tuple(shape)

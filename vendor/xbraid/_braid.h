@@ -214,15 +214,11 @@ braid_Int _braid_Owner(braid_Core core, braid_Int level, braid_Int index);
 
 /* base.c: every call of a user function goes through these */
 braid_Int _braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr);
-braid_Int _braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
-braid_Int _braid_BaseFree(braid_Core core, braid_Vector u);
 braid_Int _braid_BaseSInit(braid_Core core, braid_Real t, braid_Vector *u_ptr);
 braid_Int _braid_BaseSClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr);
 braid_Int _braid_BaseSFree(braid_Core core, braid_Vector u);
 braid_Int _braid_StoreClone(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                             braid_Vector *slot_ptr);
-braid_Int _braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
-                         braid_Vector y);
 braid_Int _braid_BaseSpatialNorm(braid_Core core, braid_Vector u, braid_Real *norm_ptr);
 braid_Int _braid_BaseAccess(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                             braid_Int caller);
@@ -233,7 +229,6 @@ braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index,
                           braid_Vector ustop, braid_Vector r, braid_Int caller);
 braid_Int _braid_FASResidual(braid_Core core, braid_Int level, braid_Int index,
                              braid_Vector ustop, braid_Vector r);
-braid_Int _braid_FreeVector(braid_Core core, braid_Vector *u_ptr);
 void      _braid_FreeQuietly(braid_Core core, braid_Vector *u_ptr);
 
 /* comm.c */
@@ -253,5 +248,63 @@ braid_Int _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, br
 braid_Int _braid_FRestrict(braid_Core core, braid_Int level);
 braid_Int _braid_FInterp(braid_Core core, braid_Int level);
 braid_Int _braid_FAccess(braid_Core core, braid_Int level, braid_Int done);
+
+
+/* ------------------------------------------- the most frequent user calls
+   Inline: with the timings off a user call then costs one compare in its caller. */
+
+/* One user call, timed when the timings are on (one compare when they are off). */
+#define _braid_Timed(core, timer, call)                                   \
+   do {                                                                   \
+      if ((core)->timings > 0)                                            \
+      {                                                                   \
+         braid_Real _braid_t0_ = MPI_Wtime();                             \
+         rc = (call);                                                     \
+         (core)->timers[timer] += MPI_Wtime() - _braid_t0_;               \
+      }                                                                   \
+      else                                                                \
+      {                                                                   \
+         rc = (call);                                                     \
+      }                                                                   \
+   } while (0)
+
+static inline braid_Int
+_braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr)
+{
+   braid_Int rc;
+
+   *v_ptr = NULL;
+   _braid_Timed(core, _braid_TIMER_CLONE, core->clone(core->app, u, v_ptr));
+   return _braid_UserResult(rc);
+}
+
+static inline braid_Int
+_braid_BaseFree(braid_Core core, braid_Vector u)
+{
+   braid_Int rc;
+
+   _braid_Timed(core, _braid_TIMER_FREE, core->free(core->app, u));
+   return _braid_UserResult(rc);
+}
+
+static inline braid_Int
+_braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
+               braid_Vector y)
+{
+   braid_Int rc;
+
+   _braid_Timed(core, _braid_TIMER_SUM, core->sum(core->app, alpha, x, beta, y));
+   return _braid_UserResult(rc);
+}
+
+/* Free *u_ptr and clear it first, so that a failing free is never repeated. */
+static inline braid_Int
+_braid_FreeVector(braid_Core core, braid_Vector *u_ptr)
+{
+   braid_Vector u = *u_ptr;
+
+   *u_ptr = NULL;
+   return _braid_BaseFree(core, u);
+}
 
 #endif

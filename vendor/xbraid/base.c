@@ -6,21 +6,6 @@
  */
 #include "_braid.h"
 
-/* One user call, timed when the timings are on (one compare when they are off). */
-#define _braid_Timed(core, timer, call)                                   \
-   do {                                                                   \
-      if ((core)->timings > 0)                                            \
-      {                                                                   \
-         braid_Real _braid_t0_ = MPI_Wtime();                             \
-         rc = (call);                                                     \
-         (core)->timers[timer] += MPI_Wtime() - _braid_t0_;               \
-      }                                                                   \
-      else                                                                \
-      {                                                                   \
-         rc = (call);                                                     \
-      }                                                                   \
-   } while (0)
-
 braid_Int
 _braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr)
 {
@@ -28,25 +13,6 @@ _braid_BaseInit(braid_Core core, braid_Real t, braid_Vector *u_ptr)
 
    *u_ptr = NULL;
    _braid_Timed(core, _braid_TIMER_INIT, core->init(core->app, t, u_ptr));
-   return _braid_UserResult(rc);
-}
-
-braid_Int
-_braid_BaseClone(braid_Core core, braid_Vector u, braid_Vector *v_ptr)
-{
-   braid_Int rc;
-
-   *v_ptr = NULL;
-   _braid_Timed(core, _braid_TIMER_CLONE, core->clone(core->app, u, v_ptr));
-   return _braid_UserResult(rc);
-}
-
-braid_Int
-_braid_BaseFree(braid_Core core, braid_Vector u)
-{
-   braid_Int rc;
-
-   _braid_Timed(core, _braid_TIMER_FREE, core->free(core->app, u));
    return _braid_UserResult(rc);
 }
 
@@ -92,16 +58,6 @@ _braid_StoreClone(braid_Core core, braid_Int level, braid_Int index, braid_Vecto
    return _braid_BaseClone(core, u, slot_ptr);
 }
 
-/* Free *u_ptr and clear it first, so that a failing free is never repeated. */
-braid_Int
-_braid_FreeVector(braid_Core core, braid_Vector *u_ptr)
-{
-   braid_Vector u = *u_ptr;
-
-   *u_ptr = NULL;
-   return _braid_BaseFree(core, u);
-}
-
 /* Free *u_ptr on an error path: the first error is the one reported. */
 void
 _braid_FreeQuietly(braid_Core core, braid_Vector *u_ptr)
@@ -111,16 +67,6 @@ _braid_FreeQuietly(braid_Core core, braid_Vector *u_ptr)
       (void) core->free(core->app, *u_ptr);
       *u_ptr = NULL;
    }
-}
-
-braid_Int
-_braid_BaseSum(braid_Core core, braid_Real alpha, braid_Vector x, braid_Real beta,
-               braid_Vector y)
-{
-   braid_Int rc;
-
-   _braid_Timed(core, _braid_TIMER_SUM, core->sum(core->app, alpha, x, beta, y));
-   return _braid_UserResult(rc);
 }
 
 braid_Int
