@@ -1089,6 +1089,7 @@ cdef class Core:
         if abs_tol is not None and rel_tol is not None:
             raise ValueError("abs_tol, rel_tol: give one tolerance, not both")
         self._bind_app(app, comm.Get_size())
+        self.app = app
         self.comm = comm
         self.comm_world = comm_world
         self._step_status = StepStatus()
@@ -1103,7 +1104,6 @@ cdef class Core:
                   relax_only_cg=relax_only_cg, final_fc_relax=final_fc_relax,
                   residual=residual, residual_computation=residual_computation,
                   time_grid=time_grid)
-        self.app = app
 
     cdef _bind_app(self, app, int nranks):
         """Cache the app's bound methods; None selects the C fast path."""
