@@ -1508,9 +1508,9 @@ cdef class Core:
         if error is not None:
             raise error
         if failed_on:
-            raise PeerRankError(f"drive: a callback raised on rank{'s' if len(failed_on) > 1 else ''} "
-                                f"{', '.join(map(str, failed_on))} of comm_world (its traceback is "
-                                f"printed there); this rank's solve is void")
+            ranks = ("rank " if len(failed_on) == 1 else "ranks ") + ", ".join(map(str, failed_on))
+            raise PeerRankError(f"drive: a callback raised on {ranks} of comm_world (its "
+                                f"traceback is printed there); this rank's solve is void")
         _check_rc(rc, "braid_Drive")
 
     cdef list _failed_ranks(self):

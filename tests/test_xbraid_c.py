@@ -20,7 +20,8 @@ C_EXAMPLE = XBRAID / "examples" / "dahlquist"
 MPICC = str(Path(sys.executable).parent / "mpicc")
 
 pytestmark = [pytest.mark.c_library,
-              pytest.mark.skipif(not C_EXAMPLE.exists(), reason="C example not built (make install)")]
+              pytest.mark.skipif(not C_EXAMPLE.exists(),
+                                 reason="C example not built (make install)")]
 
 
 def run(args, nranks=1, example=C_EXAMPLE, cwd=None, shell_prefix=None):
