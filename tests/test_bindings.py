@@ -420,6 +420,26 @@ def test_failure_on_one_rank_ends_the_job(rank, callback, use_mpi4py_runner):
     assert "finished without" not in out.stdout
 
 
+@pytest.mark.skipif(not pyxbraid.UPSTREAM_SEMANTICS,
+                    reason="our library stops the failing rank at once; upstream's goes on")
+def test_under_upstream_every_rank_learns_which_rank_failed():
+    script = ("import json, sys; sys.path.insert(0, 'examples'); import pyxbraid\n"
+              "from mpi4py import MPI\nfrom dahlquist import DahlquistNumpy, solve\n"
+              "class Failing(DahlquistNumpy):\n"
+              "    def step(self, ustop, fstop, u, status):\n"
+              "        if MPI.COMM_WORLD.rank == 1 and status.iter == 2:\n"
+              "            raise ZeroDivisionError('injected')\n"
+              "        super().step(ustop, fstop, u, status)\n"
+              "try:\n    solve(Failing(), ntime=64, ml=3, tol=1e-12)\n    seen = None\n"
+              "except Exception as e:\n    seen = [type(e).__name__, str(e)]\n"
+              "seen = MPI.COMM_WORLD.gather(seen)\n"
+              "if MPI.COMM_WORLD.rank == 0:\n    print(json.dumps(seen), flush=True)\n")
+    out = run_mpi(2, ["-c", script], module_mpi4py=False, timeout=60)
+    first, second = last_json_line(out.stdout)
+    assert second == ["ZeroDivisionError", "injected"]
+    assert first[0] == "PeerRankError" and "raised on rank 1 of comm_world" in first[1]
+
+
 def test_split_commworld_under_mpirun():
     script = ("import json, pyxbraid; from mpi4py import MPI; w = MPI.COMM_WORLD\n"
               "cx, ct = pyxbraid.split_commworld(w, 2)\n"
