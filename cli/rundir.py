@@ -148,7 +148,7 @@ class RunDir:
         """One JSON line per record, flushed at once: a crash loses nothing written.
         NaN and Inf (not JSON) are written as null."""
         path = self.path / METRICS
-        text = "".join(json.dumps(_json_safe(r), allow_nan=False) + "\n" for r in records)
+        text = _json_lines(records)
         try:
             with open(path, "a") as f:
                 f.write(text)
@@ -188,8 +188,7 @@ class RunDir:
 
     def truncate_metrics(self, records):
         """Keep `records` (those of the last checkpoint) and nothing else."""
-        _atomic_write_bytes(self.path / METRICS, "".join(
-            json.dumps(_json_safe(r), allow_nan=False) + "\n" for r in records).encode())
+        _atomic_write_bytes(self.path / METRICS, _json_lines(records).encode())
 
     # summary and weights
 
@@ -236,6 +235,11 @@ class RunDir:
             raise ProblemError(str(path), "", f"not a readable checkpoint ({type(e).__name__}: "
                                f"{e}); the run cannot be resumed from it (remove it to "
                                f"start the run again from step 0)") from None
+
+
+def _json_lines(records):
+    """The lines of metrics.jsonl for `records`."""
+    return "".join(json.dumps(_json_safe(r), allow_nan=False) + "\n" for r in records)
 
 
 def _json_safe(value):

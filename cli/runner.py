@@ -319,7 +319,7 @@ def run_resnet(problem, datasets, comm, recorder, progress, resume=None):
                                model_speedup=objective.model_speedup())
             recorder.checkpoint(Checkpoint(theta, step, time.monotonic() - clock,
                                            recorder.metrics_lines, identity, history, arrays))
-        recorder.agree()
+            recorder.agree()  # a failed write ends every rank, at the checkpoint
         progress.steps(step, loss)
 
     if start < steps:
