@@ -1005,6 +1005,17 @@ _OPTION_ORDER = ("file_io_level", "print_level", "max_levels", "min_coarse", "cf
                  "final_fc_relax", "residual", "residual_computation", "time_grid")
 
 
+# XBraid's defaults (braid_Init), as Core.options reports them.
+_DEFAULTS = {
+    "max_levels": 30, "min_coarse": 2, "cfactor": {-1: 2}, "nrelax": {-1: 1},
+    "cwt": {-1: 1.0}, "abs_tol": None, "rel_tol": 1e-9, "max_iter": 100, "skip": True,
+    "fmg": False, "nfmg": -1, "nfmg_vcyc": 1, "temporal_norm": 2, "storage": -1,
+    "seq_soln": False, "access_level": 1, "print_level": 2, "file_io_level": 1,
+    "relax_only_cg": False, "final_fc_relax": False, "residual": False,
+    "residual_computation": True, "time_grid": None,
+}
+
+
 # =========================================================================== Core
 
 @cython.no_gc_clear
@@ -1470,6 +1481,26 @@ cdef class Core:
             raise ValueError("time_grid: values must be finite and strictly increasing")
         self._time_grid = grid
         self._store("time_grid", True)
+
+    @property
+    def options(self):
+        """Every option's value for the next solve: the ones set, and
+        XBraid's defaults for the others.  Per-level options are
+        {level: value} dicts whose key -1 is the default of every level;
+        of abs_tol and rel_tol, the one not in use is None."""
+        options = dict(_DEFAULTS)
+        for name, value in self._options.items():
+            if name == "tol":
+                tol, relative = value
+                options["abs_tol"], options["rel_tol"] = (None, tol) if relative else (tol, None)
+            elif name in ("cfactor", "nrelax", "cwt"):
+                options[name] = {**options[name], **value}
+            elif name != "time_grid":
+                options[name] = value
+        if options["seq_soln"]:
+            options["skip"] = False  # braid_SetSeqSoln turns skip off
+        options["time_grid"] = None if self._time_grid is None else self._time_grid.copy()
+        return options
 
     # ------------------------------------------------------------------ solving
 
