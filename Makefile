@@ -11,7 +11,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 MPIRUN  = $(VENV)/bin/mpirun
 STAMP   = $(VENV)/.installed
-SOURCES = pyproject.toml setup.py build_backend/backend.py $(wildcard cli/*.py pyxbraid/*.pyx pyxbraid/*.pxd vendor/xbraid/*.c vendor/xbraid/*.h vendor/xbraid/Makefile)
+SOURCES = pyproject.toml setup.py build_backend/backend.py $(wildcard cli/*.py pyxbraid/*.pyx pyxbraid/*.pxi pyxbraid/*.pxd vendor/xbraid/*.c vendor/xbraid/*.h vendor/xbraid/Makefile)
 
 .PHONY: install test demo bench reproduce clean
 

@@ -8,10 +8,8 @@ cdef extern from "braid.h" nogil:
     ctypedef int braid_Int
     ctypedef double braid_Real
 
-    enum: braid_INVALID_RNORM
     enum: braid_ERROR_GENERIC
     enum: braid_ERROR_MEMORY
-    enum: braid_ERROR_ARG
 
     enum: braid_ASCaller_FInterp
     enum: braid_ASCaller_FRestrict
@@ -31,6 +29,7 @@ cdef extern from "braid.h" nogil:
     cdef struct _braid_App_struct
     cdef struct _braid_Vector_struct
     cdef struct _braid_Core_struct
+    cdef struct _braid_Status_struct
     cdef struct _braid_StepStatus_struct
     cdef struct _braid_AccessStatus_struct
     cdef struct _braid_SyncStatus_struct
@@ -38,6 +37,7 @@ cdef extern from "braid.h" nogil:
     ctypedef _braid_App_struct *braid_App
     ctypedef _braid_Vector_struct *braid_Vector
     ctypedef _braid_Core_struct *braid_Core
+    ctypedef _braid_Status_struct *braid_Status
     ctypedef _braid_StepStatus_struct *braid_StepStatus
     ctypedef _braid_AccessStatus_struct *braid_AccessStatus
     ctypedef _braid_SyncStatus_struct *braid_SyncStatus
@@ -109,55 +109,32 @@ cdef extern from "braid.h" nogil:
     braid_Int braid_GetNumIter(braid_Core core, braid_Int *niter_ptr)
     braid_Int braid_GetRNorms(braid_Core core, braid_Int *nrequest_ptr, braid_Real *rnorms)
     braid_Int braid_GetNLevels(braid_Core core, braid_Int *nlevels_ptr)
-    braid_Int braid_GetMyID(braid_Core core, braid_Int *myid_ptr)
 
-    braid_Int braid_StepStatusGetT(braid_StepStatus s, braid_Real *t_ptr)
-    braid_Int braid_StepStatusGetTstop(braid_StepStatus s, braid_Real *tstop_ptr)
-    braid_Int braid_StepStatusGetTstartTstop(braid_StepStatus s, braid_Real *tstart_ptr,
-                                             braid_Real *tstop_ptr)
-    braid_Int braid_StepStatusGetTIndex(braid_StepStatus s, braid_Int *idx_ptr)
-    braid_Int braid_StepStatusGetIter(braid_StepStatus s, braid_Int *iter_ptr)
-    braid_Int braid_StepStatusGetLevel(braid_StepStatus s, braid_Int *level_ptr)
-    braid_Int braid_StepStatusGetNLevels(braid_StepStatus s, braid_Int *nlevels_ptr)
-    braid_Int braid_StepStatusGetNTPoints(braid_StepStatus s, braid_Int *ntpoints_ptr)
-    braid_Int braid_StepStatusGetTol(braid_StepStatus s, braid_Real *tol_ptr)
-    braid_Int braid_StepStatusGetRNorms(braid_StepStatus s, braid_Int *nrequest_ptr,
-                                        braid_Real *rnorms)
-    braid_Int braid_StepStatusGetDone(braid_StepStatus s, braid_Int *done_ptr)
-    braid_Int braid_StepStatusGetCallingFunction(braid_StepStatus s, braid_Int *cfunction_ptr)
-    braid_Int braid_StepStatusGetCFactor(braid_StepStatus s, braid_Int *cfactor_ptr,
-                                         braid_Int level)
-    braid_Int braid_StepStatusGetTIUL(braid_StepStatus s, braid_Int *iu_ptr, braid_Int *il_ptr,
-                                      braid_Int level)
-    braid_Int braid_StepStatusSetRFactor(braid_StepStatus s, braid_Real rfactor)
+    # The base status getters (braid_status.h).  Every status kind is a view
+    # of braid_Status; XBraid's typed getters (braid_StepStatusGetT, ...) are
+    # these, cast.  Each returns 0, or an error code.
+    braid_Int braid_StatusGetT(braid_Status s, braid_Real *t_ptr)
+    braid_Int braid_StatusGetTstop(braid_Status s, braid_Real *tstop_ptr)
+    braid_Int braid_StatusGetTIndex(braid_Status s, braid_Int *idx_ptr)
+    braid_Int braid_StatusGetIter(braid_Status s, braid_Int *iter_ptr)
+    braid_Int braid_StatusGetLevel(braid_Status s, braid_Int *level_ptr)
+    braid_Int braid_StatusGetNLevels(braid_Status s, braid_Int *nlevels_ptr)
+    braid_Int braid_StatusGetNTPoints(braid_Status s, braid_Int *ntpoints_ptr)
+    braid_Int braid_StatusGetResidual(braid_Status s, braid_Real *rnorm_ptr)
+    braid_Int braid_StatusGetDone(braid_Status s, braid_Int *done_ptr)
+    braid_Int braid_StatusGetTol(braid_Status s, braid_Real *tol_ptr)
+    braid_Int braid_StatusGetCallingFunction(braid_Status s, braid_Int *cfunction_ptr)
+    braid_Int braid_StatusGetMessageType(braid_Status s, braid_Int *messagetype_ptr)
+    # (iupper, ilower): upper first
+    braid_Int braid_StatusGetTIUL(braid_Status s, braid_Int *iu_ptr, braid_Int *il_ptr,
+                                  braid_Int level)
+    braid_Int braid_StatusGetCFactor(braid_Status s, braid_Int *cfactor_ptr, braid_Int level)
+    braid_Int braid_StatusGetProc(braid_Status s, braid_Int *proc_ptr, braid_Int level,
+                                  braid_Int index)
+    # at most *nrequest_ptr norms; *nrequest_ptr becomes how many were written
+    braid_Int braid_StatusGetRNorms(braid_Status s, braid_Int *nrequest_ptr, braid_Real *rnorms)
+    braid_Int braid_StatusSetSize(braid_Status s, braid_Real size)
 
-    braid_Int braid_AccessStatusGetT(braid_AccessStatus s, braid_Real *t_ptr)
-    braid_Int braid_AccessStatusGetTIndex(braid_AccessStatus s, braid_Int *idx_ptr)
-    braid_Int braid_AccessStatusGetIter(braid_AccessStatus s, braid_Int *iter_ptr)
-    braid_Int braid_AccessStatusGetLevel(braid_AccessStatus s, braid_Int *level_ptr)
-    braid_Int braid_AccessStatusGetNLevels(braid_AccessStatus s, braid_Int *nlevels_ptr)
-    braid_Int braid_AccessStatusGetNTPoints(braid_AccessStatus s, braid_Int *ntpoints_ptr)
-    braid_Int braid_AccessStatusGetResidual(braid_AccessStatus s, braid_Real *rnorm_ptr)
-    braid_Int braid_AccessStatusGetDone(braid_AccessStatus s, braid_Int *done_ptr)
-    braid_Int braid_AccessStatusGetCallingFunction(braid_AccessStatus s,
-                                                   braid_Int *cfunction_ptr)
-    braid_Int braid_AccessStatusGetCFactor(braid_AccessStatus s, braid_Int *cfactor_ptr,
-                                           braid_Int level)
-
-    braid_Int braid_SyncStatusGetTIUL(braid_SyncStatus s, braid_Int *iu_ptr, braid_Int *il_ptr,
-                                      braid_Int level)
-    braid_Int braid_SyncStatusGetProc(braid_SyncStatus s, braid_Int *proc_ptr,
-                                      braid_Int level, braid_Int index)
-    braid_Int braid_SyncStatusGetIter(braid_SyncStatus s, braid_Int *iter_ptr)
-    braid_Int braid_SyncStatusGetLevel(braid_SyncStatus s, braid_Int *level_ptr)
-    braid_Int braid_SyncStatusGetNLevels(braid_SyncStatus s, braid_Int *nlevels_ptr)
-    braid_Int braid_SyncStatusGetNTPoints(braid_SyncStatus s, braid_Int *ntpoints_ptr)
-    braid_Int braid_SyncStatusGetDone(braid_SyncStatus s, braid_Int *done_ptr)
-    braid_Int braid_SyncStatusGetCallingFunction(braid_SyncStatus s, braid_Int *cfunction_ptr)
-
-    braid_Int braid_BufferStatusGetMessageType(braid_BufferStatus s, braid_Int *messagetype_ptr)
-    braid_Int braid_BufferStatusGetTIndex(braid_BufferStatus s, braid_Int *idx_ptr)
-    braid_Int braid_BufferStatusGetLevel(braid_BufferStatus s, braid_Int *level_ptr)
     braid_Int braid_BufferStatusSetSize(braid_BufferStatus s, braid_Real size)
 
 
