@@ -656,6 +656,18 @@ cdef class Core:
             err, self._error = self._error, None
             raise err
 
+    def __repr__(self):
+        if self.app is None:
+            return "<Core: not initialized>"
+        if self._destroyed:
+            state = "destroyed"
+        elif self._c != NULL and self._driven or self._last[0] > 0:
+            state = f"niter={self.niter}, nlevels={self.nlevels}"
+        else:
+            state = "not solved"
+        return (f"<Core {type(self.app).__name__}: ntime={self.ntime} on "
+                f"[{self.tstart!r}, {self.tstop!r}], {self.comm.Get_size()} rank(s), {state}>")
+
     def __enter__(self):
         return self
 

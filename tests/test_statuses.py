@@ -37,3 +37,13 @@ def test_repr_inside_and_outside_the_callback():
     inside, status = seen[0]
     assert inside.startswith("<StepStatus t=0.0 tindex=0 level=") and "iter=" in inside
     assert repr(status) == "<StepStatus: outside its callback>"
+
+
+def test_core_repr_says_what_it_solves_and_how_far():
+    core = pyxbraid.Core(DahlquistNumpy(), tstart=0.0, tstop=2.0, ntime=16, max_levels=2,
+                         print_level=0)
+    assert repr(core) == "<Core DahlquistNumpy: ntime=16 on [0.0, 2.0], 1 rank(s), not solved>"
+    core.drive()
+    assert repr(core).endswith(f"niter={core.niter}, nlevels=2>")
+    core.destroy()
+    assert repr(core).endswith("destroyed>")
