@@ -38,6 +38,8 @@ import math
 import numpy as np
 from mpi4py import MPI as _MPI
 
+from pyxbraid.abort import abort_at_exit
+
 cnp.import_array()
 
 cdef extern from "Python.h":

@@ -517,8 +517,7 @@ cdef class Core:
             self._discard()  # its vectors are freed as no-ops; the next drive starts afresh
         finally:
             self._data.failed = False
-            if self.comm_world.Get_size() > 1:
-                _abort_at_exit()
+            abort_at_exit(self.comm_world)
         if error is not None:
             raise error
         if failed_on:

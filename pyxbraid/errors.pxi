@@ -27,15 +27,3 @@ cdef inline int _check_rc(braid_Int rc, str what) except -1:
             raise BraidMemoryError(f"{what}: out of memory (braid error code {rc})", rc)
         raise BraidError(f"{what} failed with braid error code {rc}", rc)
     return 0
-
-
-
-def _abort_at_exit():
-    """The other ranks of a failed solve may wait for this one forever: make
-    the interpreter's exit call MPI_Abort instead of MPI_Finalize (mpi4py's
-    own mechanism, as `python -m mpi4py` does), so the job ends after the
-    traceback is printed rather than hanging."""
-    from mpi4py.run import set_abort_status
-    set_abort_status(1)
-
-
