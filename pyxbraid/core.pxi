@@ -27,10 +27,17 @@ cdef class Core:
     """
     cdef braid_Core _c
     cdef readonly object app
+    """The app the core calls."""
     cdef readonly object comm
+    """The time communicator: its ranks share the time points."""
     cdef readonly object comm_world
-    cdef readonly double tstart, tstop
+    """Every rank of the solve (comm, times the space ranks of each time point)."""
+    cdef readonly double tstart
+    """The first time point."""
+    cdef readonly double tstop
+    """The last time point."""
     cdef readonly int ntime
+    """Time steps on the finest level (ntime + 1 points)."""
     cdef object _error
     cdef bint _numpy
     cdef StepStatus _step_status
@@ -357,7 +364,8 @@ cdef class Core:
         self._store("cwt", self._merge_levels("cwt", cwt, _check_cwt))
 
     def set_abs_tol(self, abs_tol):
-        """Absolute tolerance on the residual norm (braid_SetAbsTol)."""
+        """Absolute tolerance on the residual norm (braid_SetAbsTol; by default
+        the tolerance is relative, 1e-9: see set_rel_tol)."""
         self._store("tol", (_float_option("abs_tol", abs_tol, 0.0), False))
 
     def set_rel_tol(self, rel_tol):
@@ -451,7 +459,8 @@ cdef class Core:
 
     def set_time_grid(self, time_grid):
         """The ntime+1 time values, strictly increasing, instead of a uniform
-        grid (braid_SetTimeGrid)."""
+        grid (braid_SetTimeGrid; default: ntime equal steps from tstart to
+        tstop)."""
         try:
             grid = np.array(time_grid, dtype=np.float64).ravel()
         except (TypeError, ValueError):
