@@ -256,7 +256,7 @@ cdef braid_Int _cb_bufsize(braid_App app, braid_Int *size_ptr, braid_BufferStatu
 cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
                            braid_BufferStatus status) noexcept:
     if _failed(app):
-        braid_BufferStatusSetSize(status, 0.0)
+        braid_BufferStatusSetSize(status, 0.0)  # nothing to send (its code: moot)
         return 0
     cdef Core core = _core(app)
     cdef BufferStatus st = core._buffer_status
@@ -271,7 +271,7 @@ cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
             view.release()
         return 0
     except BaseException as e:
-        braid_BufferStatusSetSize(status, 0.0)
+        braid_BufferStatusSetSize(status, 0.0)  # nothing to send (its code: moot)
         return _failure(app, e)
     finally:
         st.s = NULL

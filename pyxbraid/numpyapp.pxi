@@ -212,8 +212,7 @@ cdef braid_Int _cb_bufpack_np(braid_App app, braid_Vector u, void *buffer,
             out[i] = NAN
     else:
         memcpy(buffer, pyxbraid_data(u), d.n * sizeof(double))
-    braid_BufferStatusSetSize(status, <double> (max(d.n, 0) * sizeof(double)))
-    return 0
+    return braid_BufferStatusSetSize(status, <double> (max(d.n, 0) * sizeof(double)))
 
 
 cdef braid_Int _cb_bufunpack_np(braid_App app, void *buffer, braid_Vector *u_ptr,
