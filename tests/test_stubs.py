@@ -3,9 +3,11 @@
 mypy's stubtest compares the stub with the compiled module: names, classes,
 methods, their parameters, read-only properties.  A cdef class's __init__ is a
 slot wrapper that takes (*args, **kwargs) at run time, so stubtest cannot see
-Core.__init__'s parameters: a test of its own compares them.  Last, mypy
-checks a typed user script against the stubs (which passes, and the script
-runs) and scripts with wrong calls (which must fail).
+Core.__init__'s parameters: a test of its own compares them.  Nor can it know
+what a Cython function returns: a solve on two ranks reports the type of
+every property and method result of Core and the statuses, which must be the
+stub's.  Last, mypy checks a typed user script against the stubs (which
+passes, and the script runs) and scripts with wrong calls (which must fail).
 
 mypy finds the package through MYPYPATH: an editable install reaches Python
 through an import hook, which mypy does not follow.  That makes the package's
@@ -26,9 +28,12 @@ import pytest
 from mpi4py import MPI
 
 import pyxbraid
-from pyxbraid import _braid
 
-from conftest import ROOT
+from conftest import ROOT, last_json_line, run_mpi
+
+# the build pyxbraid uses (PYXBRAID_LIBRARY=stand-in: _braid_standin, whose
+# stub re-exports _braid's)
+EXTENSION = sys.modules[pyxbraid.Core.__module__]
 
 STUB = ROOT / "pyxbraid" / "_braid.pyi"
 
@@ -88,12 +93,12 @@ def _params(args):
 
 def _runtime_core_init():
     """Core.__init__'s parameters as Cython embeds them in the class docstring."""
-    first = _braid.Core.__doc__.splitlines()[0]
+    first = EXTENSION.Core.__doc__.splitlines()[0]
     assert first.startswith("Core(") and first.endswith(")"), first
     return _params(ast.parse(f"def f{first[len('Core'):]}: pass").body[0].args)
 
 
-class _Tiny(pyxbraid.NumpyApp):
+class _Tiny(EXTENSION.NumpyApp):
     def init(self, t):
         return np.ones(1)
 
@@ -109,16 +114,139 @@ def test_core_init_stub_has_the_runtime_parameters_and_defaults():
     positional = [name for name, _ in stub if name not in keyword_only]
     assert positional == ["app", "comm"]
     with pytest.raises(TypeError, match="at most 2 positional"):
-        _braid.Core(_Tiny(), MPI.COMM_SELF, 0.0, ntime=2)
+        EXTENSION.Core(_Tiny(), MPI.COMM_SELF, 0.0, ntime=2)
     with pytest.raises(TypeError, match="ntime"):
-        _braid.Core(_Tiny(), MPI.COMM_SELF)
+        EXTENSION.Core(_Tiny(), MPI.COMM_SELF)
     with pytest.raises(TypeError, match="no_such_option"):
-        _braid.Core(_Tiny(), ntime=2, no_such_option=1)
+        EXTENSION.Core(_Tiny(), ntime=2, no_such_option=1)
     # every parameter, given by name with the stub's default, is accepted
     defaults = {name: value for name, value in stub
                 if name in keyword_only and value != "required"}
-    core = _braid.Core(_Tiny(), MPI.COMM_SELF, ntime=2, **defaults)
+    core = EXTENSION.Core(_Tiny(), MPI.COMM_SELF, ntime=2, **defaults)
     core.destroy()
+
+
+# ------------------------------------------------- what the results really are
+
+# On two ranks (so that the buffer callbacks run too): the type of every public
+# property of each status a callback receives and of the Core after a solve,
+# and of each method's result (Core's setters with the values the core holds).
+TYPES_SCRIPT = """\
+import json
+
+import numpy as np
+from mpi4py import MPI
+
+import pyxbraid
+
+CALLS = {"tiul": (0,), "cfactor": (0,), "proc": (0, 0), "set_size": (8,)}
+seen = {}
+
+
+def describe(v):
+    if isinstance(v, tuple):
+        return "tuple[" + ", ".join(describe(x) for x in v) + "]"
+    if isinstance(v, np.ndarray):
+        return f"npt.NDArray[np.{v.dtype}]"
+    if isinstance(v, MPI.Intracomm):
+        return "MPI.Intracomm"
+    return "None" if v is None else type(v).__name__
+
+
+def record(obj):
+    cls = type(obj)
+    for name in dir(cls):
+        if not name.startswith("_") and not callable(getattr(cls, name)):
+            seen[f"{cls.__name__}.{name}"] = describe(getattr(obj, name))
+    for name, args in CALLS.items():
+        if hasattr(obj, name):
+            seen[f"{cls.__name__}.{name}()"] = describe(getattr(obj, name)(*args))
+
+
+class Scalar(pyxbraid.App):
+    def init(self, t):
+        return [1.0]
+
+    def step(self, ustop, fstop, u, status):
+        record(status)
+        u[0] *= 0.5
+
+    def clone(self, u):
+        return list(u)
+
+    def sum(self, alpha, x, beta, y):
+        y[0] = alpha * x[0] + beta * y[0]
+
+    def spatialnorm(self, u):
+        return abs(u[0])
+
+    def access(self, u, status):
+        record(status)
+
+    def sync(self, status):
+        record(status)
+
+    def bufsize(self, status):
+        return 8
+
+    def bufpack(self, u, buffer, status):
+        buffer.cast("d")[0] = u[0]
+        record(status)  # set_size(8) among the calls
+
+    def bufunpack(self, buffer, status):
+        record(status)
+        return [buffer.cast("d")[0]]
+
+
+with pyxbraid.Core(Scalar(), ntime=16, max_levels=2, print_level=0) as core:
+    seen["Core.drive()"] = describe(core.drive())
+    record(core)
+    # every setter, with the value the core holds (and a tolerance and a grid)
+    values = dict(core.options, abs_tol=1e-6, time_grid=np.linspace(0.0, 1.0, 17))
+    for name, value in values.items():
+        seen[f"Core.set_{name}()"] = describe(getattr(core, "set_" + name)(value))
+    seen["Core.print_stats()"] = describe(core.print_stats())
+    seen["Core.destroy()"] = describe(core.destroy())
+if MPI.COMM_WORLD.rank == 0:
+    print(json.dumps(seen))
+"""
+
+
+def _stub_results():
+    """{"Class.name": annotation} of the stub's properties, and of its methods
+    as "Class.name()", for Core and the four statuses (inherited ones too)."""
+    tree = ast.parse(STUB.read_text())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+    def members(name):
+        node = classes[name]
+        out = {}
+        for base in node.bases:
+            if isinstance(base, ast.Name) and base.id in classes:
+                out.update(members(base.id))
+        for f in node.body:
+            if isinstance(f, ast.FunctionDef) and not f.name.startswith("_"):
+                is_property = any(isinstance(d, ast.Name) and d.id == "property"
+                                  for d in f.decorator_list)
+                out[f.name if is_property else f"{f.name}()"] = ast.unparse(f.returns)
+        return out
+
+    return {f"{cls}.{member}": ann
+            for cls in ("Core", "StepStatus", "AccessStatus", "SyncStatus", "BufferStatus")
+            for member, ann in members(cls).items()}
+
+
+def test_every_property_and_result_has_the_stubs_type(tmp_path):
+    script = tmp_path / "types.py"
+    script.write_text(TYPES_SCRIPT)
+    done = run_mpi(2, [script])
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = last_json_line(done.stdout)
+    stub = _stub_results()
+    assert set(stub) == set(seen)
+    for name, described in seen.items():
+        expected = stub[name].replace("dict[str, Any]", "dict")
+        assert expected in ("Any", described), (name, described, stub[name])
 
 
 # ------------------------------------------------------------ user scripts
@@ -294,7 +422,7 @@ def test_mypy_passes_a_correct_script_and_fails_each_wrong_call(mypy_env):
 def test_the_correct_script_runs(mypy_env):
     # what the script type-checks also works: the stub describes the runtime
     where, env = mypy_env
-    (where / "run_good.py").write_text(_fill(GOOD, "pyxbraid._braid"))
+    (where / "run_good.py").write_text(_fill(GOOD, EXTENSION.__name__))
     done = subprocess.run([sys.executable, "run_good.py"], cwd=where, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -303,7 +431,7 @@ def test_the_correct_script_runs(mypy_env):
     assert result["cfactor"] == 4 and result["points"] == 9 and result["syncs"] >= 1
     assert (result["myid"], result["ntime"], result["tstop"]) == (0, 8, 2.0)
     assert result["after_destroy"] == "RuntimeError"
-    assert result["library"] == pyxbraid.BRAID_LIBRARY
+    assert result["library"] == pyxbraid.BRAID_LIBRARY == EXTENSION.BRAID_LIBRARY
 
 
 @pytest.mark.xfail(strict=True, reason="pyxbraid/__init__.py binds the extension's names by "
