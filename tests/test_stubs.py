@@ -63,7 +63,7 @@ def _run(args, where, env):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_stubtest_finds_the_stubs_match_the_extension(mypy_env):
+def test_stubtest_finds_the_stubs_and_they_match_the_extension(mypy_env):
     where, env = mypy_env
     allowlist = where / "allowlist.txt"
     allowlist.write_text(STUBTEST_ALLOWLIST)
