@@ -69,9 +69,10 @@ def test_stubtest_finds_the_stubs_and_they_match_the_extension(mypy_env):
     allowlist.write_text(STUBTEST_ALLOWLIST)
     done = _run(["mypy.stubtest", "--mypy-config-file", "mypy.ini", "--allowlist",
                  str(allowlist), "pyxbraid._braid", "pyxbraid._braid_standin"], where, env)
+    # A private module (_braid) whose stub stubtest cannot find is skipped in
+    # silence; then the allowlist's entry goes unused, which stubtest reports
+    # as an error: a zero exit means both stubs were checked.
     assert done.returncode == 0, done.stdout + done.stderr
-    # stubtest also says Success when it found no stub to check at all
-    assert "Success: no issues found in 2 modules" in done.stdout
 
 
 def _stub_core_init():
