@@ -1,0 +1,1 @@
+from pyxbraid._braid import *
