@@ -142,7 +142,7 @@ class Core:
         seq_soln: _Bool | None = None,
         access_level: _Int | None = None,
         print_level: _Int | None = None,
-        file_io_level: _Int | None = 0,
+        file_io_level: _Int | None = None,
         relax_only_cg: _Bool | None = None,
         final_fc_relax: _Bool | None = None,
         residual: _Bool | None = None,

@@ -11,10 +11,10 @@ original traceback.
 The module is split by concern, in mpi4py's manner (declarations of the C
 interface in braid.pxd):
   errors.pxi     exceptions, and the check of every braid call's return code
+  options.pxi    option checks, defaults and order
   status.pxi     the status objects the callbacks receive
   callbacks.pxi  the app protocol (App) and its trampolines
   numpyapp.pxi   NumpyApp and its C kernels on the array memory
-  options.pxi    option checks, defaults and order
   core.pxi       Core: the solver
   comm.pxi       communicators split between space and time
 """
@@ -90,9 +90,9 @@ CALLERS = {
 
 
 include "errors.pxi"
+include "options.pxi"
 include "status.pxi"
 include "callbacks.pxi"
 include "numpyapp.pxi"
-include "options.pxi"
 include "core.pxi"
 include "comm.pxi"

@@ -70,7 +70,7 @@ cdef class Core:
                  nrelax=None, cwt=None, abs_tol=None, rel_tol=None, max_iter=None,
                  skip=None, fmg=None, nfmg=None, nfmg_vcyc=None, temporal_norm=None,
                  storage=None, seq_soln=None, access_level=None, print_level=None,
-                 file_io_level=0, relax_only_cg=None, final_fc_relax=None, residual=None,
+                 file_io_level=None, relax_only_cg=None, final_fc_relax=None, residual=None,
                  residual_computation=None, time_grid=None):
         if self.app is not None:
             raise RuntimeError("Core.__init__ called twice")
@@ -97,7 +97,7 @@ cdef class Core:
         self._access_status = AccessStatus()
         self._buffer_status = BufferStatus()
         self._sync_status = SyncStatus()
-        self._set(file_io_level=file_io_level, max_levels=max_levels, min_coarse=min_coarse,
+        self._set(file_io_level=0 if file_io_level is None else file_io_level, max_levels=max_levels, min_coarse=min_coarse,
                   cfactor=cfactor, nrelax=nrelax, cwt=cwt, abs_tol=abs_tol, rel_tol=rel_tol,
                   max_iter=max_iter, skip=skip, fmg=fmg, nfmg=nfmg, nfmg_vcyc=nfmg_vcyc,
                   temporal_norm=temporal_norm, storage=storage, seq_soln=seq_soln,

@@ -70,10 +70,11 @@ cdef class _SolveStatus(_Status):
         """braid_ASCaller_* code of the routine that called (see pyxbraid.CALLERS)."""
         return self._int(braid_StatusGetCallingFunction, "braid_StatusGetCallingFunction")
 
-    cdef tuple _tiul(self, int level):
+    cdef tuple _tiul(self, level):
         # the C function gives (iupper, ilower)
         cdef braid_Int iu, il
-        _check_rc(braid_StatusGetTIUL(self.live(), &iu, &il, level), "braid_StatusGetTIUL")
+        cdef braid_Int lev = _int_option("level", level)
+        _check_rc(braid_StatusGetTIUL(self.live(), &iu, &il, lev), "braid_StatusGetTIUL")
         return il, iu
 
 
@@ -90,10 +91,11 @@ cdef class _PointStatus(_SolveStatus):
         """Index of the point on its level (a step's tstart)."""
         return self._int(braid_StatusGetTIndex, "braid_StatusGetTIndex")
 
-    def cfactor(self, int level):
+    def cfactor(self, level):
         """Coarsening factor of `level` (-1 for the coarsest level)."""
         cdef braid_Int cf
-        _check_rc(braid_StatusGetCFactor(self.live(), &cf, level), "braid_StatusGetCFactor")
+        cdef braid_Int lev = _int_option("level", level)
+        _check_rc(braid_StatusGetCFactor(self.live(), &cf, lev), "braid_StatusGetCFactor")
         return cf
 
     def __repr__(self):
@@ -130,7 +132,7 @@ cdef class StepStatus(_PointStatus):
                   "braid_StatusGetRNorms")
         return out[:n].copy()
 
-    def tiul(self, int level):
+    def tiul(self, level):
         """(ilower, iupper): this rank's index range on `level`."""
         return self._tiul(level)
 
@@ -147,13 +149,15 @@ cdef class AccessStatus(_PointStatus):
 cdef class SyncStatus(_SolveStatus):
     """What a sync callback knows: the iteration and this rank's ranges."""
 
-    def proc(self, int level, int index):
-        """Rank that owns `index` on `level`."""
+    def proc(self, level, index):
+        """Rank that owns `index` on `level` (-1 for a point that is not there)."""
         cdef braid_Int p
-        _check_rc(braid_StatusGetProc(self.live(), &p, level, index), "braid_StatusGetProc")
+        cdef braid_Int lev = _int_option("level", level)
+        cdef braid_Int i = _int_option("index", index)
+        _check_rc(braid_StatusGetProc(self.live(), &p, lev, i), "braid_StatusGetProc")
         return p
 
-    def tiul(self, int level):
+    def tiul(self, level):
         """(ilower, iupper): this rank's index range on `level`."""
         return self._tiul(level)
 

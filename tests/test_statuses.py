@@ -47,3 +47,31 @@ def test_core_repr_says_what_it_solves_and_how_far():
     assert repr(core).endswith(f"niter={core.niter}, nlevels=2>")
     core.destroy()
     assert repr(core).endswith("destroyed>")
+
+
+def test_levels_and_indices_must_be_ints():
+    errors = []
+
+    class App(DahlquistNumpy):
+        def step(self, ustop, fstop, u, status):
+            if not errors:
+                for call in (lambda: status.tiul(0.5), lambda: status.cfactor(True),
+                             lambda: status.cfactor("0")):
+                    try:
+                        call()
+                    except TypeError as e:
+                        errors.append(str(e))
+            super().step(ustop, fstop, u, status)
+
+    with pyxbraid.Core(App(), ntime=8, max_levels=2, print_level=0) as core:
+        core.drive()
+    assert len(errors) == 3 and all(e.startswith("level: expected an int") for e in errors)
+
+
+def test_file_io_level_none_is_pyxbraids_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pyxbraid.Core(DahlquistNumpy(), ntime=8, max_levels=2, print_level=0,
+                       file_io_level=None) as core:
+        assert core.options["file_io_level"] == 0
+        core.drive()
+    assert not (tmp_path / "braid.out.cycle").exists()
