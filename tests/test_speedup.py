@@ -2,10 +2,11 @@
 braid core really takes (the reference counts, and an F-cycle run)."""
 import pytest
 
-from conftest import load_reference
-from dahlquist import DahlquistPython, solve
+from conftest import load_example, load_reference
 from pyxbraid.train.speedup import critical_path, hierarchy, replay_cycle
 
+dahlquist = load_example("dahlquist")
+DahlquistPython, solve = dahlquist.DahlquistPython, dahlquist.solve
 RUNS = load_reference()["runs"]
 
 
