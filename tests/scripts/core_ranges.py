@@ -17,6 +17,8 @@ dahlquist = load_example("dahlquist")
 
 
 class Recording(dahlquist.DahlquistPython):
+    """The reference problem, every callback in Python, noting what it is shown."""
+
     def __init__(self):
         super().__init__()
         self.stepped, self.accessed, self.messages = {}, [], []
@@ -36,13 +38,9 @@ class Recording(dahlquist.DahlquistPython):
     def sync(self, status):
         if self.sync_tiul is None:
             self.sync_tiul = [status.tiul(level) for level in range(status.nlevels)]
-            self.owners = [[status.proc(level, i) for i in range(ilower_to_gupper)]
-                           for level, ilower_to_gupper in enumerate(self._points(status))]
-
-    @staticmethod
-    def _points(status):
-        """Points per level: 0..G_l, G_l = ntime // 2**l (cfactor 2 everywhere)."""
-        return [status.ntime // 2 ** level + 1 for level in range(status.nlevels)]
+            # the owner of each point 0 .. ntime // 2**level of every level (cfactor 2)
+            self.owners = [[status.proc(level, i) for i in range(status.ntime // 2 ** level + 1)]
+                           for level in range(status.nlevels)]
 
     def bufpack(self, u, buffer, status):
         self.messages.append(("pack", status.tindex, status.level, status.message_type))
