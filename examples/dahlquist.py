@@ -1,5 +1,5 @@
 """u' = lambda*u by backward Euler with MGRIT: the reference problem of
-shared/reference/xbraid-v3.1-histories.json, written as a pyxbraid app.
+tests/data/xbraid-v3.1-histories.json, written as a pyxbraid app.
 
     mpirun -n 2 python -m mpi4py examples/dahlquist.py --ntime 1000 --ml 5 --tol 1e-10
 

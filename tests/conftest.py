@@ -1,4 +1,6 @@
-"""Shared test helpers: paths, the reference vectors, and running under mpirun."""
+"""Shared test helpers: paths, the reference vectors, the examples as modules,
+and running under mpirun."""
+import importlib.util
 import json
 import os
 import shutil
@@ -8,16 +10,13 @@ from pathlib import Path
 
 import pytest
 
+import pyxbraid
+
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
 EXAMPLES = ROOT / "examples"
-# the reference vectors: shared/ beside the project when present, else our copy
-_SHARED_REFERENCE = ROOT.parent / "shared" / "reference" / "xbraid-v3.1-histories.json"
-REFERENCE = _SHARED_REFERENCE if _SHARED_REFERENCE.exists() else (
-    Path(__file__).parent / "data" / "xbraid-v3.1-histories.json")
-
-sys.path.insert(0, str(EXAMPLES))
-
-import pyxbraid  # noqa: E402
+# XBraid v3.1's residual histories and callback counts (the project's copy)
+REFERENCE = TESTS / "data" / "xbraid-v3.1-histories.json"
 
 # Built against LLNL's XBraid (XBRAID_DIR): what only our library does is not
 # tested there (README, "Building against upstream XBraid").
@@ -25,6 +24,34 @@ ours_or_standin = pytest.mark.skipif(
     pyxbraid.BRAID_LIBRARY == "upstream",
     reason="our library's behaviour, reproduced for upstream by the bindings and checked "
            "with the stand-in; upstream itself cannot be fetched here")
+
+
+def load_module(path):
+    """The Python file `path` as a module named after the file, imported once
+    and kept in sys.modules (where its classes' pickling and dataclasses look
+    for it), without putting its folder on sys.path."""
+    path = Path(path).resolve()
+    name = path.stem
+    module = sys.modules.get(name)
+    if module is not None:
+        if Path(getattr(module, "__file__", "")).resolve() != path:
+            raise ImportError(f"{path}: the module name {name!r} is taken by "
+                              f"{getattr(module, '__file__', 'a built-in module')}")
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_example(name):
+    """examples/<name>.py as a module: "dahlquist", "schroder2017/problems"."""
+    return load_module(EXAMPLES / f"{name}.py")
 
 
 def load_reference():

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 import pyxbraid
-from conftest import ROOT, last_json_line, ours_or_standin, run_mpi
-from dahlquist import DahlquistNumpy, DahlquistPython, solve
+from conftest import ROOT, last_json_line, load_example, ours_or_standin, run_mpi
+
+dahlquist = load_example("dahlquist")
+DahlquistNumpy, DahlquistPython, solve = (dahlquist.DahlquistNumpy, dahlquist.DahlquistPython,
+                                          dahlquist.solve)
 
 FAILING_APP = ROOT / "tests" / "scripts" / "failing_app.py"
 
@@ -423,8 +426,9 @@ def test_failure_on_one_rank_ends_the_job(rank, callback, use_mpi4py_runner):
 @pytest.mark.skipif(not pyxbraid.UPSTREAM_SEMANTICS,
                     reason="our library stops the failing rank at once; upstream's goes on")
 def test_under_upstream_every_rank_learns_which_rank_failed():
-    script = ("import json, sys; sys.path.insert(0, 'examples'); import pyxbraid\n"
-              "from mpi4py import MPI\nfrom dahlquist import DahlquistNumpy, solve\n"
+    script = ("import json, runpy; import pyxbraid\n"
+              "from mpi4py import MPI\ndahlquist = runpy.run_path('examples/dahlquist.py')\n"
+              "DahlquistNumpy, solve = dahlquist['DahlquistNumpy'], dahlquist['solve']\n"
               "class Failing(DahlquistNumpy):\n"
               "    def step(self, ustop, fstop, u, status):\n"
               "        if MPI.COMM_WORLD.rank == 1 and status.iter == 2:\n"

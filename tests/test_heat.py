@@ -6,8 +6,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import heat
-from conftest import EXAMPLES, last_json_line, run_mpi
+from conftest import EXAMPLES, last_json_line, load_example, run_mpi
+
+heat = load_example("heat")
 
 NX, NTIME, TSTOP, ML, CF, TOL, MAX_ITER = 32, 256, 0.5, 4, 2, 1e-10, 100
 CLI = ["--nx", NX, "--ntime", NTIME, "--tstop", TSTOP, "--ml", ML, "--cf", CF, "--tol", TOL]

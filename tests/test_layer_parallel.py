@@ -4,7 +4,7 @@ follows serial training; the solver does not slow down with depth."""
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_mpi
+from conftest import ROOT, last_json_line, run_mpi
 from pyxbraid.data import peaks
 from pyxbraid.nn import ResNet
 from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range
@@ -12,6 +12,7 @@ from pyxbraid.train.loop import train
 from pyxbraid.train.optim import LBFGS, SGD, Adam, make_optimizer
 
 SCRIPT = ROOT / "tests" / "scripts" / "layer_parallel_run.py"
+CORE_RANGES = ROOT / "tests" / "scripts" / "core_ranges.py"
 
 
 def peaks_net(n_layers=30, width=8, **kw):
@@ -118,9 +119,26 @@ def test_guard_falls_back_to_exact_mode():
     assert objective.mode == "exact"
 
 
-def test_block_range_matches_the_core():
+def test_block_range():
     assert [block_range(31, 4, r) for r in range(4)] == [(0, 7), (8, 15), (16, 23), (24, 30)]
     assert [block_range(5, 7, r) for r in range(7)][-2:] == [(5, 4), (5, 4)]
+
+
+@pytest.mark.parametrize("nranks", [3, 4])
+def test_block_range_matches_the_core(nranks):
+    """The fine points the core shows each rank's access callback at the end
+    of a solve are block_range's: points that divide among the ranks, points
+    that do not, and fewer points than ranks (ntime 2 on 4: one rank empty)."""
+    ntimes = [30, 31, 2]
+    run = run_mpi(nranks, [CORE_RANGES, *ntimes], timeout=120)
+    assert run.returncode == 0, run.stderr
+    seen = last_json_line(run.stdout)
+    for ntime in ntimes:
+        ranks = seen[str(ntime)]          # in the order of the time communicator
+        assert len(ranks) == nranks
+        for rank, record in enumerate(ranks):
+            lo, hi = block_range(ntime + 1, nranks, rank)
+            assert record["accessed"] == list(range(lo, hi + 1)), (ntime, rank)
 
 
 def test_optimizers_minimize_a_quadratic():

@@ -8,8 +8,12 @@ from collections import Counter
 
 import pytest
 
-from conftest import EXAMPLES, ROOT, last_json_line, load_reference, mpirun_executable, run_mpi
-from dahlquist import DahlquistNumpy, DahlquistPython, solve
+from conftest import (EXAMPLES, ROOT, last_json_line, load_example, load_reference,
+                      mpirun_executable, run_mpi)
+
+dahlquist = load_example("dahlquist")
+DahlquistNumpy, DahlquistPython, solve = (dahlquist.DahlquistNumpy, dahlquist.DahlquistPython,
+                                          dahlquist.solve)
 
 RUNS = load_reference()["runs"]
 

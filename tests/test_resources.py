@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 
 import pyxbraid
-from conftest import ROOT
-from dahlquist import DahlquistNumpy, DahlquistPython, solve
+from conftest import ROOT, load_example
+
+dahlquist = load_example("dahlquist")
+DahlquistNumpy, DahlquistPython, solve = (dahlquist.DahlquistNumpy, dahlquist.DahlquistPython,
+                                          dahlquist.solve)
 
 C_EXAMPLE = ROOT / "vendor" / "xbraid" / "examples" / "dahlquist"
 

@@ -1,17 +1,15 @@
 """MGRIT over SGD iterations (Schroder 2017) converges to serial training."""
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES, ROOT, run_mpi
+from conftest import ROOT, load_example, run_mpi
 from pyxbraid.data import Dataset, xor
 from pyxbraid.nn import MLP
 from pyxbraid.train import (DataSchedule, LearningRate, SGDStep, SGDTimeApp,
                             convergence_factor, train_serial, train_sgd_time)
 
-sys.path.insert(0, str(EXAMPLES / "schroder2017"))
-from problems import addition_problem, xor_problem  # noqa: E402
+problems = load_example("schroder2017/problems")
+addition_problem, xor_problem = problems.addition_problem, problems.xor_problem
 
 # In batch mode the summed gradient of many instances makes the step expansive
 # (alpha * curvature > 2 in some directions): the coarse solve then amplifies

@@ -1,49 +1,115 @@
-"""The cycle replay behind the model speed-up, checked against the steps the
-braid core really takes (the reference counts, and an F-cycle run)."""
+"""The cycle replay behind the model speed-up, checked against what the braid
+core really does (the order of its actions, the steps it takes, XBraid's
+reference counts) and against critical paths worked out by hand."""
+import itertools
+
 import pytest
 
-from conftest import load_reference
-from dahlquist import DahlquistPython, solve
-from pyxbraid.train.speedup import critical_path, hierarchy, replay_cycle
+import pyxbraid
+from conftest import load_example, load_reference
+from pyxbraid.train.speedup import critical_path, hierarchy, layer_parallel_speedup, replay_cycle
 
+dahlquist = load_example("dahlquist")
 RUNS = load_reference()["runs"]
 
-
-def total_steps(ntime, nlevels, niter, cf=2, nu=1, fmg=False, skip=True):
-    """Every step the core takes, from the same replay with whole-level costs."""
-    points, factors = hierarchy(ntime, nlevels, cf)
-    coarsest = nlevels - 1
-    cpoints = [g // m for g, m in zip(points, factors)]
-    steps = replay_cycle(
-        nlevels, niter,
-        relax=lambda l: nu * points[l],
-        restrict=lambda l: (points[l] - cpoints[l]) + cpoints[l] + points[l + 1],
-        interpolate=lambda l: points[l] if l == coarsest else points[l] - cpoints[l],
-        fmg=fmg, skip=skip)
-    return steps + points[0] - cpoints[0]
+# the action of the cycle a step belongs to, by the routine that called it
+# (a restriction's last steps compute the coarse right-hand side, one level down)
+ACTIONS = {"FCRelax": ("relax", 0), "FRestrict": ("restrict", 0),
+           "FASResidual": ("restrict", 0), "Residual": ("restrict", -1),
+           "FInterp": ("interpolate", 0), "FAccess": ("access", 0)}
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(RUNS) if RUNS[n]["nlevels"] > 1])
-def test_replay_matches_the_reference_step_counts(name):
+class Recording(dahlquist.DahlquistPython):
+    """Counts the steps and records (action, level) of each, and the last
+    index each level steps into."""
+
+    def __init__(self):
+        super().__init__()
+        self.actions, self.last_index = [], {}
+
+    def step(self, ustop, fstop, u, status):
+        action, shift = ACTIONS[pyxbraid.CALLERS[status.calling_function]]
+        self.actions.append((action, status.level + shift))
+        self.last_index[status.level] = max(self.last_index.get(status.level, 0),
+                                            status.tindex + 1)
+        super().step(ustop, fstop, u, status)
+
+
+CYCLES = [dict(), dict(skip=False), dict(fmg=True), dict(fmg=True, skip=False),
+          dict(fmg=True, nfmg=1), dict(fmg=True, nfmg_vcyc=2)]
+
+
+def test_hierarchy():
+    assert hierarchy(1000, 5) == ([1000, 500, 250, 125, 62], [2, 2, 2, 2])
+    assert hierarchy(100, 3, {0: 4, -1: 3}) == ([100, 25, 8], [4, 3])
+    assert hierarchy(7, 1) == ([7], [])
+
+
+@pytest.mark.parametrize("ntime, ml, cf", [(64, 4, 2), (100, 3, 3)])
+def test_hierarchy_is_the_cores(ntime, ml, cf):
+    app = Recording()
+    core = dahlquist.solve(app, ntime=ntime, ml=ml, cf=cf, tol=1e-10)
+    points, _ = hierarchy(ntime, core.nlevels, cf)
+    assert points == [app.last_index[level] for level in range(core.nlevels)]
+
+
+@pytest.mark.parametrize("options", CYCLES)
+def test_replay_takes_the_cores_actions_in_order(options):
+    app = Recording()
+    core = dahlquist.solve(app, ntime=64, ml=4, tol=1e-10, **options)
+    taken = [action for action, _ in itertools.groupby(app.actions)]
+    assert taken[-1] == ("access", 0)      # the final F-sweep, after the cycles
+
+    replayed = []
+
+    def record(action):
+        def cost(level):
+            replayed.append((action, level))
+            return 0
+        return cost
+
+    replay_cycle(core.nlevels, core.niter, record("relax"), record("restrict"),
+                 record("interpolate"), **options)
+    assert replayed == taken[:-1]
+
+
+def divides_every_level(ntime, nlevels, cf):
+    """Whether cf divides the points of every level above the coarsest: then
+    one rank's share of C-points, which the model rounds up, is exact."""
+    points, _ = hierarchy(ntime, nlevels, cf)
+    return all(g % cf == 0 for g in points[:-1])
+
+
+EXACT_RUNS = sorted(n for n, r in RUNS.items()
+                    if divides_every_level(int(r["opts"]["ntime"]), r["nlevels"],
+                                           int(r["opts"].get("cf", 2))))
+
+
+def test_runs_with_exact_shares():
+    assert EXACT_RUNS == ["A0_n10_ml2_stepform0", "A_n10_ml2", "B_n100_ml2",
+                          "C_n1000_ml3_cf2", "X_n1000_ml1", "Y_n16_ml3_sol"]
+
+
+@pytest.mark.parametrize("name", EXACT_RUNS)
+def test_one_ranks_critical_path_is_every_step_of_the_reference(name):
     run = RUNS[name]
     o = run["opts"]
-    assert total_steps(int(o["ntime"]), run["nlevels"], run["niter"], int(o.get("cf", 2)),
-                       int(o.get("nu", 1)), skip=bool(int(o.get("skip", 1)))) \
-        == run["counts_np1"]["step"]
+    path = critical_path(int(o["ntime"]), run["nlevels"], run["niter"],
+                         cfactor=int(o.get("cf", 2)), nrelax=int(o.get("nu", 1)),
+                         skip=bool(int(o.get("skip", 1))), nranks=1)
+    assert path == run["counts_np1"]["step"]
 
 
-@pytest.mark.parametrize("fmg, skip", [(True, True), (True, False), (False, True)])
-def test_replay_matches_the_core_with_f_cycles(fmg, skip):
-    class Counting(DahlquistPython):
-        steps = 0
-
-        def step(self, *args):
-            self.steps += 1
-            super().step(*args)
-
-    app = Counting()
-    core = solve(app, ntime=64, ml=3, tol=1e-10, fmg=fmg, skip=skip)
-    assert total_steps(64, core.nlevels, core.niter, fmg=fmg, skip=skip) == app.steps
+@pytest.mark.parametrize("options", CYCLES + [dict(ntime=1024, ml=5, cf=4, max_iter=3),
+                                              dict(nu=2), dict(ntime=81, cf=3, nu=0)])
+def test_one_ranks_critical_path_is_every_step_the_core_takes(options):
+    options = dict(dict(ntime=64, ml=3, cf=2, nu=1), **options)
+    app = Recording()
+    core = dahlquist.solve(app, tol=1e-10, **options)
+    cycle = {k: v for k, v in options.items() if k in ("fmg", "nfmg", "nfmg_vcyc", "skip")}
+    assert divides_every_level(options["ntime"], core.nlevels, options["cf"])
+    assert critical_path(options["ntime"], core.nlevels, core.niter, cfactor=options["cf"],
+                         nrelax=options["nu"], nranks=1, **cycle) == len(app.actions)
 
 
 def test_critical_path_model():
@@ -58,9 +124,13 @@ def test_critical_path_model():
 
 
 def test_critical_path_with_a_given_number_of_ranks():
-    # one rank per coarse interval is the default
-    assert critical_path(1024, 5, 3, cfactor=4, nranks=256) == critical_path(1024, 5, 3,
-                                                                           cfactor=4)
+    # N = 1024, m = 4, 5 levels (1024, 256, 64, 16, 4), one rank per coarse
+    # interval (256, the default): a sweep of levels 0-3 costs 4 (m), a rank's
+    # C-points 1.  A V-cycle: relaxation 4 x 4, restriction 4 x (4 + 1),
+    # interpolation 4 (the coarsest, sequential) + 3 x (4 - 1) = 49; iteration
+    # 0 (skipped) only interpolates (13); the final F-sweep 4 - 1.
+    assert critical_path(1024, 5, 3, cfactor=4) == 13 + 2 * 49 + 3
+    assert critical_path(1024, 5, 3, cfactor=4, nranks=256) == 13 + 2 * 49 + 3
     # fewer ranks, longer path; one rank does at least the serial work
     paths = [critical_path(1024, 5, 3, cfactor=4, nranks=p) for p in (1, 16, 64, 256)]
     assert paths == sorted(paths, reverse=True)
@@ -68,9 +138,12 @@ def test_critical_path_with_a_given_number_of_ranks():
 
 
 def test_layer_parallel_speedup():
-    from pyxbraid.train.speedup import layer_parallel_speedup
-    # forward and adjoint solves plus a rank's share of the 1024 layer gradients
-    path = critical_path(1024, 5, 2, cfactor=4, skip=False, nranks=64) + \
-        critical_path(1024, 5, 1, cfactor=4, skip=False, nranks=64) + 16
-    assert layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64) == 3 * 1024 / path
-    assert layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64) > 8  # issue 5's goal
+    # N = 1024, m = 4, 5 levels, 64 ranks (16 layers each), no skipped cycle.
+    # Sweeps: 16 on level 0, 4 (m) below; a rank's C-points: 4 on level 0, 1
+    # below.  A V-cycle: relaxation 16 + 3 x 4 = 28, restriction 20 + 3 x 5 =
+    # 35, interpolation 4 + 3 x 3 = 13, so 76; the final F-sweep 16 - 4 = 12.
+    # Forward (2 cycles) 164, adjoint (1) 88, a rank's 16 layer gradients.
+    # Serial: 1024 forward steps, 1024 adjoint steps, 1024 gradients.
+    speedup = layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64)
+    assert speedup == pytest.approx(3 * 1024 / (164 + 88 + 16), rel=1e-15)
+    assert speedup > 8  # issue 5's goal

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 import pyxbraid
-from dahlquist import DahlquistNumpy, DahlquistPython
-from heat import Heat
+from conftest import load_example
 from pyxbraid.testing import AppCheckError, check_app
+
+dahlquist = load_example("dahlquist")
+DahlquistNumpy, DahlquistPython = dahlquist.DahlquistNumpy, dahlquist.DahlquistPython
+Heat = load_example("heat").Heat
 
 
 class WithResidual(DahlquistPython):

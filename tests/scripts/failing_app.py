@@ -3,12 +3,12 @@
     mpirun -n 2 python tests/scripts/failing_app.py RANK CALLBACK
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import pyxbraid
+from testmodules import load_example
 
-import pyxbraid  # noqa: E402
-from dahlquist import DahlquistPython, solve  # noqa: E402
+dahlquist = load_example("dahlquist")
+DahlquistPython, solve = dahlquist.DahlquistPython, dahlquist.solve
 
 fail_rank, callback = int(sys.argv[1]), sys.argv[2]
 

@@ -3,15 +3,16 @@
     mpirun -n 2 python -m mpi4py tests/scripts/layer_parallel_run.py gradient|train OUT
 """
 import sys
-from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_layer_parallel import exact_gradient, one_shot_training  # noqa: E402
+from testmodules import load_test
+
+test_layer_parallel = load_test("test_layer_parallel")
 
 what, out = sys.argv[1], sys.argv[2]
-result = exact_gradient() if what == "gradient" else one_shot_training()
+result = (test_layer_parallel.exact_gradient() if what == "gradient"
+          else test_layer_parallel.one_shot_training())
 if MPI.COMM_WORLD.rank == 0:
     np.savez(out, **result)

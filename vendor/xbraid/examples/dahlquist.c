@@ -1,7 +1,8 @@
 /*
  * dahlquist.c -- u' = lambda u solved by backward Euler with MGRIT, all
- * callbacks in C.  This is the problem of shared/reference's test vectors and
- * the speed limit the Python bindings are measured against.
+ * callbacks in C.  This is the problem of the reference histories
+ * (tests/data/xbraid-v3.1-histories.json) and the speed limit the Python
+ * bindings are measured against.
  *
  *   mpirun -n 2 ./dahlquist -ntime 1000 -ml 5 -tol 1e-10 -history
  *
