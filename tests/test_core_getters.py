@@ -285,8 +285,6 @@ def test_sync_status_getters():
         assert set(e["owners"]) == {0}
 
 
-@pytest.mark.xfail(strict=True, reason="vendor/xbraid reports the level of the last step "
-                   "(1) at Drive_TopCycle; upstream XBraid passes 0 there")
 def test_sync_status_level_is_0_after_init_and_at_the_top_of_the_cycle():
     app, _ = recorded_solve()
     assert {e["level"] for e in app.of_kind("sync")} == {0}

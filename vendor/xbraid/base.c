@@ -103,13 +103,18 @@ braid_Int
 _braid_BaseSync(braid_Core core, braid_Int caller)
 {
    braid_Int rc;
+   braid_Int level = core->level;
 
    if (core->sync == NULL)
    {
       return 0;
    }
+   /* both syncs happen on the finest level: the status says so, not the
+      level of the last step */
    core->calling_function = caller;
+   core->level            = 0;
    _braid_Timed(core, _braid_TIMER_SYNC, core->sync(core->app, (braid_SyncStatus) core));
+   core->level = level;
    return _braid_UserResult(rc);
 }
 
