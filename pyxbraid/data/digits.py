@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 
+from pyxbraid.checks import int_in_range
 from pyxbraid.data.core import Dataset, one_hot
 
 DIGITS_CLASSES = 10
@@ -74,9 +75,7 @@ def digits(n_val=297, seed=0, path=None):
     """(train, validation): a seeded permutation puts n_val images in validation.
     Targets are one-hot rows (10 classes)."""
     pixels, labels = read_digits(digits_file() if path is None else path)
-    if (isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer))
-            or not 1 <= n_val < len(labels)):
-        raise ValueError(f"n_val: must be an integer from 1 to {len(labels) - 1}, got {n_val!r}")
+    int_in_range("n_val", n_val, 1, len(labels) - 1)
     order = np.random.default_rng(seed).permutation(len(labels))
     val, train = order[:n_val], order[n_val:]
     targets = one_hot(labels, DIGITS_CLASSES)
