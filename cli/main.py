@@ -27,9 +27,9 @@ import numpy as np
 
 import pyxbraid
 from pyxbraid import MPI
-from pyxbraid.config import (ProblemError, changed_fields, dump_problem, load_problem,
+from pyxbraid.cli.config import (ProblemError, changed_fields, dump_problem, load_problem,
                              problem_error, problem_json, resolved, unused_given, with_mode)
-from pyxbraid.train.problem import DataError, data_sizes, load_data
+from pyxbraid.cli.problem import DataError, data_sizes, load_data
 
 from pyxbraid.cli import plots
 from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agreed

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pyxbraid.config import ProblemError
+from pyxbraid.cli.config import ProblemError
 
 PROBLEM, METRICS, SUMMARY = "problem.yaml", "metrics.jsonl", "summary.json"
 WEIGHTS, CHECKPOINT, LOCK = "weights.npz", "checkpoint.npz", "run.lock"

@@ -15,12 +15,12 @@ import time
 import numpy as np
 
 import pyxbraid
-from pyxbraid.config import problem_json
+from pyxbraid.cli.config import problem_json
 from pyxbraid.train import train_serial, train_sgd_time
 from pyxbraid.train.layer_parallel import LayerParallel, Serial
 from pyxbraid.train.loop import train
 from pyxbraid.train.optim import make_optimizer
-from pyxbraid.train.problem import build, build_resnet
+from pyxbraid.cli.problem import build, build_resnet
 
 from pyxbraid.cli.agree import TrainingDiverged, agree
 from pyxbraid.cli.rundir import Checkpoint, RunFailed

@@ -14,6 +14,8 @@ from pyxbraid.data.core import Dataset, one_hot
 DIGITS_CLASSES = 10
 DIGITS_PIXELS = 64
 DIGITS_MAX_PIXEL = 16.0
+DIGITS_IMAGES = 1797  # in scikit-learn's file
+DIGITS_N_VAL = 297    # validation images by default (the rest, 1500, train)
 _RELATIVE_PATH = os.path.join("datasets", "data", "digits.csv.gz")
 
 
@@ -71,7 +73,7 @@ def read_digits(path):
     return pixels, np.array([row[1] for row in rows])
 
 
-def digits(n_val=297, seed=0, path=None):
+def digits(n_val=DIGITS_N_VAL, seed=0, path=None):
     """(train, validation): a seeded permutation puts n_val images in validation.
     Targets are one-hot rows (10 classes)."""
     pixels, labels = read_digits(digits_file() if path is None else path)

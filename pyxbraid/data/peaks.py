@@ -7,6 +7,7 @@ from pyxbraid.data.core import Dataset, one_hot
 
 PEAKS_CLASSES = 5
 PEAKS_LOW, PEAKS_HIGH = -3.0, 3.0
+PEAKS_N_TRAIN, PEAKS_N_VAL = 5000, 200  # points drawn by default
 
 
 def peaks_function(x, y):
@@ -40,7 +41,7 @@ def _sample(rng, n, name):
     return Dataset(points, one_hot(labels, PEAKS_CLASSES), name)
 
 
-def peaks(n_train=5000, n_val=200, seed=0):
+def peaks(n_train=PEAKS_N_TRAIN, n_val=PEAKS_N_VAL, seed=0):
     """(train, validation): points uniform in [-3, 3]^2, one-hot targets of
     their peaks class. Training points are drawn first, so they do not change
     with n_val."""

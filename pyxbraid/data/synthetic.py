@@ -13,6 +13,7 @@ ADDITION_DRAWS = ("legacy", "generator")
 # Where each number's bits start: "msb" most significant first (Trask's),
 # "lsb" least significant first.
 BIT_ORDERS = ("msb", "lsb")
+ADDITION_BITS = 12  # Trask's
 
 
 def xor():
@@ -22,7 +23,7 @@ def xor():
     return Dataset(x, y, "xor")
 
 
-def binary_addition(n_pairs, bits=12, seed=1, order="msb", draw="legacy", rng=None):
+def binary_addition(n_pairs, bits=ADDITION_BITS, seed=1, order="msb", draw="legacy", rng=None):
     """`n_pairs` random sums a + b: inputs are the bits of a and of b (2*bits
     0/1 features), targets the bits of a + b, each number's bits in `order`.
     a and b are below 2**(bits-1), so the sum fits in `bits` bits.
