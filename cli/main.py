@@ -24,9 +24,9 @@ from pathlib import Path
 
 import click
 import numpy as np
+from mpi4py import MPI
 
 import pyxbraid
-from pyxbraid import MPI
 from pyxbraid.cli.config import (ProblemError, changed_fields, dump_problem, load_problem,
                              problem_error, problem_json, resolved, unused_given, with_mode)
 from pyxbraid.cli.problem import DataError, data_sizes, load_data

@@ -13,8 +13,8 @@ import os
 import time
 
 import numpy as np
+from mpi4py import MPI
 
-import pyxbraid
 from pyxbraid.cli.config import problem_json
 from pyxbraid.train import train_serial, train_sgd_time
 from pyxbraid.train.layer_parallel import LayerParallel, Serial
@@ -98,7 +98,7 @@ class _FailingStep:
         self.model = step.model
 
     def __call__(self, w, index, level=0):
-        if index == self.index and pyxbraid.MPI.COMM_WORLD.rank == self.rank:
+        if index == self.index and MPI.COMM_WORLD.rank == self.rank:
             _fail_at(self.rank, index)
         self.step(w, index, level)
 

@@ -20,7 +20,8 @@ pin_blas_threads()
 
 # mpi4py.MPI loads the MPI library before the extension needs it: a build in
 # pip's isolated environment can leave the extension a dead library path.
-from mpi4py import MPI  # noqa: E402,F401
+# (Imported for that alone: users import MPI from mpi4py.)
+from mpi4py import MPI as _MPI  # noqa: E402,F401
 
 import os  # noqa: E402
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
-import pyxbraid  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+
 from dahlquist import DahlquistPython, solve  # noqa: E402
 
 fail_rank, callback = int(sys.argv[1]), sys.argv[2]
@@ -18,7 +19,7 @@ class Failing(DahlquistPython):
 
     def _maybe_fail(self):
         self.calls += 1
-        if pyxbraid.MPI.COMM_WORLD.rank == fail_rank and self.calls == 5:
+        if MPI.COMM_WORLD.rank == fail_rank and self.calls == 5:
             raise ZeroDivisionError(f"injected failure in {callback}")
 
 
