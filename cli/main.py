@@ -20,7 +20,9 @@ import platform
 import sys
 import traceback
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import click
 import numpy as np
@@ -35,8 +37,9 @@ from pyxbraid.cli import plots
 from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agreed
 from pyxbraid.cli.memory import check_memory
 from pyxbraid.cli.progress import Progress
-from pyxbraid.cli.rundir import PROBLEM, RunDir, RunFailed, RunLock, new_run_dir, timestamp
-from pyxbraid.cli.runner import Recorder, train_problem
+from pyxbraid.cli.rundir import (PROBLEM, Checkpoint, RunDir, RunFailed, RunLock, new_run_dir,
+                                 timestamp)
+from pyxbraid.cli.runner import Recorder, train_problem, without_warm_starts
 
 COMM = MPI.COMM_WORLD
 
@@ -164,9 +167,19 @@ def _resume_problem(resume_dir, problem_file, overrides):
     return problem
 
 
+@dataclass
+class _Held:
+    """Rank 0's hold on its run folder: the lock, and for a resumed run the
+    checkpoint (None: none was written) and the metrics records it counts."""
+    lock: RunLock
+    path: Path
+    checkpoint: Optional[Checkpoint] = None
+    records: list = field(default_factory=list)
+
+
 def _open_resume(folder, problem):
-    """Rank 0: the run folder locked, (lock, checkpoint or None, the metrics
-    records it counts); RunFinished for a finished run (nothing touched)."""
+    """Rank 0: the run folder locked, as a _Held; RunFinished for a finished
+    run (nothing touched)."""
     summary = folder.summary()
     if summary is not None and summary.get("status") == "completed":
         raise RunFinished(f"{folder.path}: the run is finished ({summary.get('steps')} steps, "
@@ -177,7 +190,7 @@ def _open_resume(folder, problem):
         if checkpoint is not None:
             _check_unchanged(folder, problem, checkpoint)
         records = folder.metrics(limit=checkpoint.metrics_lines if checkpoint else 0)
-        return lock, checkpoint, records
+        return _Held(lock, folder.path, checkpoint, records)
     except BaseException:
         lock.release()
         raise
@@ -202,7 +215,7 @@ def _check_unchanged(folder, problem, checkpoint):
 
 
 def _create_folder(base, force, problem):
-    """Rank 0: a new run folder, locked, holding problem.yaml: (lock, path)."""
+    """Rank 0: a new run folder, locked, holding problem.yaml, as a _Held."""
     path = new_run_dir(base, force)
     lock = RunLock(path).acquire()
     try:
@@ -210,22 +223,12 @@ def _create_folder(base, force, problem):
     except BaseException:
         lock.release()
         raise
-    return lock, path
-
-
-def _without_warm_starts(checkpoint):
-    """The checkpoint without the one-shot warm starts (rank 0 hands those
-    out rank by rank)."""
-    if checkpoint is None:
-        return None
-    from dataclasses import replace
-    return replace(checkpoint, arrays={k: v for k, v in checkpoint.arrays.items()
-                                       if not k.startswith("warm_")})
+    return _Held(lock, path)
 
 
 def _run(problem_file, overrides, out, resume_dir, force, progress, quiet):
     node_ranks = _node_ranks()
-    held = None  # rank 0: (lock, ...) of the run folder
+    held = None  # rank 0: the _Held run folder
     try:
         if resume_dir:
             problem = agreed(COMM, _resume_problem, resume_dir, problem_file, overrides)
@@ -238,19 +241,18 @@ def _run(problem_file, overrides, out, resume_dir, force, progress, quiet):
         if resume_dir:
             folder = RunDir(resume_dir)
             held = _on_root(_open_resume, folder, problem)
-            _on_root(lambda: folder.truncate_metrics(held[2]))
-            checkpoint = COMM.bcast(_without_warm_starts(held[1]) if held else None)
+            _on_root(lambda: folder.truncate_metrics(held.records))
+            checkpoint = COMM.bcast(without_warm_starts(held.checkpoint) if held else None)
             if COMM.rank == 0:
-                checkpoint = held[1]
-            path = folder.path
+                checkpoint = held.checkpoint
         else:
             held = _on_root(_create_folder, out or Path(problem.output.dir) / problem.name,
                             force, problem)
-            path = Path(COMM.bcast(str(held[1]) if held else None))
+        path = Path(COMM.bcast(str(held.path) if held else None))
         _train(problem, datasets, RunDir(path), checkpoint, progress, quiet)
     finally:
         if held is not None:
-            held[0].release()
+            held.lock.release()
 
 
 def _train(problem, datasets, folder, checkpoint, progress, quiet):
