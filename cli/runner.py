@@ -15,6 +15,7 @@ with --resume ends with the same weights and the same summary."""
 import math
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 from mpi4py import MPI
@@ -153,7 +154,6 @@ def without_warm_starts(checkpoint):
     out rank by rank), or None."""
     if checkpoint is None:
         return None
-    from dataclasses import replace
     return replace(checkpoint, arrays={k: v for k, v in checkpoint.arrays.items()
                                        if not k.startswith(WARM)})
 
@@ -344,7 +344,8 @@ class _SerialGradient:
         pass
 
     def count(self, record, history):
-        """Adds what this step's gradient cost to its metrics record and the history."""
+        """What this step's gradient cost, into its metrics record and the
+        history: nothing to count without a solver."""
 
     def checkpoint_arrays(self, history):
         return {}
