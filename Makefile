@@ -23,7 +23,7 @@ $(STAMP): $(SOURCES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check "setuptools>=70.1" wheel "Cython>=3.0" "numpy>=1.25" "mpi4py>=4.0" $(if $(MPICC),,mpich)
 	$(XBRAID) standin
-	PYXBRAID_STANDIN=1 $(PIP) install -q --disable-pip-version-check --no-build-isolation -e ".[test]"
+	PYXBRAID_STANDIN=1 $(PIP) install -q --disable-pip-version-check --no-build-isolation -e ".[cli,test]"
 	$(XBRAID) all
 	@touch $(STAMP)
 

@@ -89,9 +89,9 @@ if os.environ.get("PYXBRAID_STANDIN") == "1":
     extensions.append(bindings("pyxbraid._braid_standin", ["pyxbraid/_braid_standin.pyx"],
                                standin, "1", [os.path.join(standin, "libbraid.a")]))
 
+# The library's; the command line's are the extra [cli] (pyproject.toml).
 # Built against the PyPI MPI unless MPICC chose another one.
-dependencies = ["numpy>=1.25", "mpi4py>=4.0", "click>=8.1", "pydantic>=2.5", "pyyaml>=6",
-                "matplotlib>=3.7"]
+dependencies = ["numpy>=1.25", "mpi4py>=4.0"]
 if not os.environ.get("MPICC"):
     dependencies.append("mpich")
 

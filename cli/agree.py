@@ -3,7 +3,7 @@ cannot read, a write that fails on rank 0) must end every rank the same way:
 each rank does its part, then all of them exchange "ok or the error" in one
 collective, and every rank raises the first error (in rank order).  No rank
 ever raises while the others wait in a collective, so nothing hangs."""
-from pyxbraid.config import ProblemError
+from pyxbraid.cli.config import ProblemError
 from pyxbraid.cli.rundir import RunFailed
 
 

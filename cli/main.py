@@ -20,23 +20,27 @@ import platform
 import sys
 import traceback
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import click
 import numpy as np
+from mpi4py import MPI
 
 import pyxbraid
-from pyxbraid import MPI
-from pyxbraid.config import (ProblemError, changed_fields, dump_problem, load_problem,
+from pyxbraid.abort import abort_at_exit
+from pyxbraid.cli.config import (ProblemError, changed_fields, dump_problem, load_problem,
                              problem_error, problem_json, resolved, unused_given, with_mode)
-from pyxbraid.train.problem import DataError, data_sizes, load_data
+from pyxbraid.cli.problem import DataError, data_sizes, load_data
 
 from pyxbraid.cli import plots
 from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agreed
 from pyxbraid.cli.memory import check_memory
 from pyxbraid.cli.progress import Progress
-from pyxbraid.cli.rundir import PROBLEM, RunDir, RunFailed, RunLock, new_run_dir, timestamp
-from pyxbraid.cli.runner import Recorder, train_problem
+from pyxbraid.cli.rundir import (PROBLEM, Checkpoint, RunDir, RunFailed, RunLock, new_run_dir,
+                                 timestamp)
+from pyxbraid.cli.runner import Recorder, train_problem, without_warm_starts
 
 COMM = MPI.COMM_WORLD
 
@@ -164,9 +168,19 @@ def _resume_problem(resume_dir, problem_file, overrides):
     return problem
 
 
+@dataclass
+class _Held:
+    """Rank 0's hold on its run folder: the lock, and for a resumed run the
+    checkpoint (None: none was written) and the metrics records it counts."""
+    lock: RunLock
+    path: Path
+    checkpoint: Optional[Checkpoint] = None
+    records: list = field(default_factory=list)
+
+
 def _open_resume(folder, problem):
-    """Rank 0: the run folder locked, (lock, checkpoint or None, the metrics
-    records it counts); RunFinished for a finished run (nothing touched)."""
+    """Rank 0: the run folder locked, as a _Held; RunFinished for a finished
+    run (nothing touched)."""
     summary = folder.summary()
     if summary is not None and summary.get("status") == "completed":
         raise RunFinished(f"{folder.path}: the run is finished ({summary.get('steps')} steps, "
@@ -177,7 +191,7 @@ def _open_resume(folder, problem):
         if checkpoint is not None:
             _check_unchanged(folder, problem, checkpoint)
         records = folder.metrics(limit=checkpoint.metrics_lines if checkpoint else 0)
-        return lock, checkpoint, records
+        return _Held(lock, folder.path, checkpoint, records)
     except BaseException:
         lock.release()
         raise
@@ -202,7 +216,7 @@ def _check_unchanged(folder, problem, checkpoint):
 
 
 def _create_folder(base, force, problem):
-    """Rank 0: a new run folder, locked, holding problem.yaml: (lock, path)."""
+    """Rank 0: a new run folder, locked, holding problem.yaml, as a _Held."""
     path = new_run_dir(base, force)
     lock = RunLock(path).acquire()
     try:
@@ -210,22 +224,12 @@ def _create_folder(base, force, problem):
     except BaseException:
         lock.release()
         raise
-    return lock, path
-
-
-def _without_warm_starts(checkpoint):
-    """The checkpoint without the one-shot warm starts (rank 0 hands those
-    out rank by rank)."""
-    if checkpoint is None:
-        return None
-    from dataclasses import replace
-    return replace(checkpoint, arrays={k: v for k, v in checkpoint.arrays.items()
-                                       if not k.startswith("warm_")})
+    return _Held(lock, path)
 
 
 def _run(problem_file, overrides, out, resume_dir, force, progress, quiet):
     node_ranks = _node_ranks()
-    held = None  # rank 0: (lock, ...) of the run folder
+    held = None  # rank 0: the _Held run folder
     try:
         if resume_dir:
             problem = agreed(COMM, _resume_problem, resume_dir, problem_file, overrides)
@@ -238,19 +242,18 @@ def _run(problem_file, overrides, out, resume_dir, force, progress, quiet):
         if resume_dir:
             folder = RunDir(resume_dir)
             held = _on_root(_open_resume, folder, problem)
-            _on_root(lambda: folder.truncate_metrics(held[2]))
-            checkpoint = COMM.bcast(_without_warm_starts(held[1]) if held else None)
+            _on_root(lambda: folder.truncate_metrics(held.records))
+            checkpoint = COMM.bcast(without_warm_starts(held.checkpoint) if held else None)
             if COMM.rank == 0:
-                checkpoint = held[1]
-            path = folder.path
+                checkpoint = held.checkpoint
         else:
             held = _on_root(_create_folder, out or Path(problem.output.dir) / problem.name,
                             force, problem)
-            path = Path(COMM.bcast(str(held[1]) if held else None))
+        path = Path(COMM.bcast(str(held.path) if held else None))
         _train(problem, datasets, RunDir(path), checkpoint, progress, quiet)
     finally:
         if held is not None:
-            held[0].release()
+            held.lock.release()
 
 
 def _train(problem, datasets, folder, checkpoint, progress, quiet):
@@ -472,7 +475,7 @@ def main(argv=None):
         sys.exit(e.exit_code)
     except click.exceptions.Abort:  # Ctrl-C (or an EOFError that click took for one)
         _echo("aborted", err=True)
-        _abort_others()
+        abort_at_exit(COMM)
         sys.exit(1)
     except ProblemError as e:
         _echo(f"mgrit-train: error: {e}", err=True)
@@ -491,16 +494,10 @@ def main(argv=None):
         # at exit, so the other ranks do not wait forever)
         traceback.print_exc()
         sys.stderr.flush()
-        _abort_others()
+        abort_at_exit(COMM)
         sys.exit(1)
 
 
-def _abort_others():
-    """End the other ranks with this one (MPI_Abort at exit): they may be
-    waiting for it in a collective."""
-    if COMM.size > 1:
-        from mpi4py.run import set_abort_status
-        set_abort_status(1)
 
 
 if __name__ == "__main__":

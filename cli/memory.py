@@ -9,7 +9,7 @@ small next to them, so it errs low: it refuses only runs that cannot fit."""
 import os
 from dataclasses import dataclass
 
-from pyxbraid.config import problem_error
+from pyxbraid.cli.config import problem_error
 
 DOUBLE = 8
 ARRAY_OVERHEAD = 112            # an ndarray's header, per vector MGRIT stores

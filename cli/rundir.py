@@ -17,10 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pyxbraid.config import ProblemError
+from pyxbraid.cli.config import ProblemError
 
 PROBLEM, METRICS, SUMMARY = "problem.yaml", "metrics.jsonl", "summary.json"
 WEIGHTS, CHECKPOINT, LOCK = "weights.npz", "checkpoint.npz", "run.lock"
+# What a checkpoint.npz holds changes with this number (2: the history holds
+# totals; 1, unnumbered: a list per window or step).  A run resumes only from
+# a checkpoint of its own format.
+CHECKPOINT_FORMAT = 2
 
 
 class RunFailed(Exception):
@@ -115,11 +119,14 @@ class RunLock:
 
 @dataclass
 class Checkpoint:
-    """The state after `step` steps: what --resume continues from.
+    """The state after `step` steps: what --resume continues from (a mode
+    that needs more adds a field here, and to save_checkpoint/checkpoint).
 
-    problem: the resolved problem as JSON (a resume under an edited
-    problem.yaml is refused); history: what the summary counts of the steps
-    before (MGRIT iterations per window, ...); arrays: named arrays (an
+    elapsed: the seconds the run has trained; metrics_lines: the records of
+    metrics.jsonl written until then (those after it are dropped); problem:
+    the resolved problem as JSON (a resume under an edited problem.yaml is
+    refused); history: what the summary counts of the steps before (MGRIT
+    iterations per window, totals), as JSON data; arrays: named arrays (an
     optimizer's memory, one-shot warm starts)."""
     weights: np.ndarray
     step: int
@@ -212,8 +219,9 @@ class RunDir:
 
     def save_checkpoint(self, checkpoint):
         arrays = {"array_" + k: v for k, v in checkpoint.arrays.items()}
-        _atomic_savez(self.path / CHECKPOINT, weights=checkpoint.weights,
-                      step=np.array(checkpoint.step), elapsed=np.array(checkpoint.elapsed),
+        _atomic_savez(self.path / CHECKPOINT, format=np.array(CHECKPOINT_FORMAT),
+                      weights=checkpoint.weights, step=np.array(checkpoint.step),
+                      elapsed=np.array(checkpoint.elapsed),
                       metrics_lines=np.array(checkpoint.metrics_lines),
                       problem=np.array(checkpoint.problem),
                       history=np.array(json.dumps(checkpoint.history)), **arrays)
@@ -224,17 +232,23 @@ class RunDir:
         path = self.path / CHECKPOINT
         if not path.exists():
             return None
+        again = ("the run cannot be resumed from it (remove it to start the run again from "
+                 "step 0)")
         try:
             with np.load(path, allow_pickle=False) as f:
-                return Checkpoint(
-                    f["weights"].copy(), int(f["step"]), float(f["elapsed"]),
-                    int(f["metrics_lines"]), str(f["problem"]), json.loads(str(f["history"])),
-                    {k[len("array_"):]: f[k].copy() for k in f.files
-                     if k.startswith("array_")})
+                found = int(f["format"]) if "format" in f.files else 1
+                if found == CHECKPOINT_FORMAT:
+                    return Checkpoint(
+                        weights=f["weights"].copy(), step=int(f["step"]),
+                        elapsed=float(f["elapsed"]), metrics_lines=int(f["metrics_lines"]),
+                        problem=str(f["problem"]), history=json.loads(str(f["history"])),
+                        arrays={k[len("array_"):]: f[k].copy() for k in f.files
+                                if k.startswith("array_")})
         except Exception as e:  # noqa: BLE001 -- whatever a damaged file raises
             raise ProblemError(str(path), "", f"not a readable checkpoint ({type(e).__name__}: "
-                               f"{e}); the run cannot be resumed from it (remove it to "
-                               f"start the run again from step 0)") from None
+                               f"{e}); {again}") from None
+        raise ProblemError(str(path), "", f"a checkpoint of another version of mgrit-train "
+                           f"(format {found}, this one reads {CHECKPOINT_FORMAT}); {again}")
 
 
 def _json_lines(records):

@@ -20,33 +20,42 @@ pin_blas_threads()
 
 # mpi4py.MPI loads the MPI library before the extension needs it: a build in
 # pip's isolated environment can leave the extension a dead library path.
-from mpi4py import MPI  # noqa: E402,F401
+# (Imported for that alone: users import MPI from mpi4py.)
+from mpi4py import MPI as _MPI  # noqa: E402,F401
 
 import os  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 # PYXBRAID_LIBRARY=stand-in: the bindings built as for upstream XBraid, against
-# our library's upstream stand-in (for testing that path; see setup.py)
+# our library's upstream stand-in (for testing that path; see setup.py).  A
+# type checker sees the default build, whose stubs both builds share.
 _LIBRARY = os.environ.get("PYXBRAID_LIBRARY", "")
-if _LIBRARY == "stand-in":
+if TYPE_CHECKING or _LIBRARY == "":
+    from pyxbraid import _braid  # noqa: E402
+elif _LIBRARY == "stand-in":
     try:
         from pyxbraid import _braid_standin as _braid  # noqa: E402
     except ImportError as e:
         raise ImportError("PYXBRAID_LIBRARY=stand-in: the stand-in build is missing "
                           "(`make install` builds it)") from e
-elif _LIBRARY == "":
-    from pyxbraid import _braid  # noqa: E402
 else:
     raise ImportError(f"PYXBRAID_LIBRARY={_LIBRARY!r}: unknown; 'stand-in' selects the "
                       f"bindings' upstream path against our library's stand-in")
 
+# one name a line: a type checker then sees the stubs' classes, not variables
 BRAID_LIBRARY = _braid.BRAID_LIBRARY
 UPSTREAM_SEMANTICS = _braid.UPSTREAM_SEMANTICS
 CALLERS = _braid.CALLERS
-App, NumpyApp, Core = _braid.App, _braid.NumpyApp, _braid.Core
-StepStatus, AccessStatus = _braid.StepStatus, _braid.AccessStatus
-BufferStatus, SyncStatus = _braid.BufferStatus, _braid.SyncStatus
-BraidError, BraidMemoryError, PeerRankError = (_braid.BraidError, _braid.BraidMemoryError,
-                                               _braid.PeerRankError)
+App = _braid.App
+NumpyApp = _braid.NumpyApp
+Core = _braid.Core
+StepStatus = _braid.StepStatus
+AccessStatus = _braid.AccessStatus
+BufferStatus = _braid.BufferStatus
+SyncStatus = _braid.SyncStatus
+BraidError = _braid.BraidError
+BraidMemoryError = _braid.BraidMemoryError
+PeerRankError = _braid.PeerRankError
 split_commworld = _braid.split_commworld
 
 __version__ = "0.1.0"

@@ -315,3 +315,8 @@ def test_validate_prints_only_what_applies():
     result = mgrit_train("validate", PEAKS, "--set", "data.n_pairs=500")
     assert result.returncode == 2
     assert "data.n_pairs: not a field of data kind peaks" in result.stderr
+
+
+def test_every_mode_of_the_schema_has_one_entry_in_the_runner():
+    from pyxbraid.cli import config, runner
+    assert sorted(runner.MODES) == sorted(config.MODES)

@@ -256,7 +256,7 @@ def test_field_in_a_real_run(case, tmp_path, capsys):
 
 
 def test_every_field_is_run():
-    from pyxbraid.config import schema_fields
+    from pyxbraid.cli.config import schema_fields
 
     covered = OTHER_TESTS.union(*(case[3] for case in CASES))
     assert set(schema_fields()) - covered == set()

@@ -180,3 +180,37 @@ def test_resume_takes_no_out_or_force(tmp_path):
         assert result.returncode == 2
         assert "--resume continues a run in its own folder" in result.stderr
     assert not (tmp_path / "elsewhere").exists() and not (out / "summary.json").exists()
+
+
+def test_a_checkpoint_holds_totals_not_one_entry_per_step(tmp_path):
+    """What a checkpoint holds does not grow with the steps trained (each
+    would be written again at every checkpoint): a resnet's history is
+    totals, an mlp's lists one number per window (the summary's)."""
+    def history(out):
+        with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+            return json.loads(str(f["history"]))
+
+    resnet = history(completed(PEAKS, PEAKS_RUN, tmp_path / "peaks", ranks=1))
+    assert resnet["gradients"] == 30
+    assert not [key for key, value in resnet.items() if isinstance(value, (list, dict))]
+    mlp = history(completed(XOR, XOR_RUN, tmp_path / "xor", ranks=1))
+    assert [key for key, value in mlp.items() if isinstance(value, (list, dict))] == \
+        ["mgrit_iterations"]
+    assert len(mlp["mgrit_iterations"]) == mlp["windows"] == 8
+
+
+def test_a_checkpoint_of_another_format_is_refused(tmp_path):
+    """A checkpoint written by an earlier mgrit-train (format 1: no format
+    number, a list per step) is not read as this one's: exit 2, nothing
+    touched."""
+    out = interrupted(XOR, XOR_RUN, tmp_path / "run", step=356)
+    path = out / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files if k != "format"}
+    np.savez(path, **arrays)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.lock"}
+    result = mgrit_train("run", "--resume", out, ranks=2, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert (f"{path}: a checkpoint of another version of mgrit-train (format 1, this one "
+            f"reads 2); the run cannot be resumed from it") in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.lock"} == before

@@ -1,7 +1,7 @@
 """The problem schema: YAML quirks, error locations, overrides, round trip."""
 import pytest
 
-from pyxbraid.config import ProblemError, dump_problem, load_problem
+from pyxbraid.cli.config import ProblemError, dump_problem, load_problem
 
 BASE = """\
 name: t
@@ -126,7 +126,7 @@ def test_fields_of_another_kind_or_mode_are_errors(tmp_path, text, message):
 
 
 def test_sections_of_a_sibling_mode_are_checked_and_left_out(tmp_path):
-    from pyxbraid.config import unused_given
+    from pyxbraid.cli.config import unused_given
     serial = load_problem(write(tmp_path, BASE + "mode: serial\nmgrit: {cfactor: 4}\n"))
     assert "mgrit" not in dumped(serial) and unused_given(serial) == ["mgrit"]
     with pytest.raises(ProblemError, match=r"p.yaml:10: mgrit.cfactor: must be >= 2"):
@@ -138,7 +138,7 @@ def test_sections_of_a_sibling_mode_are_checked_and_left_out(tmp_path):
 
 
 def test_mlp_init_defaults_to_the_data_s_choice(tmp_path, monkeypatch):
-    from pyxbraid import config
+    from pyxbraid.cli import config
     assert load_problem(write(tmp_path, BASE)).network.init == "uniform"
     monkeypatch.setitem(config.DEFAULT_INIT, "xor", "xavier")
     assert load_problem(write(tmp_path, BASE)).network.init == "xavier"
@@ -150,7 +150,7 @@ def test_the_addition_problem_is_trasks_and_the_former_one_stays_selectable():
     import numpy as np
     from conftest import EXAMPLES
     from pyxbraid.data import binary_addition, trask_addition
-    from pyxbraid.train.problem import build
+    from pyxbraid.cli.problem import build
 
     path = EXAMPLES / "binary_addition.yaml"
     assert load_problem(path, ["network.init=null"]).network.init == "trask"  # the default
@@ -220,3 +220,33 @@ def test_a_set_that_adds_an_unknown_section_is_blamed(tmp_path):
     # an error inside a value that a --set replaced is the --set's, not the file's line
     with pytest.raises(ProblemError, match=r"^--set network.sizes=\[2, 4, 1\]: network.sizes.0:"):
         load_problem(write(tmp_path, BASE), ["network.sizes=[2, 4, 1]"])
+
+
+def test_data_defaults_are_the_data_functions_defaults(tmp_path):
+    """A problem that gives no sizes gets the data a plain call gives
+    (peaks(), digits(), binary_addition's bits), and the sizes the memory
+    estimate counts are those of that data."""
+    import inspect
+
+    import numpy as np
+    from pyxbraid.cli.problem import data_sizes, load_data
+    from pyxbraid.data import binary_addition, digits, peaks
+
+    peaks_problem = load_problem(write(tmp_path, PEAKS))
+    train, val = load_data(peaks_problem)
+    reference = peaks(seed=peaks_problem.seed)
+    assert np.array_equal(train.x, reference[0].x) and np.array_equal(val.x, reference[1].x)
+    sizes = data_sizes(peaks_problem)
+    assert (sizes.n_train, sizes.n_val) == (len(train), len(val))
+
+    pytest.importorskip("sklearn")
+    digits_problem = load_problem(write(tmp_path, PEAKS.replace("{kind: peaks}",
+                                                                "{kind: digits}")))
+    train, val = load_data(digits_problem)
+    assert [len(d) for d in digits(seed=digits_problem.seed)] == [len(train), len(val)]
+    sizes = data_sizes(digits_problem)
+    assert (sizes.n_train, sizes.n_val) == (len(train), len(val))
+
+    addition = load_problem(write(tmp_path, BASE.replace("kind: xor", "kind: binary_addition")
+                                  .replace("[3, 4, 1]", "[24, 16, 12]")))
+    assert addition.data.bits == inspect.signature(binary_addition).parameters["bits"].default

@@ -21,7 +21,7 @@ def test_isolated_pip_install_runs_on_two_ranks(tmp_path):
     python, mpirun = str(venv / "bin" / "python"), str(venv / "bin" / "mpirun")
     env = {k: v for k, v in os.environ.items()
            if k not in ("MPICC", "XBRAID_DIR", "PYXBRAID_LIBRARY")}
-    install = subprocess.run([python, "-m", "pip", "install", "-q", str(ROOT)],
+    install = subprocess.run([python, "-m", "pip", "install", "-q", f"{ROOT}[cli]"],
                              capture_output=True, text=True, env=env, timeout=900)
     assert install.returncode == 0, install.stdout + install.stderr
     script = ROOT / "examples" / "dahlquist.py"

@@ -435,9 +435,6 @@ def test_the_correct_script_runs(mypy_env):
     assert result["library"] == pyxbraid.BRAID_LIBRARY == EXTENSION.BRAID_LIBRARY
 
 
-@pytest.mark.xfail(strict=True, reason="pyxbraid/__init__.py binds the extension's names by "
-                   "tuple assignment (App, NumpyApp, Core = _braid.App, ...), which makes them "
-                   "variables to a type checker, not classes")
 def test_mypy_sees_the_names_pyxbraid_exports_as_the_stubs_classes(mypy_env):
     where, env = mypy_env
     scripts, expected = _scripts("pyxbraid")

@@ -8,11 +8,14 @@ import zlib
 
 import numpy as np
 
+from pyxbraid.checks import int_in_range
 from pyxbraid.data.core import Dataset, one_hot
 
 DIGITS_CLASSES = 10
 DIGITS_PIXELS = 64
 DIGITS_MAX_PIXEL = 16.0
+DIGITS_IMAGES = 1797  # in scikit-learn's file
+DIGITS_N_VAL = 297    # validation images by default (the rest, 1500, train)
 _RELATIVE_PATH = os.path.join("datasets", "data", "digits.csv.gz")
 
 
@@ -70,13 +73,11 @@ def read_digits(path):
     return pixels, np.array([row[1] for row in rows])
 
 
-def digits(n_val=297, seed=0, path=None):
+def digits(n_val=DIGITS_N_VAL, seed=0, path=None):
     """(train, validation): a seeded permutation puts n_val images in validation.
     Targets are one-hot rows (10 classes)."""
     pixels, labels = read_digits(digits_file() if path is None else path)
-    if (isinstance(n_val, bool) or not isinstance(n_val, (int, np.integer))
-            or not 1 <= n_val < len(labels)):
-        raise ValueError(f"n_val: must be an integer from 1 to {len(labels) - 1}, got {n_val!r}")
+    int_in_range("n_val", n_val, 1, len(labels) - 1)
     order = np.random.default_rng(seed).permutation(len(labels))
     val, train = order[:n_val], order[n_val:]
     targets = one_hot(labels, DIGITS_CLASSES)

@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 
+from pyxbraid.checks import int_in_range
 from pyxbraid.data.core import Dataset, one_hot
 from pyxbraid.files import open_regular
 
@@ -146,9 +147,7 @@ def write_idx(path, array, gzipped=False):
 def load_idx(images_path, labels_path, n_classes=10):
     """An MNIST-style pair of files as a Dataset: uint8 images flattened to rows
     and scaled to [0, 1], labels one-hot."""
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
-            or n_classes < 2:
-        raise ValueError(f"n_classes: must be an integer of at least 2, got {n_classes!r}")
+    int_in_range("n_classes", n_classes, 2)
     images, labels = read_idx(images_path), read_idx(labels_path)
     pair = f"{os.fspath(images_path)} and {os.fspath(labels_path)}"
     if images.dtype != np.uint8 or images.ndim < 2 or images.shape[0] == 0:

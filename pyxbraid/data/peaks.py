@@ -2,10 +2,12 @@
 function, a small classification problem with curved, nested boundaries."""
 import numpy as np
 
+from pyxbraid.checks import positive_int
 from pyxbraid.data.core import Dataset, one_hot
 
 PEAKS_CLASSES = 5
 PEAKS_LOW, PEAKS_HIGH = -3.0, 3.0
+PEAKS_N_TRAIN, PEAKS_N_VAL = 5000, 200  # points drawn by default
 
 
 def peaks_function(x, y):
@@ -33,23 +35,18 @@ def peaks_labels(x, y):
     return np.searchsorted(PEAKS_THRESHOLDS, peaks_function(x, y), side="right")
 
 
-def _check_count(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-
-
 def _sample(rng, n, name):
     points = rng.uniform(PEAKS_LOW, PEAKS_HIGH, size=(n, 2))
     labels = peaks_labels(points[:, 0], points[:, 1])
     return Dataset(points, one_hot(labels, PEAKS_CLASSES), name)
 
 
-def peaks(n_train=5000, n_val=200, seed=0):
+def peaks(n_train=PEAKS_N_TRAIN, n_val=PEAKS_N_VAL, seed=0):
     """(train, validation): points uniform in [-3, 3]^2, one-hot targets of
     their peaks class. Training points are drawn first, so they do not change
     with n_val."""
-    _check_count("n_train", n_train)
-    _check_count("n_val", n_val)
+    positive_int("n_train", n_train)
+    positive_int("n_val", n_val)
     rng = np.random.default_rng(seed)
     train = _sample(rng, n_train, "peaks-train")
     return train, _sample(rng, n_val, "peaks-validation")

@@ -1,8 +1,7 @@
 """The two problems of Schroder 2017: XOR and binary addition."""
-import numbers
-
 import numpy as np
 
+from pyxbraid.checks import int_in_range, positive_int
 from pyxbraid.data.core import Dataset
 
 # How binary_addition draws its operands:
@@ -14,6 +13,7 @@ ADDITION_DRAWS = ("legacy", "generator")
 # Where each number's bits start: "msb" most significant first (Trask's),
 # "lsb" least significant first.
 BIT_ORDERS = ("msb", "lsb")
+ADDITION_BITS = 12  # Trask's
 
 
 def xor():
@@ -23,7 +23,7 @@ def xor():
     return Dataset(x, y, "xor")
 
 
-def binary_addition(n_pairs, bits=12, seed=1, order="msb", draw="legacy", rng=None):
+def binary_addition(n_pairs, bits=ADDITION_BITS, seed=1, order="msb", draw="legacy", rng=None):
     """`n_pairs` random sums a + b: inputs are the bits of a and of b (2*bits
     0/1 features), targets the bits of a + b, each number's bits in `order`.
     a and b are below 2**(bits-1), so the sum fits in `bits` bits.
@@ -34,10 +34,8 @@ def binary_addition(n_pairs, bits=12, seed=1, order="msb", draw="legacy", rng=No
     (np.random.RandomState for "legacy", np.random.Generator for "generator");
     it is advanced past the data, so that the caller can go on drawing from it
     (Trask draws his initial weights next: see trask_addition)."""
-    if isinstance(n_pairs, bool) or not isinstance(n_pairs, numbers.Integral) or n_pairs < 1:
-        raise ValueError(f"n_pairs: must be a positive integer, got {n_pairs!r}")
-    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 2 <= bits <= 62:
-        raise ValueError(f"bits: must be an integer from 2 to 62, got {bits!r}")
+    positive_int("n_pairs", n_pairs)
+    int_in_range("bits", bits, 2, 62)
     if order not in BIT_ORDERS:
         raise ValueError(f"order: must be one of {', '.join(BIT_ORDERS)}, got {order!r}")
     if draw not in ADDITION_DRAWS:

@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from pyxbraid.checks import positive_int
+
 
 class MGRITDiverging(UserWarning):
     """One-shot MGRIT stopped converging; the run continues in exact mode."""
@@ -33,8 +35,7 @@ def train(objective, optimizer, theta0, data, steps, batch_size=None, seed=0, on
     guard: when a one-shot objective's forward MGRIT convergence factor stays
     above 1 for `patience` updates, it says so (a warning) and switches the
     objective to exact mode for the rest of the run."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: must be a positive integer, got {steps!r}")
+    positive_int("steps", steps)
     theta = np.array(theta0, dtype=np.float64, copy=True)
     source = batches(len(data), batch_size, seed)
     for _ in range(start):  # the batches of the updates already made

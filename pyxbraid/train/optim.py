@@ -8,19 +8,14 @@ from collections import deque
 
 import numpy as np
 
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"{name}: must be a positive number, got {value!r}")
-    return float(value)
+from pyxbraid.checks import positive_int, positive_real
 
 
 class SGD:
     """theta -= lr * v, v = momentum * v + grad."""
 
     def __init__(self, learning_rate, momentum=0.0):
-        self.learning_rate = _positive("learning_rate", learning_rate)
+        self.learning_rate = positive_real("learning_rate", learning_rate)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum: must be in [0, 1), got {momentum!r}")
         self.momentum = float(momentum)
@@ -47,11 +42,11 @@ class Adam:
     """Kingma and Ba's Adam with bias correction."""
 
     def __init__(self, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.learning_rate = _positive("learning_rate", learning_rate)
+        self.learning_rate = positive_real("learning_rate", learning_rate)
         for name, beta in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"{name}: must be in [0, 1), got {beta!r}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), _positive("eps", eps)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), positive_real("eps", eps)
         self._m = self._v = None
         self._t = 0
 
@@ -82,13 +77,11 @@ class LBFGS:
     does not descend (an inexact gradient can cause it) resets the history."""
 
     def __init__(self, learning_rate=1.0, history=10, c1=1e-4, shrink=0.5, max_trials=20):
-        self.learning_rate = _positive("learning_rate", learning_rate)
-        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
-            raise ValueError(f"history: must be a positive integer, got {history!r}")
+        self.learning_rate = positive_real("learning_rate", learning_rate)
         if not 0.0 < shrink < 1.0:
             raise ValueError(f"shrink: must be in (0, 1), got {shrink!r}")
         self.c1, self.shrink, self.max_trials = float(c1), float(shrink), int(max_trials)
-        self._pairs = deque(maxlen=history)
+        self._pairs = deque(maxlen=positive_int("history", history))
         self._previous = None  # (theta, grad) of the last accepted point
 
     def state(self):

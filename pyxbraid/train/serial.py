@@ -1,13 +1,14 @@
 """Serial training: the regression reference for MGRIT, with the same step."""
 import numpy as np
 
+from pyxbraid.checks import positive_int
+
 
 def train_serial(step, w0, nsteps, on_step=None, first=0):
     """Apply `step` (a pyxbraid.train.SGDStep) for steps first .. first+nsteps-1
     starting from w0; returns the final weights.  on_step(i, w) sees the
     weights after i steps (i = first+1 .. first+nsteps)."""
-    if isinstance(nsteps, bool) or not isinstance(nsteps, (int, np.integer)) or nsteps < 1:
-        raise ValueError(f"nsteps: must be a positive integer, got {nsteps!r}")
+    positive_int("nsteps", nsteps)
     w = np.array(w0, dtype=np.float64, copy=True)
     for i in range(first, first + nsteps):
         step(w, i)

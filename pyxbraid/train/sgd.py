@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from pyxbraid.checks import int_in_range, is_real, positive_real
 from pyxbraid.data import Dataset
 
 
@@ -26,10 +27,7 @@ class DataSchedule:
             raise ValueError(f"schedule: must be one of {', '.join(self.KINDS)}, got {kind!r}")
         n = len(data)
         if kind == "minibatch":
-            if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                    or not 1 <= batch_size <= n:
-                raise ValueError(f"batch_size: must be an integer from 1 to the number of "
-                                 f"instances ({n}), got {batch_size!r}")
+            int_in_range("batch_size", batch_size, 1, n, f"the number of instances ({n})")
         elif batch_size is not None:
             raise ValueError(f"batch_size: only for the minibatch schedule, not {kind!r}")
         self.data, self.kind, self.batch_size = data, kind, batch_size
@@ -58,11 +56,9 @@ class LearningRate:
     Schroder's "Solver 1", 1.25 its slow variant."""
 
     def __init__(self, base, growth=1.0, maximum=None):
-        for name, value in (("learning_rate", base), ("lr_growth", growth)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}: must be a positive number, got {value!r}")
-        if maximum is not None and (isinstance(maximum, bool) or not math.isfinite(maximum)
+        positive_real("learning_rate", base)
+        positive_real("lr_growth", growth)
+        if maximum is not None and (not is_real(maximum) or not math.isfinite(maximum)
                                     or maximum < base):
             raise ValueError(f"alpha_max: must be at least the learning rate ({base}), "
                              f"got {maximum!r}")

@@ -4,7 +4,7 @@
 """
 import sys
 
-import pyxbraid
+from mpi4py import MPI
 from testmodules import load_example
 
 dahlquist = load_example("dahlquist")
@@ -18,7 +18,7 @@ class Failing(DahlquistPython):
 
     def _maybe_fail(self):
         self.calls += 1
-        if pyxbraid.MPI.COMM_WORLD.rank == fail_rank and self.calls == 5:
+        if MPI.COMM_WORLD.rank == fail_rank and self.calls == 5:
             raise ZeroDivisionError(f"injected failure in {callback}")
 
 

@@ -29,6 +29,9 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       TypeAdapter, ValidationError, model_validator)
 
+from pyxbraid.data.digits import DIGITS_CLASSES, DIGITS_IMAGES, DIGITS_N_VAL, DIGITS_PIXELS
+from pyxbraid.data.peaks import PEAKS_CLASSES, PEAKS_N_TRAIN, PEAKS_N_VAL
+from pyxbraid.data.synthetic import ADDITION_BITS
 from pyxbraid.files import open_regular
 
 
@@ -76,7 +79,7 @@ class XorData(_Section):
 class BinaryAdditionData(_Section):
     kind: Literal["binary_addition"]
     n_pairs: int = Field(500, ge=1, description="number of sums")
-    bits: int = Field(12, ge=2, le=62, description="bits per number")
+    bits: int = Field(ADDITION_BITS, ge=2, le=62, description="bits per number")
 
     def shape(self):
         return 2 * self.bits, self.bits
@@ -84,23 +87,20 @@ class BinaryAdditionData(_Section):
 
 class PeaksData(_Section):
     kind: Literal["peaks"]
-    n_train: int = Field(5000, ge=1, description="training points")
-    n_val: int = Field(200, ge=1, description="validation points")
+    n_train: int = Field(PEAKS_N_TRAIN, ge=1, description="training points")
+    n_val: int = Field(PEAKS_N_VAL, ge=1, description="validation points")
 
     def shape(self):
-        return 2, 5
-
-
-DIGITS_IMAGES = 1797
+        return 2, PEAKS_CLASSES
 
 
 class DigitsData(_Section):
     kind: Literal["digits"]
-    n_val: int = Field(297, ge=1, le=DIGITS_IMAGES - 1, description="validation images "
-                       "(the rest of the 1797 train)")
+    n_val: int = Field(DIGITS_N_VAL, ge=1, le=DIGITS_IMAGES - 1, description="validation "
+                       f"images (the rest of the {DIGITS_IMAGES} train)")
 
     def shape(self):
-        return 64, 10
+        return DIGITS_PIXELS, DIGITS_CLASSES
 
 
 class IdxData(_Section):

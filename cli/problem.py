@@ -1,4 +1,4 @@
-"""A training problem built from a validated pyxbraid.config.Problem: data,
+"""A training problem built from a validated problem (pyxbraid.cli.config): data,
 network, the SGD step and the initial weights, the same on every rank."""
 import math
 from dataclasses import dataclass
@@ -6,10 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, trask_addition, xor
-from pyxbraid.config import DIGITS_IMAGES, mlp_misfit
+from pyxbraid.data.digits import DIGITS_IMAGES
 from pyxbraid.data.idx import read_idx_header
 from pyxbraid.nn import MLP, ResNet
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
+
+from pyxbraid.cli.config import mlp_misfit
 
 
 @dataclass
@@ -116,7 +118,7 @@ def build_resnet(problem, data):
 
 
 def build(problem, datasets=None):
-    """(TrainingProblem) for an mlp problem (pyxbraid.config.Problem), on
+    """(TrainingProblem) for an mlp problem (a validated pyxbraid.cli.config problem), on
     datasets from load_data (loaded here when not given)."""
     data, _ = datasets or load_data(problem)
     net = problem.network
