@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from pyxbraid.nn.flat import split_flat
+from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import get_loss
 
@@ -53,8 +54,7 @@ class MLP:
             elif scheme == "trask":
                 W[...] = rng.standard_normal(W.shape) * 0.2 - 0.1
             else:
-                limit = np.sqrt(6.0 / sum(W.shape))
-                W[...] = rng.uniform(-limit, limit, W.shape)
+                W[...] = glorot_uniform(rng, W.shape)
         return w
 
     def forward(self, w, x):

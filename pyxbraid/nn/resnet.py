@@ -16,6 +16,7 @@ import numpy as np
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.gemm import gemm
+from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
 
@@ -75,9 +76,9 @@ class ResNet:
             raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}")
         theta = np.zeros(self.n_params)
         p = self.views(theta)
-        p.W_o[...] = _glorot_uniform(rng, p.W_o.shape)
+        p.W_o[...] = glorot_uniform(rng, p.W_o.shape)
         p.K[...] = rng.normal(0.0, scale / math.sqrt(self.width), p.K.shape)
-        p.W_c[...] = _glorot_uniform(rng, p.W_c.shape)
+        p.W_c[...] = glorot_uniform(rng, p.W_c.shape)
         return theta
 
     # per-layer primitives, shared by serial backprop and the parallel solver
@@ -255,8 +256,3 @@ class ResNet:
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _glorot_uniform(rng, shape):
-    limit = math.sqrt(6.0 / sum(shape))
-    return rng.uniform(-limit, limit, shape)
