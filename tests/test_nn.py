@@ -421,3 +421,16 @@ def test_glorot_uniform_draws():
     np.testing.assert_array_equal(net.init_params(np.random.default_rng(8), scheme="xavier"),
                                   np.concatenate(expected))
 
+
+@pytest.mark.parametrize("kwargs, text", [
+    (dict(sizes=[2, 8, 1], activation="tanh"), "MLP(sizes=[2, 8, 1], activation='tanh')"),
+    (dict(sizes=(3, 4, 1), bias=False), "MLP(sizes=[3, 4, 1], activation='sigmoid', bias=False)"),
+    (dict(sizes=[2, 8, 3], activation="relu", output_activation="identity",
+          loss="softmax_cross_entropy"),
+     "MLP(sizes=[2, 8, 3], activation='relu', output_activation='identity', "
+     "loss='softmax_cross_entropy')"),
+    (dict(sizes=[2, 1], activation=SmoothReLU(eta=0.5)),
+     "MLP(sizes=[2, 1], activation='smooth_relu')"),
+])
+def test_mlp_repr(kwargs, text):
+    assert repr(MLP(**kwargs)) == text

@@ -311,3 +311,12 @@ def test_primitives_reject_bad_arguments():
         net.classify(theta, Y, y, grad.astype(np.float32))
     with pytest.raises(ValueError, match="labels must be integers"):
         net.loss(theta, x, y.astype(float))
+
+
+def test_resnet_repr():
+    assert repr(ResNet(2, 8, 32, 5)) == ("ResNet(n_features=2, width=8, n_layers=32, "
+                                         "n_classes=5, T=1.0, activation='smooth_relu')")
+    assert repr(ResNet(2, 8, 32, 5, T=2, activation="tanh", opening_activation="relu",
+                       gamma_t=1e-4)) == (
+        "ResNet(n_features=2, width=8, n_layers=32, n_classes=5, T=2.0, activation='tanh', "
+        "opening_activation='relu', gamma_t=0.0001)")

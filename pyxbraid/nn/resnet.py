@@ -19,6 +19,7 @@ from pyxbraid.nn.gemm import gemm
 from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
+from pyxbraid.nn.registry import name_of
 
 ResNetParams = collections.namedtuple("ResNetParams", "W_o b_o K b W_c b_c")
 ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, width),
@@ -58,6 +59,17 @@ class ResNet:
         self._shapes = ((self.n_features, w), (w,), (n, w, w), (n, w), (w, self.n_classes),
                         (self.n_classes,))
         self.n_params = sum(math.prod(shape) for shape in self._shapes)
+
+    def __repr__(self):
+        activation, opening = name_of(self.activation), name_of(self.opening_activation)
+        settings = [f"n_features={self.n_features}", f"width={self.width}",
+                    f"n_layers={self.n_layers}", f"n_classes={self.n_classes}", f"T={self.T}",
+                    f"activation={activation!r}"]
+        if opening != activation:
+            settings.append(f"opening_activation={opening!r}")
+        settings += [f"{name}={value}" for name, value in
+                     (("gamma_t", self.gamma_t), ("gamma_d", self.gamma_d)) if value]
+        return f"ResNet({', '.join(settings)})"
 
     # parameters
 
