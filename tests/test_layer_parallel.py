@@ -118,6 +118,22 @@ def test_guard_falls_back_to_exact_mode():
     assert objective.mode == "exact"
 
 
+def test_model_speedup_reads_the_options_of_the_solves():
+    from pyxbraid.train.speedup import layer_parallel_speedup
+
+    data, _ = peaks(50, 10, seed=0)
+    net = peaks_net(64)
+    solver = LayerParallel(net, mode="exact", tol=1e-9, max_levels=3, cfactor=4, nrelax=0)
+    with pytest.raises(RuntimeError, match="no gradient has been evaluated yet"):
+        solver.model_speedup()
+    solver.objective(net.init_params(np.random.default_rng(0)), data.x, data.y)
+    stats = solver.gradient_stats
+    assert stats.forward.options["cfactor"] == {-1: 4}
+    assert solver.model_speedup(8) == layer_parallel_speedup(
+        64, stats.nlevels, stats.forward_iterations, stats.adjoint_iterations, cfactor=4,
+        nrelax=0, nranks=8)
+
+
 def test_block_range_matches_the_core():
     assert [block_range(31, 4, r) for r in range(4)] == [(0, 7), (8, 15), (16, 23), (24, 30)]
     assert [block_range(5, 7, r) for r in range(7)][-2:] == [(5, 4), (5, 4)]

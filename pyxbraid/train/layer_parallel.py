@@ -22,12 +22,12 @@ per gradient; for very large networks owner-only parameters (each rank keeps
 the layers of its points, neighbours exchange the layer at a block edge, and
 only the opening and classifier are replicated) would cut both.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from mpi4py import MPI
 
-import pyxbraid
+from pyxbraid.train.braid_app import BraidApp, BraidRun
 from pyxbraid.train.speedup import layer_parallel_speedup
 from pyxbraid.train.strides import FineStrides
 
@@ -51,7 +51,7 @@ def block_range(npoints, nranks, rank):
     return rank * quo + min(rank, rem), (rank + 1) * quo + min(rank + 1, rem) - 1
 
 
-class _LayerApp(pyxbraid.NumpyApp):
+class _LayerApp(BraidApp):
     """What the forward and adjoint apps share: the index of a time value,
     the fine stride of each level, warm starts and the converged states."""
 
@@ -83,8 +83,6 @@ class _ForwardApp(_LayerApp):
         stride = self.stride(status)
         layer = status.tindex * stride
         self.net.step(self.solver.theta, layer, u, self.net.h * stride)
-        if fstop is not None:
-            u += fstop
 
 
 class _AdjointApp(_LayerApp):
@@ -93,29 +91,40 @@ class _AdjointApp(_LayerApp):
         layer = self.net.n_layers - (status.tindex + 1) * stride
         self.net.adjoint_step(self.solver.theta, layer, self.solver.forward_state(layer), u,
                               self.net.h * stride)
-        if fstop is not None:
-            u += fstop
 
 
 @dataclass
 class SolveStats:
-    """The MGRIT solves of one objective evaluation."""
-    nlevels: int = 1
-    forward_iterations: int = 0
-    adjoint_iterations: int = 0
-    forward_rnorms: list = field(default_factory=list)
-    adjoint_rnorms: list = field(default_factory=list)
+    """The MGRIT solves of one objective evaluation: the forward solve, and
+    the adjoint solve when the gradient was asked for (BraidRun each)."""
+    forward: BraidRun = None
+    adjoint: BraidRun = None
+
+    @property
+    def nlevels(self):
+        return self.forward.nlevels if self.forward else 1
+
+    @property
+    def forward_iterations(self):
+        return self.forward.niter if self.forward else 0
+
+    @property
+    def adjoint_iterations(self):
+        return self.adjoint.niter if self.adjoint else 0
+
+    @property
+    def forward_rnorms(self):
+        return self.forward.rnorms.tolist() if self.forward else []
+
+    @property
+    def adjoint_rnorms(self):
+        return self.adjoint.rnorms.tolist() if self.adjoint else []
 
     @property
     def forward_factor(self):
-        return _factor(self.forward_rnorms)
-
-
-def _factor(rnorms):
-    valid = [r for r in rnorms[:-1] if r > 0]
-    if len(valid) < 2:
-        return float("nan")
-    return (valid[-1] / valid[0]) ** (1.0 / (len(valid) - 1))
+        """The forward solve's convergence factor
+        (pyxbraid.train.braid_app.convergence_factor); NaN before a solve."""
+        return self.forward.convergence_factor if self.forward else float("nan")
 
 
 class LayerParallel:
@@ -143,7 +152,7 @@ class LayerParallel:
         self.tol, self.max_iter = tol, max_iter
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
-        self.options = dict(options, print_level=options.get("print_level", 0))
+        self.options = options
         self.theta = None
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
@@ -188,19 +197,15 @@ class LayerParallel:
                               if k.startswith("adjoint_")}
 
     def _solve(self, app_class, comm, first, warm, iterations):
+        """(the states this rank holds at the end, the BraidRun)."""
         app = app_class(self, first, warm)
         options = dict(self.options, skip=False)
         if self.mode == "exact":
             options.update(abs_tol=self.tol, max_iter=self.max_iter)
         else:
             options.update(abs_tol=0.0, max_iter=iterations)
-        core = pyxbraid.Core(app, comm, tstart=0.0, tstop=self.net.T, ntime=self.net.n_layers,
-                             **options)
-        core.drive()
-        self.stats.nlevels = core.nlevels
-        result = app.states, core.niter, core.rnorms.tolist()
-        core.destroy()
-        return result
+        run = app.run(comm, self.net.T, self.net.n_layers, **options)
+        return app.states, run
 
     def objective(self, theta, x, y, need_grad=True):
         """(loss, gradient) at theta on the batch (x, y), the same on every rank;
@@ -209,7 +214,7 @@ class LayerParallel:
         self.theta = theta
         warm = self.mode == "one-shot"
         stats = self.stats = SolveStats()
-        states, stats.forward_iterations, stats.forward_rnorms = self._solve(
+        states, stats.forward = self._solve(
             _ForwardApp, comm, net.open(theta, x), self._forward_warm if warm else None,
             self.forward_iters)
         self._forward_warm = states
@@ -224,7 +229,7 @@ class LayerParallel:
             return loss, None
         p_n = comm.bcast(p_n, root=last)
         self._forward_states = self._exchange(states)
-        adjoint, stats.adjoint_iterations, stats.adjoint_rnorms = self._solve(
+        adjoint, stats.adjoint = self._solve(
             _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
             self.adjoint_iters)
         self._adjoint_warm = adjoint
@@ -252,11 +257,15 @@ class LayerParallel:
 
     def model_speedup(self, nranks=None):
         """pyxbraid.train.speedup.layer_parallel_speedup of the last gradient's
-        solves, on nranks ranks (default: one per coarse interval)."""
+        solves (their cfactor and nrelax as the Core had them), on nranks
+        ranks (default: one per coarse interval)."""
         stats = self.gradient_stats
+        if stats.adjoint is None:
+            raise RuntimeError("model_speedup: no gradient has been evaluated yet")
+        options = stats.forward.options
         return layer_parallel_speedup(self.net.n_layers, stats.nlevels, stats.forward_iterations,
-                                      stats.adjoint_iterations, self.options.get("cfactor", 2),
-                                      self.options.get("nrelax", 1), nranks)
+                                      stats.adjoint_iterations, options["cfactor"],
+                                      options["nrelax"], nranks)
 
 
 class Serial:
