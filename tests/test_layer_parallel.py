@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_mpi
+import pyxbraid.nn.resnet
 from pyxbraid.data import peaks
 from pyxbraid.nn import ResNet
 from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range
@@ -116,6 +117,26 @@ def test_guard_falls_back_to_exact_mode():
         train(objective, SGD(0.01), net.init_params(np.random.default_rng(0)), data, 6,
               patience=3)
     assert objective.mode == "exact"
+
+
+def test_theta_is_split_once_per_evaluation(monkeypatch):
+    """Not once per layer step: the number of splits of an evaluation does
+    not grow with the layers or the MGRIT iterations."""
+    splits = []
+    split_flat = pyxbraid.nn.resnet.split_flat
+    monkeypatch.setattr(pyxbraid.nn.resnet, "split_flat",
+                        lambda *args: splits.append(args[1]) or split_flat(*args))
+    data, _ = peaks(50, 10, seed=0)
+    counts = []
+    for n_layers in (8, 32):
+        net = peaks_net(n_layers, gamma_t=1e-3, gamma_d=1e-3)
+        theta = net.init_params(np.random.default_rng(0))
+        splits.clear()
+        solver = LayerParallel(net, mode="exact", tol=1e-12, max_levels=3)
+        solver.objective(theta, data.x, data.y)
+        assert solver.gradient_stats.forward_iterations > 2
+        counts.append(len(splits))
+    assert counts[0] == counts[1] <= 6
 
 
 def test_model_speedup_reads_the_options_of_the_solves():

@@ -82,14 +82,14 @@ class _ForwardApp(_LayerApp):
     def step(self, ustop, fstop, u, status):
         stride = self.stride(status)
         layer = status.tindex * stride
-        self.net.step(self.solver.theta, layer, u, self.net.h * stride)
+        self.net.step(self.solver.params, layer, u, self.net.h * stride)
 
 
 class _AdjointApp(_LayerApp):
     def step(self, ustop, fstop, u, status):
         stride = self.stride(status)
         layer = self.net.n_layers - (status.tindex + 1) * stride
-        self.net.adjoint_step(self.solver.theta, layer, self.solver.forward_state(layer), u,
+        self.net.adjoint_step(self.solver.params, layer, self.solver.forward_state(layer), u,
                               self.net.h * stride)
 
 
@@ -153,7 +153,7 @@ class LayerParallel:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
         self.options = options
-        self.theta = None
+        self.params = None  # the views of the parameters being evaluated (ResNetParams)
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
         self.stats = SolveStats()           # the last evaluation's solves
@@ -211,18 +211,18 @@ class LayerParallel:
         """(loss, gradient) at theta on the batch (x, y), the same on every rank;
         the gradient is None without need_grad."""
         net, comm, n = self.net, self.comm, self.net.n_layers
-        self.theta = theta
+        params = self.params = net.views(theta)  # split once: the layer steps take the views
         warm = self.mode == "one-shot"
         stats = self.stats = SolveStats()
         states, stats.forward = self._solve(
-            _ForwardApp, comm, net.open(theta, x), self._forward_warm if warm else None,
+            _ForwardApp, comm, net.open(params, x), self._forward_warm if warm else None,
             self.forward_iters)
         self._forward_warm = states
         grad = np.zeros(net.n_params) if need_grad else None
         last = comm.allreduce(comm.rank if n in states else -1, op=MPI.MAX)
         loss, p_n = 0.0, None
         if comm.rank == last:
-            loss, p_n = net.classify(theta, states[n], y, grad if need_grad else
+            loss, p_n = net.classify(params, states[n], y, grad if need_grad else
                                      np.zeros(net.n_params))
         loss = comm.bcast(loss, root=last) + net.regularization(theta)
         if not need_grad:
@@ -233,12 +233,13 @@ class LayerParallel:
             _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
             self.adjoint_iters)
         self._adjoint_warm = adjoint
+        grad_views = net.views(grad)
         for j, p in adjoint.items():
             if j < n:
                 layer = n - 1 - j
-                net.layer_gradient(theta, layer, self._forward_states[layer], p, grad)
+                net.layer_gradient(params, layer, self._forward_states[layer], p, grad_views)
             else:
-                net.opening_gradient(theta, x, p, grad)
+                net.opening_gradient(params, x, p, grad_views)
         if comm.rank == 0:
             net.regularization(theta, grad)
         comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
