@@ -236,8 +236,10 @@ def _resnet_objective(problem, net, comm):
         return Serial(net)
     lp, mgrit = problem.layer_parallel, problem.mgrit
     options = {k: v for k, v in mgrit.core_options().items() if k != "max_iter"}
+    # tol_relative: a field of every mgrit section once the schema has it there
     return LayerParallel(net, comm, lp.mode, lp.forward_iters, lp.adjoint_iters,
-                         tol=mgrit.tol, max_iter=mgrit.max_iter, **options)
+                         tol=mgrit.tol, max_iter=mgrit.max_iter,
+                         tol_relative=getattr(mgrit, "tol_relative", False), **options)
 
 
 def _share_warm_starts(objective, comm, resume):

@@ -119,6 +119,32 @@ def test_guard_falls_back_to_exact_mode():
     assert objective.mode == "exact"
 
 
+def test_relative_tolerance_stops_each_solve_relative_to_its_first_residual():
+    data, _ = peaks(200, 10, seed=1)
+    net = peaks_net(30, gamma_t=1e-3, gamma_d=1e-3)
+    theta = net.init_params(np.random.default_rng(2))
+    serial = Serial(net).objective(theta, data.x, data.y)[1]
+    tol, stats = 1e-6, {}
+    for tol_relative in (False, True):
+        solver = LayerParallel(net, mode="exact", tol=tol, tol_relative=tol_relative,
+                               max_levels=4)
+        grad = solver.objective(theta, data.x, data.y)[1]
+        assert relative(grad, serial) < 1e-6
+        stats[tol_relative] = solver.gradient_stats
+        for rnorms in (stats[tol_relative].forward_rnorms, stats[tol_relative].adjoint_rnorms):
+            rnorms = rnorms[:-1]  # the last entry repeats the final residual
+            bound = tol * rnorms[0] if tol_relative else tol
+            assert rnorms[-1] < bound and min(rnorms[:-1]) >= bound, (tol_relative, rnorms)
+    # the adjoint's first residual is about 1e-2: relative to it, the solve iterates longer
+    assert stats[True].adjoint_rnorms[0] < 0.1
+    assert stats[True].adjoint_iterations > stats[False].adjoint_iterations
+    # one-shot solves run their iterations whatever the tolerance
+    one_shot = [LayerParallel(net, mode="one-shot", tol_relative=r).objective(theta, data.x,
+                                                                               data.y)[1]
+                for r in (False, True)]
+    np.testing.assert_array_equal(one_shot[0], one_shot[1])
+
+
 def test_theta_is_split_once_per_evaluation(monkeypatch):
     """Not once per layer step: the number of splits of an evaluation does
     not grow with the layers or the MGRIT iterations."""
@@ -177,6 +203,10 @@ def test_optimizers_minimize_a_quadratic():
 @pytest.mark.parametrize("make, match", [
     (lambda: LayerParallel(peaks_net(8), mode="two-shot"), "mode: must be one of"),
     (lambda: LayerParallel(peaks_net(8), forward_iters=0), "forward_iters"),
+    (lambda: LayerParallel(peaks_net(8), rel_tol=1e-3), "rel_tol: give the tolerance as tol"),
+    (lambda: LayerParallel(peaks_net(8), abs_tol=1e-3, rel_tol=1e-3),
+     "abs_tol, rel_tol: give the tolerance as tol"),
+    (lambda: LayerParallel(peaks_net(8), tol_relative="yes"), "tol_relative: must be True"),
     (lambda: make_optimizer("rmsprop", learning_rate=1.0), "optimizer: must be one of"),
     (lambda: Adam(-1.0), "learning_rate"),
     (lambda: SGD(0.1, momentum=1.0), "momentum"),

@@ -131,25 +131,35 @@ class LayerParallel:
     """The objective (loss and gradient) of a pyxbraid.nn.ResNet by forward
     and adjoint MGRIT over its layers, on the ranks of `comm`.
 
-    mode "exact": both solves to `tol` (the gradient of serial backprop);
+    mode "exact": both solves to `tol` (the gradient of serial backprop),
+    at most `max_iter` iterations; `tol` is absolute, or relative to each
+    solve's first residual (that of its initial guess) with tol_relative;
     "one-shot": `forward_iters` and `adjoint_iters` MGRIT iterations per
     evaluation, warm-started from the previous one (Günther et al.'s
-    simultaneous method).  `options` are pyxbraid.Core options for both
-    solves (max_levels, cfactor, nrelax, ...)."""
+    simultaneous method), whatever the residual (tol is not used).
+    `options` are pyxbraid.Core options for both solves (max_levels,
+    cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
+    and skip is off (the solves start from given guesses)."""
 
     MODES = ("exact", "one-shot")
 
     def __init__(self, net, comm=None, mode="exact", forward_iters=2, adjoint_iters=1,
-                 tol=1e-10, max_iter=100, **options):
+                 tol=1e-10, max_iter=100, tol_relative=False, **options):
         if mode not in self.MODES:
             raise ValueError(f"mode: must be one of {', '.join(self.MODES)}, got {mode!r}")
+        given = [name for name in ("abs_tol", "rel_tol") if name in options]
+        if given:
+            raise ValueError(f"{', '.join(given)}: give the tolerance as tol (relative with "
+                             f"tol_relative=True)")
+        if not isinstance(tol_relative, bool):
+            raise ValueError(f"tol_relative: must be True or False, got {tol_relative!r}")
         for name, value in (("forward_iters", forward_iters), ("adjoint_iters", adjoint_iters),
                             ("max_iter", max_iter)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
         self.net, self.mode = net, mode
         self.forward_iters, self.adjoint_iters = forward_iters, adjoint_iters
-        self.tol, self.max_iter = tol, max_iter
+        self.tol, self.max_iter, self.tol_relative = tol, max_iter, tol_relative
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
         self.options = options
@@ -201,7 +211,8 @@ class LayerParallel:
         app = app_class(self, first, warm)
         options = dict(self.options, skip=False)
         if self.mode == "exact":
-            options.update(abs_tol=self.tol, max_iter=self.max_iter)
+            options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
+            options["max_iter"] = self.max_iter
         else:
             options.update(abs_tol=0.0, max_iter=iterations)
         run = app.run(comm, self.net.T, self.net.n_layers, **options)
