@@ -3,12 +3,13 @@ MGRIT over the layers give serial backprop's gradient; one-shot training
 follows serial training; the solver does not slow down with depth."""
 import numpy as np
 import pytest
+from mpi4py import MPI
 
 from conftest import ROOT, run_mpi
 import pyxbraid.nn.resnet
 from pyxbraid.data import peaks
 from pyxbraid.nn import ResNet
-from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range
+from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range, reversed_comm
 from pyxbraid.train.loop import train
 from pyxbraid.train.optim import LBFGS, SGD, Adam, make_optimizer
 
@@ -42,6 +43,37 @@ def one_shot_training():
         result[name] = theta
         result[name + "_accuracy"] = net.accuracy(theta, validation.x, validation.y)
     return result
+
+
+def reversed_comm_lifetime():
+    """A duplicate of COMM_WORLD and its reversed communicator are freed
+    together; a later duplicate (MPI may give it the freed one's handle) gets
+    a fresh one; gradients on either equal those on COMM_WORLD.  Each
+    finding holds on every rank."""
+    world = MPI.COMM_WORLD
+    data, _ = peaks(60, 10, seed=1)
+    net = peaks_net(12)
+    theta = net.init_params(np.random.default_rng(2))
+
+    def gradient(comm):
+        return LayerParallel(net, comm, tol=1e-12, max_levels=3).objective(theta, data.x,
+                                                                            data.y)[1]
+
+    reference = gradient(world)
+    first = world.Dup()
+    first_reversed = reversed_comm(first)
+    found = dict(cached=reversed_comm(first) is first_reversed,
+                 first_identical=np.array_equal(gradient(first), reference))
+    first.Free()
+    found["freed_with_it"] = first_reversed == MPI.COMM_NULL
+    second = world.Dup()
+    second_reversed = reversed_comm(second)
+    found.update(fresh=second_reversed is not first_reversed and
+                 second_reversed != MPI.COMM_NULL,
+                 reversed=second_reversed.rank == world.size - 1 - world.rank,
+                 second_identical=np.array_equal(gradient(second), reference))
+    second.Free()
+    return {name: world.allreduce(bool(value), op=MPI.LAND) for name, value in found.items()}
 
 
 def relative(a, b):
@@ -143,6 +175,17 @@ def test_relative_tolerance_stops_each_solve_relative_to_its_first_residual():
                                                                                data.y)[1]
                 for r in (False, True)]
     np.testing.assert_array_equal(one_shot[0], one_shot[1])
+
+
+def test_reversed_comm_lives_and_dies_with_its_communicator(tmp_path):
+    expected = dict.fromkeys(["cached", "first_identical", "freed_with_it", "fresh", "reversed",
+                              "second_identical"], True)
+    assert reversed_comm_lifetime() == expected
+    out = tmp_path / "reversed2.npz"
+    run = run_mpi(2, [SCRIPT, "reversed", out], timeout=120)
+    assert run.returncode == 0, run.stderr
+    found = np.load(out)
+    assert {name: bool(found[name]) for name in found.files} == expected
 
 
 def test_theta_is_split_once_per_evaluation(monkeypatch):

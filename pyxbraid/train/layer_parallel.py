@@ -32,17 +32,26 @@ from pyxbraid.train.speedup import layer_parallel_speedup
 from pyxbraid.train.strides import FineStrides
 
 
-_REVERSED = {}
+def _free_reversed(comm, keyval, reversed_):
+    reversed_.Free()
+
+
+# an attribute of the communicator, so that its reversed communicator lives
+# and dies with it: MPI calls _free_reversed when the communicator is freed
+# (and the attribute is not copied by Dup: a duplicate gets its own)
+_REVERSED = MPI.Comm.Create_keyval(delete_fn=_free_reversed)
 
 
 def reversed_comm(comm):
     """comm with its ranks in reverse order (rank p is comm's rank P-1-p),
-    split once per communicator: splitting per solver would use up MPI's
-    communicator contexts, and freeing them is collective."""
-    key = comm.handle
-    if key not in _REVERSED:
-        _REVERSED[key] = comm.Split(0, comm.size - 1 - comm.rank)
-    return _REVERSED[key]
+    split once per communicator and freed with it: splitting per solver
+    would use up MPI's communicator contexts, and freeing them is
+    collective."""
+    reversed_ = comm.Get_attr(_REVERSED)
+    if reversed_ is None:
+        reversed_ = comm.Split(0, comm.size - 1 - comm.rank)
+        comm.Set_attr(_REVERSED, reversed_)
+    return reversed_
 
 
 def block_range(npoints, nranks, rank):
