@@ -7,7 +7,16 @@
    256 ranks (forward, adjoint and layer gradients, against 3N serially);
 3. validation accuracies on peaks and digits, serial versus layer-parallel.
 
-    python bench/layer_parallel.py [--repeat 3] [--no-accuracy]
+    python bench/layer_parallel.py [--repeat 3] [--depths 64 256 1024] [--no-accuracy]
+    python bench/layer_parallel.py --layer-step
+
+--layer-step only times one layer step and one adjoint step (width 32),
+given the flat parameter vector (split into views at every call) and given
+the views (split once per objective evaluation, as LayerParallel does).
+
+Each timing also reports the CPU seconds of a step (the slowest rank's
+process time), which a machine loaded by other work disturbs less than the
+wall clock.
 
 Goals: one-shot on 2 ranks at least 1.6x faster than on 1 rank at N = 1024;
 model speed-up at 64 ranks, N = 1024, at least 8x.
@@ -40,8 +49,8 @@ def solver_options(n_layers):
 
 
 def timing_worker(kind, n_layers, repeat):
-    """Under mpirun: the best seconds per optimizer step of `repeat` steps
-    (after one warm-up step), and the solver's iterations."""
+    """Under mpirun: the best seconds (wall clock and CPU) per optimizer step
+    of `repeat` steps (after one warm-up step), and the solver's iterations."""
     import numpy as np
     from mpi4py import MPI
 
@@ -57,18 +66,19 @@ def timing_worker(kind, n_layers, repeat):
     objective = Serial(net) if kind == "serial" else LayerParallel(
         net, comm, mode=kind, tol=1e-9, **solver_options(n_layers))
     optimizer = Adam(1e-3)
-    best = float("inf")
+    best = best_cpu = float("inf")
     for step in range(repeat + 1):
         comm.Barrier()
-        start = MPI.Wtime()
+        start, start_cpu = MPI.Wtime(), time.process_time()
         loss, grad = objective.objective(theta, data.x, data.y)
         optimizer.update(theta, loss, grad, None)
-        seconds = comm.allreduce(MPI.Wtime() - start, op=MPI.MAX)
+        seconds, cpu = comm.allreduce((MPI.Wtime() - start, time.process_time() - start_cpu),
+                                      op=MPI.MAX)
         if step > 0:
-            best = min(best, seconds)
+            best, best_cpu = min(best, seconds), min(best_cpu, cpu)
     stats = getattr(objective, "gradient_stats", None)
     if comm.rank == 0:
-        print(json.dumps(dict(seconds=best,
+        print(json.dumps(dict(seconds=best, cpu_seconds=best_cpu,
                               forward=stats.forward_iterations if stats else 0,
                               adjoint=stats.adjoint_iterations if stats else 0)))
 
@@ -113,6 +123,35 @@ def accuracy_worker():
         print(json.dumps(rows))
 
 
+def layer_step_timings(calls=2000, rounds=7):
+    """Microseconds per ResNet.step and adjoint_step call, the parameters
+    given flat or as views, for batches 256 and 32: the best of `rounds`
+    rounds of `calls` calls, the two kinds alternating round by round."""
+    import numpy as np
+
+    from pyxbraid.nn import ResNet
+
+    net = ResNet(2, WIDTH, 64, 5, T=1.0, activation="tanh")
+    theta = net.init_params(np.random.default_rng(0))
+    given = {"flat": theta, "views": net.views(theta)}
+    rows = []
+    for batch in (256, 32):
+        Y = np.random.default_rng(1).standard_normal((batch, WIDTH))
+        P = np.random.default_rng(2).standard_normal((batch, WIDTH))
+        calls_of = {"step": lambda params: net.step(params, 5, Y.copy(), 1e-3),
+                    "adjoint_step": lambda params: net.adjoint_step(params, 5, Y, P.copy(), 1e-3)}
+        for name, call in calls_of.items():
+            best = dict.fromkeys(given, float("inf"))
+            for _ in range(rounds):
+                for kind, params in given.items():
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        call(params)
+                    best[kind] = min(best[kind], (time.perf_counter() - start) / calls * 1e6)
+            rows.append(dict(batch=batch, call=name, **best))
+    return rows
+
+
 def run_worker(ranks, args, timeout=3600):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     out = subprocess.run([str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks),
@@ -134,7 +173,10 @@ def model_speedups(n_layers, forward, adjoint):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--depths", type=int, nargs="+", default=DEPTHS, metavar="N")
     p.add_argument("--no-accuracy", action="store_true")
+    p.add_argument("--layer-step", action="store_true",
+                   help="only time a layer step with the parameters flat and as views")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "layer_parallel.json")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -143,14 +185,25 @@ def main():
             return accuracy_worker()
         kind, n_layers, repeat = args.worker
         return timing_worker(kind, int(n_layers), int(repeat))
+    if args.layer_step:
+        print(f"\nOne layer step (width {WIDTH}, tanh): microseconds per call, best of 7 "
+              f"rounds\n")
+        print("| batch | call | theta flat | theta as views | saved |")
+        print("|---:|---|---:|---:|---:|")
+        for r in layer_step_timings():
+            print(f"| {r['batch']} | {r['call']} | {r['flat']:.1f} | {r['views']:.1f} | "
+                  f"{1 - r['views'] / r['flat']:.0%} |")
+        return 0
 
     rows = []
-    for n in DEPTHS:
-        row = {"N": n, "serial": run_worker(1, ["serial", str(n), str(args.repeat)])["seconds"]}
+    for n in args.depths:
+        serial = run_worker(1, ["serial", str(n), str(args.repeat)])
+        row = {"N": n, "serial": serial["seconds"], "serial cpu": serial["cpu_seconds"]}
         for kind in ("exact", "one-shot"):
             for ranks in (1, 2):
                 result = run_worker(ranks, [kind, str(n), str(args.repeat)])
                 row[f"{kind} {ranks}"] = result["seconds"]
+                row[f"{kind} {ranks} cpu"] = result["cpu_seconds"]
                 row[f"{kind} iterations"] = (result["forward"], result["adjoint"])
         row["model"] = {kind: model_speedups(n, *row[f"{kind} iterations"])
                         for kind in ("exact", "one-shot")}
@@ -167,6 +220,12 @@ def main():
               f"{r['one-shot 1']:.3f} | {r['one-shot 2']:.3f} | "
               f"{r['one-shot 1'] / r['one-shot 2']:.2f}x | "
               f"{r['exact iterations'][0]}/{r['exact iterations'][1]} |")
+    print("\nCPU seconds per Adam step (the slowest rank's), best of the same steps:\n")
+    print("| N | serial | exact 1 rank | exact 2 ranks | one-shot 1 rank | one-shot 2 ranks |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['N']} | {r['serial cpu']:.3f} | {r['exact 1 cpu']:.3f} | "
+              f"{r['exact 2 cpu']:.3f} | {r['one-shot 1 cpu']:.3f} | {r['one-shot 2 cpu']:.3f} |")
     print("\nModel speed-up over serial training (critical-path layer evaluations: forward, "
           "adjoint and layer gradients, against 3N):\n")
     print("| N | mode | " + " | ".join(f"{p} ranks" for p in MODEL_RANKS) + " |")

@@ -244,6 +244,7 @@ class MGRITConfig(_Section):
     nrelax_per_level: dict[int, int] = Field(default_factory=dict)
     cwt: float = Field(1.0, ge=0)
     tol: float = Field(1e-9, ge=0)
+    tol_relative: bool = Field(False, description="stop at tol times the first residual")
     max_iter: int = Field(50, ge=1)
     nfmg: int = Field(-1, ge=-1, description="cycle F")
     nfmg_vcyc: int = Field(1, ge=1, description="cycle F")
@@ -294,7 +295,6 @@ class MGRITConfig(_Section):
 
 
 class SGDTimeMGRIT(MGRITConfig):
-    tol_relative: bool = False
     skip: bool = True
     lr_growth: float = Field(2.0, gt=0, description="coarse learning rate: "
                              "min(lr_growth**level * learning_rate, lr_max)")

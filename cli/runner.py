@@ -361,7 +361,8 @@ class _LayerParallelGradient:
         lp, mgrit = problem.layer_parallel, problem.mgrit
         options = {k: v for k, v in mgrit.core_options().items() if k != "max_iter"}
         self.objective = LayerParallel(net, comm, lp.mode, lp.forward_iters, lp.adjoint_iters,
-                                       tol=mgrit.tol, max_iter=mgrit.max_iter, **options)
+                                       tol=mgrit.tol, tol_relative=mgrit.tol_relative,
+                                       max_iter=mgrit.max_iter, **options)
         self.patience, self.comm = lp.patience, comm
 
     @staticmethod

@@ -116,6 +116,18 @@ def braid_prints(run, base, sets, tmp_path, capsys):
     assert "Braid: Begin simulation" in result.stdout
 
 
+def relative_tolerance_iterates_longer(run, base, sets, tmp_path, capsys):
+    """An exact layer-parallel run: its solves stop at tol times their first
+    residual (below 1 here), so they iterate longer than at the absolute tol."""
+    absolute = Run(base, [s for s in sets if s != "mgrit.tol_relative=true"],
+                   tmp_path / "absolute", capsys)
+    assert absolute.status == 0, absolute.err
+
+    def iterations(r):
+        return sum(m["forward_iterations"] + m["adjoint_iterations"] for m in r.steps())
+    assert iterations(run) > iterations(absolute)
+
+
 def checkpoint_every_3(run, base, sets, tmp_path, capsys):
     """A run that fails at step 5 keeps the checkpoint of step 3, and
     resumes from it to the same weights."""
@@ -235,6 +247,9 @@ CASES = [
      {"layer_parallel.forward_iters", "layer_parallel.adjoint_iters"},
      check(lambda r: {(m["forward_iterations"], m["adjoint_iterations"]) for m in r.steps()}
            == {(3, 2)})),
+    ("lp-relative-tol", "peaks-lp", ["layer_parallel.mode=exact", "mgrit.tol=1e-2",
+                                     "mgrit.tol_relative=true"], {"mgrit.tol_relative"},
+     relative_tolerance_iterates_longer),
     ("patience", "peaks-lp", ["layer_parallel.patience=1", "network.T=20",
                               "network.activation=tanh"], {"layer_parallel.patience"},
      check(lambda r: r.summary["solver_mode"] == "exact")),

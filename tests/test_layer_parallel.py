@@ -3,11 +3,13 @@ MGRIT over the layers give serial backprop's gradient; one-shot training
 follows serial training; the solver does not slow down with depth."""
 import numpy as np
 import pytest
+from mpi4py import MPI
 
+import pyxbraid.nn.resnet
 from conftest import ROOT, last_json_line, run_mpi
 from pyxbraid.data import peaks
 from pyxbraid.nn import ResNet
-from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range
+from pyxbraid.train.layer_parallel import LayerParallel, Serial, block_range, reversed_comm
 from pyxbraid.train.loop import train
 from pyxbraid.train.optim import LBFGS, SGD, Adam, make_optimizer
 
@@ -42,6 +44,37 @@ def one_shot_training():
         result[name] = theta
         result[name + "_accuracy"] = net.accuracy(theta, validation.x, validation.y)
     return result
+
+
+def reversed_comm_lifetime():
+    """A duplicate of COMM_WORLD and its reversed communicator are freed
+    together; a later duplicate (MPI may give it the freed one's handle) gets
+    a fresh one; gradients on either equal those on COMM_WORLD.  Each
+    finding holds on every rank."""
+    world = MPI.COMM_WORLD
+    data, _ = peaks(60, 10, seed=1)
+    net = peaks_net(12)
+    theta = net.init_params(np.random.default_rng(2))
+
+    def gradient(comm):
+        return LayerParallel(net, comm, tol=1e-12, max_levels=3).objective(theta, data.x,
+                                                                            data.y)[1]
+
+    reference = gradient(world)
+    first = world.Dup()
+    first_reversed = reversed_comm(first)
+    found = dict(cached=reversed_comm(first) is first_reversed,
+                 first_identical=np.array_equal(gradient(first), reference))
+    first.Free()
+    found["freed_with_it"] = first_reversed == MPI.COMM_NULL
+    second = world.Dup()
+    second_reversed = reversed_comm(second)
+    found.update(fresh=second_reversed is not first_reversed and
+                 second_reversed != MPI.COMM_NULL,
+                 reversed=second_reversed.rank == world.size - 1 - world.rank,
+                 second_identical=np.array_equal(gradient(second), reference))
+    second.Free()
+    return {name: world.allreduce(bool(value), op=MPI.LAND) for name, value in found.items()}
 
 
 def relative(a, b):
@@ -119,6 +152,79 @@ def test_guard_falls_back_to_exact_mode():
     assert objective.mode == "exact"
 
 
+def test_relative_tolerance_stops_each_solve_relative_to_its_first_residual():
+    data, _ = peaks(200, 10, seed=1)
+    net = peaks_net(30, gamma_t=1e-3, gamma_d=1e-3)
+    theta = net.init_params(np.random.default_rng(2))
+    serial = Serial(net).objective(theta, data.x, data.y)[1]
+    tol, stats = 1e-6, {}
+    for tol_relative in (False, True):
+        solver = LayerParallel(net, mode="exact", tol=tol, tol_relative=tol_relative,
+                               max_levels=4)
+        grad = solver.objective(theta, data.x, data.y)[1]
+        assert relative(grad, serial) < 1e-6
+        stats[tol_relative] = solver.gradient_stats
+        for rnorms in (stats[tol_relative].forward_rnorms, stats[tol_relative].adjoint_rnorms):
+            rnorms = rnorms[:-1]  # the last entry repeats the final residual
+            bound = tol * rnorms[0] if tol_relative else tol
+            assert rnorms[-1] < bound and min(rnorms[:-1]) >= bound, (tol_relative, rnorms)
+    # the adjoint's first residual is about 1e-2: relative to it, the solve iterates longer
+    assert stats[True].adjoint_rnorms[0] < 0.1
+    assert stats[True].adjoint_iterations > stats[False].adjoint_iterations
+    # one-shot solves run their iterations whatever the tolerance
+    one_shot = [LayerParallel(net, mode="one-shot", tol_relative=r).objective(theta, data.x,
+                                                                               data.y)[1]
+                for r in (False, True)]
+    np.testing.assert_array_equal(one_shot[0], one_shot[1])
+
+
+def test_reversed_comm_lives_and_dies_with_its_communicator(tmp_path):
+    expected = dict.fromkeys(["cached", "first_identical", "freed_with_it", "fresh", "reversed",
+                              "second_identical"], True)
+    assert reversed_comm_lifetime() == expected
+    out = tmp_path / "reversed2.npz"
+    run = run_mpi(2, [SCRIPT, "reversed", out], timeout=120)
+    assert run.returncode == 0, run.stderr
+    found = np.load(out)
+    assert {name: bool(found[name]) for name in found.files} == expected
+
+
+def test_theta_is_split_once_per_evaluation(monkeypatch):
+    """Not once per layer step: the number of splits of an evaluation does
+    not grow with the layers or the MGRIT iterations."""
+    splits = []
+    split_flat = pyxbraid.nn.resnet.split_flat
+    monkeypatch.setattr(pyxbraid.nn.resnet, "split_flat",
+                        lambda *args: splits.append(args[1]) or split_flat(*args))
+    data, _ = peaks(50, 10, seed=0)
+    counts = []
+    for n_layers in (8, 32):
+        net = peaks_net(n_layers, gamma_t=1e-3, gamma_d=1e-3)
+        theta = net.init_params(np.random.default_rng(0))
+        splits.clear()
+        solver = LayerParallel(net, mode="exact", tol=1e-12, max_levels=3)
+        solver.objective(theta, data.x, data.y)
+        assert solver.gradient_stats.forward_iterations > 2
+        counts.append(len(splits))
+    assert counts[0] == counts[1] <= 6
+
+
+def test_model_speedup_reads_the_options_of_the_solves():
+    from pyxbraid.train.speedup import layer_parallel_speedup
+
+    data, _ = peaks(50, 10, seed=0)
+    net = peaks_net(64)
+    solver = LayerParallel(net, mode="exact", tol=1e-9, max_levels=3, cfactor=4, nrelax=0)
+    with pytest.raises(RuntimeError, match="no gradient has been evaluated yet"):
+        solver.model_speedup()
+    solver.objective(net.init_params(np.random.default_rng(0)), data.x, data.y)
+    stats = solver.gradient_stats
+    assert stats.forward.options["cfactor"] == {-1: 4}
+    assert solver.model_speedup(8) == layer_parallel_speedup(
+        64, stats.nlevels, stats.forward_iterations, stats.adjoint_iterations, cfactor=4,
+        nrelax=0, nranks=8)
+
+
 def test_block_range():
     assert [block_range(31, 4, r) for r in range(4)] == [(0, 7), (8, 15), (16, 23), (24, 30)]
     assert [block_range(5, 7, r) for r in range(7)][-2:] == [(5, 4), (5, 4)]
@@ -158,6 +264,10 @@ def test_optimizers_minimize_a_quadratic():
 @pytest.mark.parametrize("make, match", [
     (lambda: LayerParallel(peaks_net(8), mode="two-shot"), "mode: must be one of"),
     (lambda: LayerParallel(peaks_net(8), forward_iters=0), "forward_iters"),
+    (lambda: LayerParallel(peaks_net(8), rel_tol=1e-3), "rel_tol: give the tolerance as tol"),
+    (lambda: LayerParallel(peaks_net(8), abs_tol=1e-3, rel_tol=1e-3),
+     "abs_tol, rel_tol: give the tolerance as tol"),
+    (lambda: LayerParallel(peaks_net(8), tol_relative="yes"), "tol_relative: must be True"),
     (lambda: make_optimizer("rmsprop", learning_rate=1.0), "optimizer: must be one of"),
     (lambda: Adam(-1.0), "learning_rate"),
     (lambda: SGD(0.1, momentum=1.0), "momentum"),

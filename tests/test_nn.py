@@ -402,3 +402,35 @@ def test_mlp_rejects_bad_x_y_w_grad():
     with pytest.raises(ValueError,
                        match=r"y: expected shape \(4, 2\) or labels \(4,\), got \(4, 3\)"):
         classifier.loss(classifier.init_params(np.random.default_rng(0)), XOR_X, np.zeros((4, 3)))
+
+
+def test_glorot_uniform_draws():
+    """One rng.uniform draw on [-l, l], l = sqrt(6 / (fan_in + fan_out)):
+    the same draws as before it was shared by MLP and ResNet."""
+    from pyxbraid.nn.init import glorot_uniform
+
+    # fan_in + fan_out = 6: l = 1
+    np.testing.assert_array_equal(glorot_uniform(np.random.default_rng(5), (2, 4)),
+                                  np.random.default_rng(5).uniform(-1.0, 1.0, (2, 4)))
+    net = MLP([3, 5, 2])
+    rng = np.random.default_rng(8)
+    expected = []
+    for n_in, n_out in ((3, 5), (5, 2)):
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        expected += [rng.uniform(-limit, limit, (n_in, n_out)).ravel(), np.zeros(n_out)]
+    np.testing.assert_array_equal(net.init_params(np.random.default_rng(8), scheme="xavier"),
+                                  np.concatenate(expected))
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    (dict(sizes=[2, 8, 1], activation="tanh"), "MLP(sizes=[2, 8, 1], activation='tanh')"),
+    (dict(sizes=(3, 4, 1), bias=False), "MLP(sizes=[3, 4, 1], activation='sigmoid', bias=False)"),
+    (dict(sizes=[2, 8, 3], activation="relu", output_activation="identity",
+          loss="softmax_cross_entropy"),
+     "MLP(sizes=[2, 8, 3], activation='relu', output_activation='identity', "
+     "loss='softmax_cross_entropy')"),
+    (dict(sizes=[2, 1], activation=SmoothReLU(eta=0.5)),
+     "MLP(sizes=[2, 1], activation='smooth_relu')"),
+])
+def test_mlp_repr(kwargs, text):
+    assert repr(MLP(**kwargs)) == text

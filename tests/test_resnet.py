@@ -311,3 +311,46 @@ def test_primitives_reject_bad_arguments():
         net.classify(theta, Y, y, grad.astype(np.float32))
     with pytest.raises(ValueError, match="labels must be integers"):
         net.loss(theta, x, y.astype(float))
+
+
+def test_primitives_take_the_views_and_give_the_same_bits():
+    """What a solver splits once per evaluation gives what the flat vector does."""
+    net, theta, x, y = setup(gamma_t=0.01, gamma_d=0.02)
+    p = net.views(theta)
+    flat_loss, flat_grad = net.loss_and_grad(theta, x, y)
+    states = net.forward(theta, x)
+    np.testing.assert_array_equal(net.open(p, x), states[0])
+    for k in range(net.n_layers):
+        a, b = states[k].copy(), states[k].copy()
+        net.step(theta, k, a, 0.3)
+        net.step(p, k, b, 0.3)
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(net.predict(p, x), net.predict(theta, x))
+    grad = np.zeros(net.n_params)
+    g = net.views(grad)
+    value, P = net.classify(p, states[-1], y, g)
+    for k in reversed(range(net.n_layers)):
+        net.layer_gradient(p, k, states[k], P, g)
+        net.adjoint_step(p, k, states[k], P, net.h)
+    net.opening_gradient(p, x, P, g)
+    assert value + net.regularization(theta, grad) == flat_loss
+    np.testing.assert_array_equal(grad, flat_grad)
+
+
+def test_views_of_another_network_are_refused():
+    net, theta, x, _ = setup()
+    other = ResNet(**{**SMALL, "n_layers": 5})
+    p = other.views(other.init_params(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match=r"theta: expected views of shapes .* \(this network"):
+        net.step(p, 0, net.open(theta, x), net.h)
+    with pytest.raises(ValueError, match="grad: expected views of shapes"):
+        net.classify(theta, net.open(theta, x), np.zeros(BATCH, dtype=int), p)
+
+
+def test_resnet_repr():
+    assert repr(ResNet(2, 8, 32, 5)) == ("ResNet(n_features=2, width=8, n_layers=32, "
+                                         "n_classes=5, T=1.0, activation='smooth_relu')")
+    assert repr(ResNet(2, 8, 32, 5, T=2, activation="tanh", opening_activation="relu",
+                       gamma_t=1e-4)) == (
+        "ResNet(n_features=2, width=8, n_layers=32, n_classes=5, T=2.0, activation='tanh', "
+        "opening_activation='relu', gamma_t=0.0001)")

@@ -7,9 +7,12 @@ import numbers
 
 import numpy as np
 
+from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
+from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import get_loss
+from pyxbraid.nn.registry import name_of
 
 INIT_SCHEMES = ("uniform", "xavier", "trask")
 
@@ -31,6 +34,18 @@ class MLP:
         self.layers = [Dense(n_in, n_out, bias, activation if i < n_layers - 1 else last)
                        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
         self.n_params = sum(layer.n_params for layer in self.layers)
+        self._activation = name_of(get_activation(activation))  # of the hidden layers
+
+    def __repr__(self):
+        output = name_of(self.layers[-1].activation)
+        settings = [f"sizes={list(self.sizes)}", f"activation={self._activation!r}"]
+        if output != self._activation:
+            settings.append(f"output_activation={output!r}")
+        if not self.layers[0].bias:
+            settings.append("bias=False")
+        if name_of(self.loss_function) != "sse":
+            settings.append(f"loss={name_of(self.loss_function)!r}")
+        return f"MLP({', '.join(settings)})"
 
     def views(self, w):
         """[(W, b or None)] per layer: views into w, so writing w changes them."""
@@ -53,8 +68,7 @@ class MLP:
             elif scheme == "trask":
                 W[...] = rng.standard_normal(W.shape) * 0.2 - 0.1
             else:
-                limit = np.sqrt(6.0 / sum(W.shape))
-                W[...] = rng.uniform(-limit, limit, W.shape)
+                W[...] = glorot_uniform(rng, W.shape)
         return w
 
     def forward(self, w, x):

@@ -1,4 +1,4 @@
-"""Look up a layer component (activation, loss) by name."""
+"""Look up a layer component (activation, loss) by name, and name one."""
 
 
 def from_registry(registry, kind, name_or_instance):
@@ -10,3 +10,8 @@ def from_registry(registry, kind, name_or_instance):
     except KeyError:
         raise ValueError(f"unknown {kind} {name_or_instance!r}; known: "
                          f"{', '.join(registry)}") from None
+
+
+def name_of(component):
+    """The registry name of a component (its class's name when it has none)."""
+    return getattr(component, "name", type(component).__name__)

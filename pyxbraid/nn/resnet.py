@@ -5,7 +5,9 @@ parallel-in-time solver can step them.  The per-layer primitives below (open,
 step, adjoint_step, layer_gradient, classify, opening_gradient, regularization)
 are all that serial backprop uses too: serial and parallel training compute the
 same bits.  States are row-major, (batch, width); parameters are one flat
-float64 vector, seen through views.
+float64 vector, seen through views.  The primitives take the flat vector, or
+its views (ResNetParams from views()): a solver that steps every layer many
+times splits the vector once per evaluation, not once per step.
 """
 import collections
 import math
@@ -16,8 +18,10 @@ import numpy as np
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.gemm import gemm
+from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
+from pyxbraid.nn.registry import name_of
 
 ResNetParams = collections.namedtuple("ResNetParams", "W_o b_o K b W_c b_c")
 ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, width),
@@ -58,10 +62,23 @@ class ResNet:
                         (self.n_classes,))
         self.n_params = sum(math.prod(shape) for shape in self._shapes)
 
+    def __repr__(self):
+        activation, opening = name_of(self.activation), name_of(self.opening_activation)
+        settings = [f"n_features={self.n_features}", f"width={self.width}",
+                    f"n_layers={self.n_layers}", f"n_classes={self.n_classes}", f"T={self.T}",
+                    f"activation={activation!r}"]
+        if opening != activation:
+            settings.append(f"opening_activation={opening!r}")
+        settings += [f"{name}={value}" for name, value in
+                     (("gamma_t", self.gamma_t), ("gamma_d", self.gamma_d)) if value]
+        return f"ResNet({', '.join(settings)})"
+
     # parameters
 
     def views(self, theta):
-        """ResNetParams of views into theta: writing theta changes them, and back."""
+        """ResNetParams of views into theta: writing theta changes them, and
+        back.  The per-layer primitives (open .. opening_gradient) take these
+        in place of the flat theta or grad, and then do not split it again."""
         return self._split(theta, "theta")
 
     def init_params(self, rng, scale=1.0):
@@ -75,22 +92,22 @@ class ResNet:
             raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}")
         theta = np.zeros(self.n_params)
         p = self.views(theta)
-        p.W_o[...] = _glorot_uniform(rng, p.W_o.shape)
+        p.W_o[...] = glorot_uniform(rng, p.W_o.shape)
         p.K[...] = rng.normal(0.0, scale / math.sqrt(self.width), p.K.shape)
-        p.W_c[...] = _glorot_uniform(rng, p.W_c.shape)
+        p.W_c[...] = glorot_uniform(rng, p.W_c.shape)
         return theta
 
     # per-layer primitives, shared by serial backprop and the parallel solver
 
     def open(self, theta, x):
         """Y_0 = act_open(x W_o + b_o), a new (batch, width) array."""
-        p = self.views(theta)
+        p = self._params(theta, "theta")
         return self.opening_activation.forward(self._opening_z(p, self._check_x(x)))
 
     def step(self, theta, k, Y, h):
         """Y += h act(Y K_k^T + b_k) in place; h is a parameter because coarse
         levels step with a multiple of self.h and layer k's weights."""
-        p = self.views(theta)
+        p = self._params(theta, "theta")
         self._check_state("Y", Y)
         a = self.activation.forward(self._residual_z(p, self._check_layer(k), Y))
         a *= h
@@ -98,7 +115,7 @@ class ResNet:
 
     def adjoint_step(self, theta, k, Y_k, P, h):
         """P += h (act'(Z_k) * P) K_k in place: P_{k+1} -> P_k, Z_k = Y_k K_k^T + b_k."""
-        p = self.views(theta)
+        p = self._params(theta, "theta")
         k = self._check_layer(k)
         self._check_state("Y_k", Y_k)
         self._check_state("P", P, Y_k.shape)
@@ -107,7 +124,7 @@ class ResNet:
     def layer_gradient(self, theta, k, Y_k, P_next, grad):
         """Add dJ/dK_k = h (act'(Z_k) * P_next)^T Y_k and dJ/db_k = its batch sum
         (h = self.h) into grad: the solver accumulates over layers and ranks."""
-        p, g = self.views(theta), self._split(grad, "grad")
+        p, g = self._params(theta, "theta"), self._params(grad, "grad")
         k = self._check_layer(k)
         self._check_state("Y_k", Y_k)
         self._check_state("P_next", P_next, Y_k.shape)
@@ -118,7 +135,7 @@ class ResNet:
     def classify(self, theta, Y_N, y, grad):
         """(mean cross-entropy without regularization, P_N = dJ/dY_N); adds the
         classifier's gradient into grad."""
-        p, g = self.views(theta), self._split(grad, "grad")
+        p, g = self._params(theta, "theta"), self._params(grad, "grad")
         self._check_state("Y_N", Y_N)
         y = self._check_y(y, len(Y_N))
         logits = self.classifier.forward(Y_N, p.W_c, p.b_c, cache=False)
@@ -130,7 +147,7 @@ class ResNet:
 
     def opening_gradient(self, theta, x, P_0, grad):
         """Add dJ/dW_o and dJ/db_o, given P_0 = dJ/dY_0, into grad."""
-        p, g = self.views(theta), self._split(grad, "grad")
+        p, g = self._params(theta, "theta"), self._params(grad, "grad")
         x = self._check_x(x)
         self._check_state("P_0", P_0, (len(x), self.width))
         z = self._opening_z(p, x)
@@ -141,7 +158,8 @@ class ResNet:
 
     def regularization(self, theta, grad=None):
         """gamma_t/2 ||theta||^2 + gamma_d/2 sum_k (||K_{k+1} - K_k||^2 +
-        ||b_{k+1} - b_k||^2) / h; adds its gradient into grad unless None."""
+        ||b_{k+1} - b_k||^2) / h; adds its gradient into grad unless None
+        (theta and grad: flat vectors)."""
         p = self.views(theta)
         g = None if grad is None else self._split(grad, "grad")
         value = 0.0
@@ -164,10 +182,11 @@ class ResNet:
 
     def forward(self, theta, x):
         """[Y_0, ..., Y_N], each a new array."""
-        states = [self.open(theta, x)]
+        p = self._params(theta, "theta")
+        states = [self.open(p, x)]
         for k in range(self.n_layers):
             Y = states[-1].copy()
-            self.step(theta, k, Y, self.h)
+            self.step(p, k, Y, self.h)
             states.append(Y)
         return states
 
@@ -175,14 +194,14 @@ class ResNet:
         """(loss, flat dJ/dtheta) by serial backprop through the primitives; the
         gradient is written into grad when given."""
         grad = np.empty(self.n_params) if grad is None else grad
-        self._split(grad, "grad")  # checked before it is zeroed
+        p, g = self.views(theta), self._split(grad, "grad")  # checked before grad is zeroed
         grad.fill(0.0)
-        states = self.forward(theta, x)
-        value, P = self.classify(theta, states[-1], y, grad)
+        states = self.forward(p, x)
+        value, P = self.classify(p, states[-1], y, g)
         for k in reversed(range(self.n_layers)):
-            self.layer_gradient(theta, k, states[k], P, grad)
-            self.adjoint_step(theta, k, states[k], P, self.h)
-        self.opening_gradient(theta, x, P, grad)
+            self.layer_gradient(p, k, states[k], P, g)
+            self.adjoint_step(p, k, states[k], P, self.h)
+        self.opening_gradient(p, x, P, g)
         return value + self.regularization(theta, grad), grad
 
     def loss(self, theta, x, y):
@@ -191,10 +210,10 @@ class ResNet:
 
     def predict(self, theta, x):
         """The logits, stepping one state in place (the same bits as forward)."""
-        Y = self.open(theta, x)
+        p = self._params(theta, "theta")
+        Y = self.open(p, x)
         for k in range(self.n_layers):
-            self.step(theta, k, Y, self.h)
-        p = self.views(theta)
+            self.step(p, k, Y, self.h)
         return self.classifier.forward(Y, p.W_c, p.b_c, cache=False)
 
     def accuracy(self, theta, x, y):
@@ -223,6 +242,17 @@ class ResNet:
 
     def _split(self, vector, name):
         return ResNetParams(*split_flat(vector, name, self._shapes))
+
+    def _params(self, vector, name):
+        """The views of a flat vector, or the views themselves when given
+        (ResNetParams from views()): then only their shapes are checked."""
+        if not isinstance(vector, ResNetParams):
+            return self._split(vector, name)
+        shapes = tuple(np.shape(view) for view in vector)
+        if shapes != self._shapes:
+            raise ValueError(f"{name}: expected views of shapes {self._shapes} (this network's "
+                             f"ResNetParams), got {shapes}")
+        return vector
 
     def _check_layer(self, k):
         if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 0 <= k < self.n_layers:
@@ -255,8 +285,3 @@ class ResNet:
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _glorot_uniform(rng, shape):
-    limit = math.sqrt(6.0 / sum(shape))
-    return rng.uniform(-limit, limit, shape)

@@ -22,27 +22,36 @@ per gradient; for very large networks owner-only parameters (each rank keeps
 the layers of its points, neighbours exchange the layer at a block edge, and
 only the opening and classifier are replicated) would cut both.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from mpi4py import MPI
 
-import pyxbraid
+from pyxbraid.train.braid_app import BraidApp, BraidRun
 from pyxbraid.train.speedup import layer_parallel_speedup
 from pyxbraid.train.strides import FineStrides
 
 
-_REVERSED = {}
+def _free_reversed(comm, keyval, reversed_):
+    reversed_.Free()
+
+
+# an attribute of the communicator, so that its reversed communicator lives
+# and dies with it: MPI calls _free_reversed when the communicator is freed
+# (and the attribute is not copied by Dup: a duplicate gets its own)
+_REVERSED = MPI.Comm.Create_keyval(delete_fn=_free_reversed)
 
 
 def reversed_comm(comm):
     """comm with its ranks in reverse order (rank p is comm's rank P-1-p),
-    split once per communicator: splitting per solver would use up MPI's
-    communicator contexts, and freeing them is collective."""
-    key = comm.handle
-    if key not in _REVERSED:
-        _REVERSED[key] = comm.Split(0, comm.size - 1 - comm.rank)
-    return _REVERSED[key]
+    split once per communicator and freed with it: splitting per solver
+    would use up MPI's communicator contexts, and freeing them is
+    collective."""
+    reversed_ = comm.Get_attr(_REVERSED)
+    if reversed_ is None:
+        reversed_ = comm.Split(0, comm.size - 1 - comm.rank)
+        comm.Set_attr(_REVERSED, reversed_)
+    return reversed_
 
 
 def block_range(npoints, nranks, rank):
@@ -51,7 +60,7 @@ def block_range(npoints, nranks, rank):
     return rank * quo + min(rank, rem), (rank + 1) * quo + min(rank + 1, rem) - 1
 
 
-class _LayerApp(pyxbraid.NumpyApp):
+class _LayerApp(BraidApp):
     """What the forward and adjoint apps share: the index of a time value,
     the fine stride of each level, warm starts and the converged states."""
 
@@ -82,69 +91,88 @@ class _ForwardApp(_LayerApp):
     def step(self, ustop, fstop, u, status):
         stride = self.stride(status)
         layer = status.tindex * stride
-        self.net.step(self.solver.theta, layer, u, self.net.h * stride)
-        if fstop is not None:
-            u += fstop
+        self.net.step(self.solver.params, layer, u, self.net.h * stride)
 
 
 class _AdjointApp(_LayerApp):
     def step(self, ustop, fstop, u, status):
         stride = self.stride(status)
         layer = self.net.n_layers - (status.tindex + 1) * stride
-        self.net.adjoint_step(self.solver.theta, layer, self.solver.forward_state(layer), u,
+        self.net.adjoint_step(self.solver.params, layer, self.solver.forward_state(layer), u,
                               self.net.h * stride)
-        if fstop is not None:
-            u += fstop
 
 
 @dataclass
 class SolveStats:
-    """The MGRIT solves of one objective evaluation."""
-    nlevels: int = 1
-    forward_iterations: int = 0
-    adjoint_iterations: int = 0
-    forward_rnorms: list = field(default_factory=list)
-    adjoint_rnorms: list = field(default_factory=list)
+    """The MGRIT solves of one objective evaluation: the forward solve, and
+    the adjoint solve when the gradient was asked for (BraidRun each)."""
+    forward: BraidRun = None
+    adjoint: BraidRun = None
+
+    @property
+    def nlevels(self):
+        return self.forward.nlevels if self.forward else 1
+
+    @property
+    def forward_iterations(self):
+        return self.forward.niter if self.forward else 0
+
+    @property
+    def adjoint_iterations(self):
+        return self.adjoint.niter if self.adjoint else 0
+
+    @property
+    def forward_rnorms(self):
+        return self.forward.rnorms.tolist() if self.forward else []
+
+    @property
+    def adjoint_rnorms(self):
+        return self.adjoint.rnorms.tolist() if self.adjoint else []
 
     @property
     def forward_factor(self):
-        return _factor(self.forward_rnorms)
-
-
-def _factor(rnorms):
-    valid = [r for r in rnorms[:-1] if r > 0]
-    if len(valid) < 2:
-        return float("nan")
-    return (valid[-1] / valid[0]) ** (1.0 / (len(valid) - 1))
+        """The forward solve's convergence factor
+        (pyxbraid.train.braid_app.convergence_factor); NaN before a solve."""
+        return self.forward.convergence_factor if self.forward else float("nan")
 
 
 class LayerParallel:
     """The objective (loss and gradient) of a pyxbraid.nn.ResNet by forward
     and adjoint MGRIT over its layers, on the ranks of `comm`.
 
-    mode "exact": both solves to `tol` (the gradient of serial backprop);
+    mode "exact": both solves to `tol` (the gradient of serial backprop),
+    at most `max_iter` iterations; `tol` is absolute, or relative to each
+    solve's first residual (that of its initial guess) with tol_relative;
     "one-shot": `forward_iters` and `adjoint_iters` MGRIT iterations per
     evaluation, warm-started from the previous one (Günther et al.'s
-    simultaneous method).  `options` are pyxbraid.Core options for both
-    solves (max_levels, cfactor, nrelax, ...)."""
+    simultaneous method), whatever the residual (tol is not used).
+    `options` are pyxbraid.Core options for both solves (max_levels,
+    cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
+    and skip is off (the solves start from given guesses)."""
 
     MODES = ("exact", "one-shot")
 
     def __init__(self, net, comm=None, mode="exact", forward_iters=2, adjoint_iters=1,
-                 tol=1e-10, max_iter=100, **options):
+                 tol=1e-10, max_iter=100, tol_relative=False, **options):
         if mode not in self.MODES:
             raise ValueError(f"mode: must be one of {', '.join(self.MODES)}, got {mode!r}")
+        given = [name for name in ("abs_tol", "rel_tol") if name in options]
+        if given:
+            raise ValueError(f"{', '.join(given)}: give the tolerance as tol (relative with "
+                             f"tol_relative=True)")
+        if not isinstance(tol_relative, bool):
+            raise ValueError(f"tol_relative: must be True or False, got {tol_relative!r}")
         for name, value in (("forward_iters", forward_iters), ("adjoint_iters", adjoint_iters),
                             ("max_iter", max_iter)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
         self.net, self.mode = net, mode
         self.forward_iters, self.adjoint_iters = forward_iters, adjoint_iters
-        self.tol, self.max_iter = tol, max_iter
+        self.tol, self.max_iter, self.tol_relative = tol, max_iter, tol_relative
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
-        self.options = dict(options, print_level=options.get("print_level", 0))
-        self.theta = None
+        self.options = options
+        self.params = None  # the views of the parameters being evaluated (ResNetParams)
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
         self.stats = SolveStats()           # the last evaluation's solves
@@ -188,52 +216,50 @@ class LayerParallel:
                               if k.startswith("adjoint_")}
 
     def _solve(self, app_class, comm, first, warm, iterations):
+        """(the states this rank holds at the end, the BraidRun)."""
         app = app_class(self, first, warm)
         options = dict(self.options, skip=False)
         if self.mode == "exact":
-            options.update(abs_tol=self.tol, max_iter=self.max_iter)
+            options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
+            options["max_iter"] = self.max_iter
         else:
             options.update(abs_tol=0.0, max_iter=iterations)
-        core = pyxbraid.Core(app, comm, tstart=0.0, tstop=self.net.T, ntime=self.net.n_layers,
-                             **options)
-        core.drive()
-        self.stats.nlevels = core.nlevels
-        result = app.states, core.niter, core.rnorms.tolist()
-        core.destroy()
-        return result
+        run = app.run(comm, self.net.T, self.net.n_layers, **options)
+        return app.states, run
 
     def objective(self, theta, x, y, need_grad=True):
         """(loss, gradient) at theta on the batch (x, y), the same on every rank;
         the gradient is None without need_grad."""
         net, comm, n = self.net, self.comm, self.net.n_layers
-        self.theta = theta
+        params = self.params = net.views(theta)  # split once: the layer steps take the views
         warm = self.mode == "one-shot"
         stats = self.stats = SolveStats()
-        states, stats.forward_iterations, stats.forward_rnorms = self._solve(
-            _ForwardApp, comm, net.open(theta, x), self._forward_warm if warm else None,
+        states, stats.forward = self._solve(
+            _ForwardApp, comm, net.open(params, x), self._forward_warm if warm else None,
             self.forward_iters)
         self._forward_warm = states
         grad = np.zeros(net.n_params) if need_grad else None
         last = comm.allreduce(comm.rank if n in states else -1, op=MPI.MAX)
         loss, p_n = 0.0, None
         if comm.rank == last:
-            loss, p_n = net.classify(theta, states[n], y, grad if need_grad else
+            loss, p_n = net.classify(params, states[n], y, grad if need_grad else
                                      np.zeros(net.n_params))
         loss = comm.bcast(loss, root=last) + net.regularization(theta)
         if not need_grad:
             return loss, None
         p_n = comm.bcast(p_n, root=last)
         self._forward_states = self._exchange(states)
-        adjoint, stats.adjoint_iterations, stats.adjoint_rnorms = self._solve(
+        adjoint, stats.adjoint = self._solve(
             _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
             self.adjoint_iters)
         self._adjoint_warm = adjoint
+        grad_views = net.views(grad)
         for j, p in adjoint.items():
             if j < n:
                 layer = n - 1 - j
-                net.layer_gradient(theta, layer, self._forward_states[layer], p, grad)
+                net.layer_gradient(params, layer, self._forward_states[layer], p, grad_views)
             else:
-                net.opening_gradient(theta, x, p, grad)
+                net.opening_gradient(params, x, p, grad_views)
         if comm.rank == 0:
             net.regularization(theta, grad)
         comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
@@ -252,11 +278,15 @@ class LayerParallel:
 
     def model_speedup(self, nranks=None):
         """pyxbraid.train.speedup.layer_parallel_speedup of the last gradient's
-        solves, on nranks ranks (default: one per coarse interval)."""
+        solves (their cfactor and nrelax as the Core had them), on nranks
+        ranks (default: one per coarse interval)."""
         stats = self.gradient_stats
+        if stats.adjoint is None:
+            raise RuntimeError("model_speedup: no gradient has been evaluated yet")
+        options = stats.forward.options
         return layer_parallel_speedup(self.net.n_layers, stats.nlevels, stats.forward_iterations,
-                                      stats.adjoint_iterations, self.options.get("cfactor", 2),
-                                      self.options.get("nrelax", 1), nranks)
+                                      stats.adjoint_iterations, options["cfactor"],
+                                      options["nrelax"], nranks)
 
 
 class Serial:

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from mpi4py import MPI
 
-import pyxbraid
-from pyxbraid.train.speedup import critical_path
+from pyxbraid.train.braid_app import BraidApp, convergence_factor
 from pyxbraid.train.strides import FineStrides
 
 
-class SGDTimeApp(pyxbraid.NumpyApp):
+class SGDTimeApp(BraidApp):
     """The braid app: point i holds the weights after i SGD steps.
 
     initial_guess: "zeros" (the paper: w0 at t=0, zeros elsewhere) or "w0"
@@ -38,7 +37,8 @@ class SGDTimeApp(pyxbraid.NumpyApp):
         self.sgd = step
         self.w0 = np.array(w0, dtype=np.float64, copy=True)
         if self.w0.shape != (step.model.n_params,):
-            raise ValueError(f"w0: expected {step.model.n_params} weights, got shape {self.w0.shape}")
+            raise ValueError(f"w0: expected {step.model.n_params} weights, "
+                             f"got shape {self.w0.shape}")
         self.vector_shape = self.w0.shape
         self.nsteps = nsteps
         self.initial_guess = initial_guess
@@ -69,8 +69,6 @@ class SGDTimeApp(pyxbraid.NumpyApp):
             self.on_iteration(self._iteration - 1, status.rnorms[-2])
         level = status.level
         self.sgd(u, self._data_index(level, status.tindex, status), level)
-        if fstop is not None:
-            u += fstop
 
     def access(self, u, status):
         if not status.done:
@@ -101,20 +99,8 @@ class SGDTimeResult:
 
     @property
     def convergence_factor(self):
-        """(||r_k|| / ||r_first||)^(1/k) over the computed residuals."""
+        """pyxbraid.train.braid_app.convergence_factor of rnorms."""
         return convergence_factor(self.rnorms)
-
-
-def convergence_factor(rnorms):
-    """rho = (||r_k|| / ||r_0||)^(1/k), r_0 the first residual computed (with
-    XBraid's skip, iteration 0 has none) and r_k the last (the history's final
-    entry repeats it)."""
-    valid = [r for r in np.asarray(rnorms)[:-1] if r >= 0]
-    if len(valid) < 2 or valid[0] == 0:
-        return float("nan")
-    if valid[-1] == 0:
-        return 0.0
-    return (valid[-1] / valid[0]) ** (1.0 / (len(valid) - 1))
 
 
 def train_sgd_time(step, w0, nsteps, comm=None, initial_guess="zeros", coarse_data="fine",
@@ -127,22 +113,11 @@ def train_sgd_time(step, w0, nsteps, comm=None, initial_guess="zeros", coarse_da
     comm = MPI.COMM_WORLD if comm is None else comm
     app = SGDTimeApp(step, w0, nsteps, initial_guess, coarse_data, offset, evaluate, every,
                      on_iteration)
-    options.setdefault("print_level", 0)
-    core = pyxbraid.Core(app, comm, tstart=0.0, tstop=float(nsteps), ntime=nsteps, **options)
-    comm.Barrier()
-    start = MPI.Wtime()
-    core.drive()
-    wall = comm.allreduce(MPI.Wtime() - start, op=MPI.MAX)
+    run = app.run(comm, float(nsteps), nsteps, timed=True, **options)
     finals = [w for w in comm.allgather(app.final) if w is not None]
     metrics = {}
     if every:
         for part in comm.allgather(app.metrics):
             metrics.update(part)
-    path = critical_path(nsteps, core.nlevels, core.niter, cfactor=options.get("cfactor", 2),
-                         nrelax=options.get("nrelax", 1), fmg=bool(options.get("fmg")),
-                         nfmg=options.get("nfmg", -1), nfmg_vcyc=options.get("nfmg_vcyc", 1),
-                         skip=options.get("skip", True))
-    result = SGDTimeResult(finals[0], core.niter, core.nlevels, core.rnorms.copy(), wall, path,
-                           nsteps, dict(sorted(metrics.items())))
-    core.destroy()
-    return result
+    return SGDTimeResult(finals[0], run.niter, run.nlevels, run.rnorms, run.wall_time,
+                         run.critical_path(), nsteps, dict(sorted(metrics.items())))

@@ -1,6 +1,7 @@
-"""Layer-parallel gradients and one-shot training under mpirun; rank 0 writes OUT.npz.
+"""Layer-parallel gradients, one-shot training and the reversed communicator's
+lifetime under mpirun; rank 0 writes OUT.npz.
 
-    mpirun -n 2 python -m mpi4py tests/scripts/layer_parallel_run.py gradient|train OUT
+    mpirun -n 2 python -m mpi4py tests/scripts/layer_parallel_run.py gradient|train|reversed OUT
 """
 import sys
 
@@ -12,7 +13,8 @@ from testmodules import load_test
 test_layer_parallel = load_test("test_layer_parallel")
 
 what, out = sys.argv[1], sys.argv[2]
-result = (test_layer_parallel.exact_gradient() if what == "gradient"
-          else test_layer_parallel.one_shot_training())
+result = {"gradient": test_layer_parallel.exact_gradient,
+          "train": test_layer_parallel.one_shot_training,
+          "reversed": test_layer_parallel.reversed_comm_lifetime}[what]()
 if MPI.COMM_WORLD.rank == 0:
     np.savez(out, **result)
