@@ -3,10 +3,10 @@
 A flat vector is what an MGRIT app steps, sums and sends between ranks; the
 layers see it through views, and the gradient is written through views too.
 """
-import numbers
 
 import numpy as np
 
+from pyxbraid.checks import is_integer
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.init import glorot_uniform
@@ -24,8 +24,7 @@ class MLP:
 
     def __init__(self, sizes, activation="sigmoid", output_activation=None, bias=True, loss="sse"):
         if (isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2
-                or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0
-                           for n in sizes)):
+                or not all(is_integer(n) and n > 0 for n in sizes)):
             raise ValueError(f"sizes: expected at least 2 positive ints, got {sizes!r}")
         self.sizes = tuple(int(n) for n in sizes)
         self.loss_function = get_loss(loss)

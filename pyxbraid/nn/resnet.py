@@ -11,10 +11,10 @@ times splits the vector once per evaluation, not once per step.
 """
 import collections
 import math
-import numbers
 
 import numpy as np
 
+from pyxbraid.checks import is_integer, is_real
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
 from pyxbraid.nn.gemm import gemm
@@ -38,12 +38,12 @@ class ResNet:
                  opening_activation=None, gamma_t=0.0, gamma_d=0.0):
         for name, value in (("n_features", n_features), ("width", width),
                             ("n_layers", n_layers), ("n_classes", n_classes)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
-        if not _is_real(T) or not (math.isfinite(T) and T > 0):
+        if not is_real(T) or not (math.isfinite(T) and T > 0):
             raise ValueError(f"T: expected a finite number > 0, got {T!r}")
         for name, value in (("gamma_t", gamma_t), ("gamma_d", gamma_d)):
-            if not _is_real(value) or not (math.isfinite(value) and value >= 0):
+            if not is_real(value) or not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
         self.n_features, self.width = int(n_features), int(width)
         self.n_layers, self.n_classes = int(n_layers), int(n_classes)
@@ -88,7 +88,7 @@ class ResNet:
         then ||K_k||_2 ~ 2 scale, each step's Jacobian has norm <= 1 + 2 scale h
         max|act'|, and the states grow at most like exp(2 scale T max|act'|)
         whatever n_layers is, so deep nets neither blow up nor start as identity."""
-        if not _is_real(scale) or not (math.isfinite(scale) and scale >= 0):
+        if not is_real(scale) or not (math.isfinite(scale) and scale >= 0):
             raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}")
         theta = np.zeros(self.n_params)
         p = self.views(theta)
@@ -255,7 +255,7 @@ class ResNet:
         return vector
 
     def _check_layer(self, k):
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 0 <= k < self.n_layers:
+        if not is_integer(k) or not 0 <= k < self.n_layers:
             raise ValueError(f"k: expected a layer index in [0, {self.n_layers}), got {k!r}")
         return int(k)
 
@@ -281,7 +281,3 @@ class ResNet:
             raise ValueError(f"y: expected labels {(batch,)} or one-hot {(batch, self.n_classes)}, "
                              f"got {y.shape}")
         return y
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from mpi4py import MPI
 
+from pyxbraid.checks import positive_int
 from pyxbraid.train.braid_app import BraidApp, BraidRun
 from pyxbraid.train.speedup import layer_parallel_speedup
 from pyxbraid.train.strides import FineStrides
@@ -164,8 +165,7 @@ class LayerParallel:
             raise ValueError(f"tol_relative: must be True or False, got {tol_relative!r}")
         for name, value in (("forward_iters", forward_iters), ("adjoint_iters", adjoint_iters),
                             ("max_iter", max_iter)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+            positive_int(name, value)
         self.net, self.mode = net, mode
         self.forward_iters, self.adjoint_iters = forward_iters, adjoint_iters
         self.tol, self.max_iter, self.tol_relative = tol, max_iter, tol_relative
