@@ -358,3 +358,13 @@ def test_load_idx_images_must_be_bytes(tmp_path):
                        np.zeros(3, dtype=np.uint8))
     with pytest.raises(ValueError, match=r"images\.idx: images must be"):
         load_idx(*paths)
+
+
+def test_subset_copies_the_chosen_instances():
+    data = Dataset(np.arange(12.0).reshape(6, 2), np.arange(6.0), name="all")
+    part = data.subset([4, 1])
+    np.testing.assert_array_equal(part.x, [[8.0, 9.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(part.y, [[4.0], [1.0]])
+    assert part.name == "all" and data.subset([0], name="first").name == "first"
+    part.x[0, 0] = -1.0
+    assert data.x[4, 0] == 8.0
