@@ -170,7 +170,8 @@ def ill_conditioned_regression():
 
 
 def steps_to_target(x, y, make_optimizer, learning_rate, target, max_steps, batch=32):
-    """Minibatch steps (a fixed shuffled order) until the full-data loss is <= target; None if not."""
+    """Minibatch steps (in a fixed shuffled order) until the full-data loss is
+    <= target; None if it is not reached within max_steps."""
     net = MLP([x.shape[1], 1], activation="identity", loss="mse")
     w, grad = np.zeros(net.n_params), np.empty(net.n_params)
     optimizer = make_optimizer(net, learning_rate)
@@ -380,7 +381,8 @@ def test_apply_max_change():
 @pytest.mark.parametrize("options, field", [
     (dict(rank=0), "rank"), (dict(rank=2.5), "rank"), (dict(rank=True), "rank"),
     (dict(alpha=0.0), "alpha"), (dict(alpha=-1.0), "alpha"), (dict(alpha=math.nan), "alpha"),
-    (dict(update_period=0), "update_period"), (dict(num_samples_history=0.0), "num_samples_history"),
+    (dict(update_period=0), "update_period"),
+    (dict(num_samples_history=0.0), "num_samples_history"),
     (dict(num_samples_history=math.inf), "num_samples_history"), (dict(epsilon=0.0), "epsilon"),
     (dict(delta=0.0), "delta"), (dict(delta=1.0), "delta"), (dict(seed=-1), "seed"),
     (dict(seed=(1, -2)), "seed"), (dict(seed="0"), "seed"),
@@ -416,12 +418,18 @@ def test_bad_rows_and_bad_states_are_errors():
     with pytest.raises(ValueError, match="^M: expected 3 columns"):
         pc.precondition(np.ones((2, 4)))
     state = pc.state()
-    with pytest.raises(ValueError, match=r"W \(2, 3\) and d \(2,\) do not fit rank 1"):
+    with pytest.raises(ValueError, match=r"^state: W \(2, 3\) and d \(2,\) do not fit rank 1"):
         OnlineNaturalGradient(1).load(state)
-    with pytest.raises(ValueError, match="missing W"):
+    with pytest.raises(ValueError, match="^state: W, d, rho missing"):
         OnlineNaturalGradient(2).load({"t": state["t"], "dim": state["dim"]})
-    with pytest.raises(ValueError, match="'t' is missing"):
+    with pytest.raises(ValueError, match="^state: t is missing"):
         OnlineNaturalGradient(2).load({})
+    with pytest.raises(ValueError, match="^state: d must be finite and positive"):
+        OnlineNaturalGradient(2).load({**state, "d": -state["d"]})
     net = small_mlp_problem()[0]
     with pytest.raises(ValueError, match="keys not of this network's 2 layers: layer2.in.t"):
         NaturalGradientSGD(net, 0.1).load({"layer2.in.t": np.array(0)})
+    good = NaturalGradientSGD(net, 0.1).state()
+    del good["layer1.out.t"]
+    with pytest.raises(ValueError, match="^state: layer1.out.t is missing"):
+        NaturalGradientSGD(net, 0.1).load(good)
