@@ -27,16 +27,21 @@ class Dense:
             self.x, self.W, self.z, self.a = x, W, z, a
         return a
 
-    def backward(self, grad_a, grad_W, grad_b=None, *, want_grad_x=True):
+    def backward(self, grad_a, grad_W, grad_b=None, *, want_grad_x=True, preconditioner=None):
         """Write dL/dW and dL/db into grad_W and grad_b; return dL/dx, or None
-        when not wanted (the first layer's input is data)."""
+        when not wanted (the first layer's input is data).  A preconditioner
+        (pyxbraid.train.ngsgd.DensePreconditioner) writes its own gradient
+        from x and dL/dz instead; dL/dx stays the true one."""
         if self.z is None:
             raise RuntimeError("Dense.backward called before forward")
         self._check_params(grad_W, grad_b, "grad_W", "grad_b")
         grad_z = self.activation.backward(self.z, self.a, grad_a)
-        gemm(self.x, grad_z, trans_a=True, out=grad_W)
-        if self.bias:
-            grad_z.sum(axis=0, out=grad_b)
+        if preconditioner is not None:
+            preconditioner.weight_gradient(self.x, grad_z, grad_W, grad_b)
+        else:
+            gemm(self.x, grad_z, trans_a=True, out=grad_W)
+            if self.bias:
+                grad_z.sum(axis=0, out=grad_b)
         return gemm(grad_z, self.W, trans_b=True) if want_grad_x else None
 
     def _check_params(self, W, b, w_name, b_name):

@@ -82,10 +82,15 @@ class MLP:
         x = self._check_x(x)
         return self.loss_function.value(self._forward(w, x, cache=False), self._check_y(y, len(x)))
 
-    def loss_and_grad(self, w, x, y, grad=None):
-        """(loss, flat dL/dw); the gradient is written into grad when given."""
+    def loss_and_grad(self, w, x, y, grad=None, preconditioners=None):
+        """(loss, flat dL/dw); the gradient is written into grad when given.
+        preconditioners: one per layer (NaturalGradientSGD.preconditioners),
+        to get the natural gradient instead."""
         x = self._check_x(x)
         y = self._check_y(y, len(x))
+        if preconditioners is not None and len(preconditioners) != len(self.layers):
+            raise ValueError(f"preconditioners: expected one per layer ({len(self.layers)}), "
+                             f"got {len(preconditioners)}")
         grad = np.empty(self.n_params) if grad is None else grad
         grad_views = self._split(grad, "grad")
         pred = self._forward(w, x, cache=True)
@@ -93,7 +98,9 @@ class MLP:
         grad_a = self.loss_function.grad(pred, y)
         for i in reversed(range(len(self.layers))):
             grad_W, grad_b = grad_views[i]
-            grad_a = self.layers[i].backward(grad_a, grad_W, grad_b, want_grad_x=i > 0)
+            grad_a = self.layers[i].backward(
+                grad_a, grad_W, grad_b, want_grad_x=i > 0,
+                preconditioner=None if preconditioners is None else preconditioners[i])
         return value, grad
 
     def accuracy(self, w, x, y):
