@@ -1,0 +1,180 @@
+"""Data-parallel training with periodic model averaging (Su & Chen 2015,
+after Povey, Zhang & Khudanpur 2015, Kaldi's parallel training).
+
+The training data is dealt into disjoint shards, one per rank (seeded: the
+same split on every run).  Each rank takes local minibatch steps on its own
+shard; every `every` steps the ranks' parameters are replaced by their mean.
+The learning rate decays exponentially from an initial to a final value over
+the run (Kaldi's schedule), optionally times the number of ranks, and a
+step's change of the parameters may be capped in norm (Kaldi's max-change).
+
+This is the baseline that MGRIT's parallel-in-time training is judged
+against: the same problem, the same ranks.  With one rank it is serial
+training; with `every` 1, plain SGD and a mean loss, it is serial SGD on
+the union of the ranks' minibatches (to round-off).
+"""
+import math
+
+import numpy as np
+
+from pyxbraid.checks import positive_int, positive_real
+from pyxbraid.data import Dataset
+from pyxbraid.train.ngsgd import apply_max_change
+
+AVERAGING_METHODS = ("allreduce", "butterfly")
+
+
+def shard_indices(n, nshards, index, seed):
+    """The instances of shard `index` of `nshards`: a seeded permutation of
+    range(n) dealt in contiguous blocks whose sizes differ by one at most.
+    One shard is range(n) in order (so one rank trains as serial training)."""
+    nshards = positive_int("ranks", nshards)
+    if n < nshards:
+        raise ValueError(f"data: {n} instances cannot be shared by {nshards} ranks "
+                         f"(every rank needs at least one)")
+    if not 0 <= index < nshards:
+        raise ValueError(f"shard: must be from 0 to {nshards - 1}, got {index!r}")
+    if nshards == 1:
+        return np.arange(n)
+    order = np.random.default_rng(seed).permutation(n)
+    base, extra = divmod(n, nshards)
+    start = index * base + min(index, extra)
+    return order[start:start + base + (index < extra)]
+
+
+def shard(data, nshards, index, seed):
+    """Shard `index` of `data` (a Dataset), named after it."""
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data: expected a pyxbraid.data.Dataset, got {type(data).__name__}")
+    if nshards == 1:
+        return data
+    return data.subset(shard_indices(len(data), nshards, index, seed),
+                       name=f"{data.name} shard {index}/{nshards}")
+
+
+class ModelAverager:
+    """Replaces a parameter vector, in place, by its mean over the ranks of
+    `comm`: by MPI_Allreduce (any number of ranks), or by the butterfly
+    exchange (recursive doubling: in round k each rank averages with rank
+    XOR 2^k; log2 P rounds, P a power of two).  Every rank ends with the
+    same bits: the butterfly is symmetric, and the allreduce result is
+    rank 0's, broadcast only when MPI could differ (it does not for the sum
+    of MPICH's predefined reductions, so no broadcast is made)."""
+
+    def __init__(self, comm, method="allreduce"):
+        if method not in AVERAGING_METHODS:
+            raise ValueError(f"averaging.method: must be one of {', '.join(AVERAGING_METHODS)}, "
+                             f"got {method!r}")
+        size = comm.Get_size()
+        if method == "butterfly" and size & (size - 1):
+            raise ValueError(f"averaging.method: butterfly needs a power-of-two number of "
+                             f"ranks, got {size} (use allreduce)")
+        self.comm, self.method, self.size = comm, method, size
+        self.rank = comm.Get_rank()
+        self.averages = 0
+        self._buffer = None
+
+    def __call__(self, vector):
+        """Average `vector` (float64, contiguous, the same size on every rank)
+        over the ranks, in place."""
+        self.averages += 1
+        if self.size == 1:
+            return
+        if self._buffer is None or self._buffer.shape != vector.shape:
+            self._buffer = np.empty_like(vector)
+        if self.method == "allreduce":
+            from mpi4py import MPI
+            self.comm.Allreduce(vector, self._buffer, op=MPI.SUM)
+            np.divide(self._buffer, self.size, out=vector)
+            return
+        partner_bit = 1
+        while partner_bit < self.size:
+            self.comm.Sendrecv(vector, dest=self.rank ^ partner_bit, recvbuf=self._buffer,
+                               source=self.rank ^ partner_bit)
+            vector += self._buffer   # a + b on one side, b + a on the other: the same bits
+            vector *= 0.5
+            partner_bit <<= 1
+
+
+class LearningRateSchedule:
+    """The learning rate of local step t (0-based) of a run of `steps`:
+    initial * (final / initial) ** (t / (steps - 1)), exponential decay from
+    the initial to the final rate (Kaldi's); times the number of ranks when
+    scale_with_ranks (averaging P models divides each one's step by P)."""
+
+    def __init__(self, initial, final=None, steps=1, ranks=1, scale_with_ranks=False):
+        self.initial = positive_real("learning_rate", initial)
+        self.final = self.initial if final is None else positive_real("lr_final", final)
+        self.steps = positive_int("steps", steps)
+        self.factor = float(positive_int("ranks", ranks)) if scale_with_ranks else 1.0
+
+    def __call__(self, t):
+        if self.final == self.initial:
+            rate = self.initial
+        else:
+            rate = self.initial * (self.final / self.initial) ** (t / max(self.steps - 1, 1))
+        return rate * self.factor if self.factor != 1.0 else rate
+
+    def __repr__(self):
+        return (f"LearningRateSchedule({self.initial}, final={self.final}, steps={self.steps}, "
+                f"factor={self.factor})")
+
+
+class LocalSGDStep:
+    """One local minibatch step of an mlp: w -= rate(t) * grad E(w; batch t)
+    on the rank's shard, the change capped at max_change when given.
+
+    The same arithmetic as pyxbraid.train.SGDStep (the gradient scaled in
+    place, then subtracted), so that one rank with a constant rate trains
+    exactly as the serial mode.  With `preconditioners` (those of a
+    pyxbraid.train.ngsgd.NaturalGradientSGD: one per layer, this rank's
+    own) the gradient is the natural gradient."""
+
+    def __init__(self, model, schedule, rate, max_change=None, preconditioners=None):
+        self.model, self.schedule, self.rate = model, schedule, rate
+        self.max_change = None if max_change is None else positive_real("max_change", max_change)
+        self.extra = {} if preconditioners is None else {"preconditioners": preconditioners}
+        self.capped = 0   # steps whose change max_change cut
+        self._grad = np.empty(model.n_params)
+
+    def __call__(self, w, index):
+        x, y = self.schedule.batch(index)
+        self.model.loss_and_grad(w, x, y, grad=self._grad, **self.extra)
+        np.multiply(self._grad, self.rate(index), out=self._grad)
+        if apply_max_change(self._grad, self.max_change) != 1.0:
+            self.capped += 1
+        w -= self._grad
+
+
+def train_averaged(step, w0, nsteps, averager, every, on_step=None, first=0):
+    """Local steps first .. first+nsteps-1 from w0 (a copy), the parameters
+    averaged after every `every`-th step (counted from the start of the run)
+    and after the last one, so that every rank ends with the same model.
+    on_step(i, w, averaged) sees the weights after i steps.  Returns them."""
+    positive_int("nsteps", nsteps)
+    every = positive_int("averaging.every", every)
+    w = np.array(w0, dtype=np.float64, copy=True)
+    last = first + nsteps
+    for i in range(first, last):
+        step(w, i)
+        averaged = (i + 1) % every == 0 or i + 1 == last
+        if averaged:
+            averager(w)
+        if on_step is not None:
+            on_step(i + 1, w, averaged)
+    return w
+
+
+def model_speedup(compute_time, average_time, every, ranks):
+    """Modelled speed-up of averaging on `ranks` ranks over one rank, per
+    step of the whole data: a rank's compute shrinks P-fold and each average
+    costs average_time (measured, or log2 P latency-bound messages).
+    Speed-up = compute / (compute / P + average / every)."""
+    if ranks == 1:
+        return 1.0
+    return compute_time / (compute_time / ranks + average_time / every)
+
+
+def butterfly_rounds(ranks):
+    """Messages of one butterfly average (log2 P)."""
+    return int(math.log2(ranks)) if ranks > 1 else 0
