@@ -8,14 +8,19 @@ import pytest
 from mpi4py import MPI
 
 from conftest import run_mpi, TESTS
-from pyxbraid.data import Dataset
-from pyxbraid.nn import MLP
+from pyxbraid.data import Dataset, peaks
+from pyxbraid.nn import MLP, ResNet
 from pyxbraid.train import DataSchedule, LearningRate, SGDStep, train_serial
-from pyxbraid.train.averaging import (LearningRateSchedule, LocalSGDStep, ModelAverager,
-                                      shard, shard_indices, train_averaged)
+from pyxbraid.train.averaging import (AveragedGradient, LearningRateSchedule, LocalSGDStep,
+                                      ModelAverager, shard, shard_indices, split_data_layer,
+                                      train_averaged)
+from pyxbraid.train.layer_parallel import LayerParallel, Serial
+from pyxbraid.train.loop import batches, train
+from pyxbraid.train.optim import SGD
 from pyxbraid.train.ngsgd import NaturalGradientSGD
 
 SCRIPT = TESTS / "scripts" / "averaging_run.py"
+DATA_LAYER = TESTS / "scripts" / "data_layer_run.py"
 STEPS, BATCH, SEED = 12, 4, 3
 
 
@@ -161,3 +166,57 @@ def test_natural_gradient_local_steps_train():
     w = train_averaged(step, w0, 60, ModelAverager(MPI.COMM_SELF), 4)
     assert model.loss(w, data.x, data.y) < 0.5 * model.loss(w0, data.x, data.y)
     assert optimizer.state()   # the preconditioners learned from the minibatches
+
+
+# ------------------------------------------------------------ data x layer
+
+LP_STEPS, LP_BATCH = 3, 10
+
+
+def resnet_problem():
+    data, _ = peaks(40, 10, seed=1)
+    net = ResNet(2, 4, 12, 5, T=1.0, activation="smooth_relu", gamma_t=1e-3, gamma_d=1e-3)
+    return data, net, net.init_params(np.random.default_rng(2))
+
+
+def data_layer_training(comm, groups):
+    """Exact layer-parallel gradients on each group's shard, averaged over the groups."""
+    data, net, theta = resnet_problem()
+    layer_comm, data_comm = split_data_layer(comm, groups)
+    objective = AveragedGradient(LayerParallel(net, layer_comm, mode="exact", tol=1e-13,
+                                               max_levels=3), data_comm)
+    part = shard(data, groups, comm.Get_rank() // layer_comm.Get_size(), SEED)
+    return train(objective, SGD(0.5), theta, part, LP_STEPS, LP_BATCH, seed=SEED)
+
+
+def data_layer_reference(groups):
+    """Serial backprop whose step k trains on the union of the groups' minibatch k."""
+    data, net, theta = resnet_problem()
+    parts = [shard(data, groups, g, SEED) for g in range(groups)]
+    sources = [batches(len(p), LP_BATCH, SEED) for p in parts]
+    optimizer, serial = SGD(0.5), Serial(net)
+    for _ in range(LP_STEPS):
+        indices = [next(source) for source in sources]
+        x = np.vstack([p.x[i] for p, i in zip(parts, indices)])
+        y = np.vstack([p.y[i] for p, i in zip(parts, indices)])
+        loss, grad = serial.objective(theta, x, y)
+        optimizer.update(theta, loss, grad, None)
+    return theta
+
+
+@pytest.mark.parametrize("ranks, groups", [(2, 2), (4, 2)])
+def test_data_x_layer_is_serial_backprop_on_the_union_batch(ranks, groups, tmp_path):
+    out = tmp_path / "theta.npz"
+    run = run_mpi(ranks, [DATA_LAYER, groups, out], timeout=300)
+    assert run.returncode == 0, run.stderr
+    theta = np.load(out)["theta"]
+    assert all(np.array_equal(t, theta[0]) for t in theta)
+    reference = data_layer_reference(groups)
+    np.testing.assert_allclose(theta[0], reference, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(theta[0], data_layer_reference(1), rtol=1e-6)
+
+
+def test_a_bad_data_layer_split_names_the_field():
+    with pytest.raises(ValueError, match=r"parallel.data: 3 data groups must divide the "
+                                         r"number of ranks \(4\)"):
+        split_data_layer(FakeComm(4), 3)

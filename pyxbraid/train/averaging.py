@@ -178,3 +178,57 @@ def model_speedup(compute_time, average_time, every, ranks):
 def butterfly_rounds(ranks):
     """Messages of one butterfly average (log2 P)."""
     return int(math.log2(ranks)) if ranks > 1 else 0
+
+
+# ------------------------------------------------------ data x layer parallel
+
+def split_data_layer(comm, data_groups):
+    """(layer_comm, data_comm) of ranks = data_groups x layer ranks: layer
+    group g holds the contiguous ranks g*L .. g*L+L-1 (L = size/data_groups),
+    which solve one layer-parallel problem; data_comm joins the ranks of the
+    same place in every group, over which the groups average."""
+    size = comm.Get_size()
+    data_groups = positive_int("parallel.data", data_groups)
+    if size % data_groups:
+        raise ValueError(f"parallel.data: {data_groups} data groups must divide the number "
+                         f"of ranks ({size})")
+    layer_ranks = size // data_groups
+    rank = comm.Get_rank()
+    return comm.Split(rank // layer_ranks, rank), comm.Split(rank % layer_ranks, rank)
+
+
+class AveragedGradient:
+    """An objective (objective(theta, x, y, need_grad) -> (loss, grad)) whose
+    loss and gradient are averaged over data_comm: each data group evaluates
+    it on its own minibatch, and the mean over equal minibatches of a mean
+    loss is the loss of their union.  Everything else (mode,
+    gradient_stats, ...) is the wrapped objective's."""
+
+    def __init__(self, objective, data_comm):
+        self.inner, self.data_comm = objective, data_comm
+        self.size = data_comm.Get_size()
+        self._buffer = None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    @property
+    def mode(self):
+        return self.inner.mode
+
+    @mode.setter
+    def mode(self, value):
+        self.inner.mode = value
+
+    def objective(self, theta, x, y, need_grad=True):
+        loss, grad = self.inner.objective(theta, x, y, need_grad)
+        if self.size == 1:
+            return loss, grad
+        from mpi4py import MPI
+        loss = self.data_comm.allreduce(loss, op=MPI.SUM) / self.size
+        if grad is not None:
+            if self._buffer is None or self._buffer.shape != grad.shape:
+                self._buffer = np.empty_like(grad)
+            self.data_comm.Allreduce(grad, self._buffer, op=MPI.SUM)
+            grad = self._buffer / self.size
+        return loss, grad
