@@ -145,8 +145,8 @@ class RBM:
         rng.random((B, n_hidden)) for the hidden samples."""
         uniforms = rng.random((v0.shape[0], self.n_hidden))
         g = self.cd1_statistics(v0, uniforms)
-        g_W = g[:self.W.size].reshape(self.W.shape)
         if self.weight_decay:
+            g_W = split_flat(g, "g", self._shapes)[0]
             g_W -= self.weight_decay * self.W
         self._step *= self.momentum
         g *= learning_rate
