@@ -370,8 +370,9 @@ def us(seconds):
 
 class AveragingModel:
     """count: P (each rank's compute is T1 / P).  time: T1 / (T1 / P +
-    n_avg(P) * log2(P) * t_pair), n_avg(P) = ceil(steps / P / every)
-    butterfly averages of log2 P pairwise exchanges of the parameters."""
+    n_avg(P) * log2(P) * t_pair), T1 the serial run's compute (COMPUTE),
+    n_avg(P) = ceil(steps / P / every) butterfly averages of log2 P
+    pairwise exchanges of the parameters."""
 
     def __init__(self, serial, one_rank, pair):
         self.serial, self.every = serial, one_rank["every"]
@@ -397,7 +398,7 @@ class LayerParallelModel:
     critical path of a step (forward and adjoint solves, layer gradients).
     time: T_serial / (steps * t_step(P)), t_step(P) = t_eval * E(P) +
     m(P) * t_pair(state) + log2(P) * t_pair(parameters): t_eval what one
-    evaluation costs in the solver on 1 rank (its time / (steps * E(1))),
+    evaluation costs in the solver on 1 rank (its compute / (steps * E(1))),
     m(P) the messages of the forward and adjoint critical paths
     (critical_messages), and the gradient's allreduce."""
 
@@ -491,7 +492,7 @@ class SGDTimeModel:
     """count: the windows' steps over their critical paths on P ranks
     (pyxbraid.train.critical_path with the measured iterations).  time:
     T_serial / (t_step * C(P) + m(P) * t_pair(weights)), t_step what one
-    step costs in the solver on 1 rank (its time over C(1), all its work),
+    step costs in the solver on 1 rank (its compute over C(1), all its work),
     m(P) the windows' critical_messages."""
 
     def __init__(self, serial, one_rank, pair):
