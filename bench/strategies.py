@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_RANKS = (2, 16, 64)   # 2: the models checked against the measured 2-rank runs
 TARGET_FRACTION = 0.95
-EXCHANGE_REPEATS = 200
+EXCHANGE_REPEATS, EXCHANGE_BLOCKS = 10, 300
 
 # the two problems, full and --quick; `checkpoints` per epoch
 SETTINGS = {
@@ -274,11 +274,12 @@ def mlp_run(comm, strategy, s):
                 checkpoints=recorder.checkpoints)
 
 
-def exchange_seconds(comm, sizes, repeats=EXCHANGE_REPEATS, blocks=10):
+def exchange_seconds(comm, sizes, repeats=EXCHANGE_REPEATS, blocks=EXCHANGE_BLOCKS):
     """On 2 ranks: the seconds of one pairwise exchange of `size` doubles
     (one butterfly round: send, receive, add, halve), for each size: the
-    fastest of `blocks` blocks of `repeats` exchanges (like the runs, the
-    least disturbed by other work on the machine)."""
+    fastest of `blocks` short blocks of `repeats` exchanges, the least
+    disturbed by other work on the machine (a block of about a millisecond
+    often runs whole while both ranks have a core)."""
     import numpy as np
     from mpi4py import MPI
 
@@ -288,7 +289,7 @@ def exchange_seconds(comm, sizes, repeats=EXCHANGE_REPEATS, blocks=10):
     seconds = {}
     for size in sizes:
         vector = np.ones(size)
-        for _ in range(10):
+        for _ in range(100):   # warm-up
             averager(vector)
         best = math.inf
         for _ in range(blocks):
@@ -655,7 +656,8 @@ def markdown(results, measured, models):
                  if m["table"] == table and m["model"] == "time"]
         text.append("")
     text += [f"t_pair(n): one pairwise exchange of n doubles on 2 ranks (a butterfly round: "
-             f"send, receive, add, halve), the fastest of 10 blocks of {EXCHANGE_REPEATS}."]
+             f"send, receive, add, halve), the fastest of {EXCHANGE_BLOCKS} blocks of "
+             f"{EXCHANGE_REPEATS}."]
     return "\n".join(text) + "\n"
 
 
