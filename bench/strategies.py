@@ -17,7 +17,8 @@ never timed.  Time to target: the training time at the first checkpoint
 whose validation accuracy reaches TARGET_FRACTION of the serial run's final
 accuracy.
 
-    python bench/strategies.py [--quick] [--ranks 1 2] [--json PATH] [--markdown PATH]
+    python bench/strategies.py [--quick] [--ranks 1 2] [--repeat N] [--json PATH]
+                               [--markdown PATH]
 
 starts one `mpirun -n P` of this script per rank count (one BLAS thread per
 rank), and one on 2 ranks that times a pairwise exchange of each vector the
@@ -340,6 +341,7 @@ def worker(mode, out, sizes, repeat):
 # for a core, and that differs from run to run.
 COMPUTE = "cpu_seconds"
 
+
 def log2(ranks):
     return math.log2(ranks) if ranks > 1 else 0.0
 
@@ -536,6 +538,8 @@ MODELS = {"averaging": AveragingModel, "layer-parallel one-shot": LayerParallelM
 # ------------------------------------------------------------------ driver
 
 def run_job(ranks, args, out):
+    """This script as a worker under `mpirun -n ranks`; what it wrote to out."""
+    Path(out).unlink(missing_ok=True)   # never the previous job's
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), sys.executable,
                "-m", "mpi4py", __file__, "--worker", str(out)] + args
@@ -554,6 +558,7 @@ def time_to_target(run, target):
 
 
 def setting_of(run):
+    """The setting column of a run: what its strategy was given, and did."""
     if "every" in run:
         return f"average every {run['every']} steps"
     if "windows" in run:
@@ -565,6 +570,8 @@ def setting_of(run):
         return "-"
     iterations = (f"fwd/adj iterations {run['forward_iterations']:.1f}/"
                   f"{run['adjoint_iterations']:.1f}")
+    if run["one_shot_steps"] < run["steps"]:   # pyxbraid.train.loop's guard switched
+        iterations += f", exact mode after {run['one_shot_steps']} steps"
     if "data_groups" in run:
         return f"{run['data_groups']} x {run['layer_ranks']}, {iterations}"
     return iterations
