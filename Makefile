@@ -39,6 +39,7 @@ demo: install
 bench: install
 	$(PY) bench/dahlquist.py
 	$(PY) bench/layer_parallel.py
+	$(PY) bench/strategies.py
 
 # the tables of Schroder 2017, paper versus ours, into docs/schroder2017.md
 reproduce: install
