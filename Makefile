@@ -40,6 +40,8 @@ bench: install
 	$(PY) bench/dahlquist.py
 	$(PY) bench/layer_parallel.py
 	$(PY) bench/strategies.py
+	$(PY) bench/averaging_speed.py
+	$(PY) bench/su_chen2015.py
 
 # the tables of Schroder 2017, paper versus ours, into docs/schroder2017.md
 reproduce: install
