@@ -104,7 +104,7 @@ def test_sections_hold_only_the_fields_of_their_kind(tmp_path):
      r"p.yaml:4: network.sizes: not a field of network kind resnet; only of network kind mlp"),
     (BASE + "layer_parallel: {mode: exact}\n",
      r"p.yaml:9: layer_parallel: not a section of mode sgd-time; it is one of mode "
-     r"layer-parallel, mode serial with a resnet"),
+     r"layer-parallel, mode averaging with a resnet, mode serial with a resnet"),
     (PEAKS + "mgrit: {lr_growth: 2}\n",
      r"p.yaml:6: mgrit.lr_growth: not a field of the mgrit of a resnet; only of the mgrit of "
      r"mode sgd-time"),
