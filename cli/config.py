@@ -956,6 +956,25 @@ def problem_error(problem, field, message):
     return _at(path, message, lines, source, overridden)
 
 
+def data_groups(problem, nranks):
+    """How many groups of ranks share the training data (each trains on its
+    shard): every rank in mode averaging, parallel.data in mode
+    layer-parallel, else one (every rank sees all of it)."""
+    if problem.mode == "averaging":
+        return nranks
+    if problem.mode == "layer-parallel":
+        return problem.parallel.data
+    return 1
+
+
+def models_averaged(problem):
+    """Whether the data groups average their models (mode averaging, or
+    layer-parallel with averaging.every > 1), not their gradients."""
+    return problem.mode == "averaging" or (problem.mode == "layer-parallel" and
+                                           problem.parallel.data > 1 and
+                                           problem.averaging.every > 1)
+
+
 def with_mode(problem, mode):
     """The problem in another mode (e.g. serial, the reference of compare)."""
     data = problem.model_dump()

@@ -15,7 +15,7 @@ from pyxbraid.train.averaging import LearningRateSchedule, LocalSGDStep, shard
 from pyxbraid.train.ngsgd import NaturalGradientSGD
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
 
-from pyxbraid.cli.config import mlp_misfit
+from pyxbraid.cli.config import data_groups, mlp_misfit, models_averaged
 from pyxbraid.cli.memory import DATA_FIELD
 
 
@@ -26,11 +26,20 @@ class TrainingProblem:
     step: SGDStep               # mode averaging: a LocalSGDStep on this rank's shard
     w0: np.ndarray
     optimizer: Optional[NaturalGradientSGD] = None  # ngsgd: this rank's preconditioners
+    validation: Optional[Dataset] = None
 
     def evaluate(self, w):
         """Loss and accuracy of weights w on the whole training set."""
         return {"loss": float(self.model.loss(w, self.data.x, self.data.y)),
                 "accuracy": float(self.model.accuracy(w, self.data.x, self.data.y))}
+
+    def final(self, w):
+        """evaluate(w), and the validation accuracy when there is validation data."""
+        scores = self.evaluate(w)
+        if self.validation is not None:
+            scores["validation_accuracy"] = float(self.model.accuracy(w, self.validation.x,
+                                                                      self.validation.y))
+        return scores
 
 
 class DataError(ValueError):
@@ -80,25 +89,6 @@ def data_sizes(problem):
         if misfit is not None:
             raise DataError(".".join(str(p) for p in misfit[0]), misfit[1])
     return sizes
-
-
-def data_groups(problem, nranks):
-    """How many groups of ranks share the training data (each trains on its
-    shard): every rank in mode averaging, parallel.data in mode
-    layer-parallel, else one (every rank sees all of it)."""
-    if problem.mode == "averaging":
-        return nranks
-    if problem.mode == "layer-parallel":
-        return problem.parallel.data
-    return 1
-
-
-def models_averaged(problem):
-    """Whether the data groups average their models (mode averaging, or
-    layer-parallel with averaging.every > 1), not their gradients."""
-    return problem.mode == "averaging" or (problem.mode == "layer-parallel" and
-                                           problem.parallel.data > 1 and
-                                           problem.averaging.every > 1)
 
 
 def check_parallel(problem, sizes, nranks):
@@ -173,7 +163,7 @@ def build(problem, datasets=None, comm=None):
     """(TrainingProblem) for an mlp problem (a validated pyxbraid.cli.config problem), on
     datasets from load_data (loaded here when not given); mode averaging: the
     step of rank comm.rank of comm.size (one rank without comm)."""
-    data, _ = datasets or load_data(problem)
+    data, validation = datasets or load_data(problem)
     net = problem.network
     model = MLP(net.sizes, activation=net.activation, output_activation=net.output_activation,
                 bias=net.bias, loss=net.loss)
@@ -185,13 +175,14 @@ def build(problem, datasets=None, comm=None):
     if problem.mode == "averaging":
         ranks, rank = (1, 0) if comm is None else (comm.size, comm.rank)
         step, optimizer = _local_step(problem, model, data, ranks, rank)
-        return TrainingProblem(data, model, step, w0, optimizer)
+        return TrainingProblem(data, model, step, w0, optimizer, validation)
     schedule = DataSchedule(data, train.schedule, train.batch_size, seed=problem.seed)
     if problem.mode == "sgd-time":  # coarse levels step with a larger rate
         rate = LearningRate(train.learning_rate, problem.mgrit.lr_growth, problem.mgrit.lr_max)
     else:
         rate = LearningRate(train.learning_rate)
-    return TrainingProblem(data, model, SGDStep(model, schedule, rate), w0)
+    return TrainingProblem(data, model, SGDStep(model, schedule, rate), w0,
+                           validation=validation)
 
 
 def _local_step(problem, model, data, ranks, rank):

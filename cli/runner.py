@@ -37,8 +37,8 @@ from pyxbraid.train.ngsgd import apply_max_change
 from pyxbraid.train.optim import make_optimizer
 
 from pyxbraid.cli.agree import TrainingDiverged, agree
-from pyxbraid.cli.config import problem_json
-from pyxbraid.cli.problem import build, build_resnet, data_groups, models_averaged
+from pyxbraid.cli.config import data_groups, models_averaged, problem_json
+from pyxbraid.cli.problem import build, build_resnet
 from pyxbraid.cli.rundir import Checkpoint, RunFailed
 
 WARM = "warm_"   # checkpoint arrays: one-shot warm starts, by name (data group g: warm_g<g>.)
@@ -623,7 +623,7 @@ def _train_windows(windows_kind, problem, datasets, comm, recorder, progress, ch
         progress.steps(done, losses[-1] if losses else None)
     summary = dict(name=problem.name, mode=problem.mode, status="completed", steps=steps,
                    windows=history["windows"], ranks=comm.size,
-                   final=training.evaluate(weights), wall_time=clock(),
+                   final=training.final(weights), wall_time=clock(),
                    solve_time=history["solve_time"])
     summary.update(windows.summary(history))
     return weights, summary
