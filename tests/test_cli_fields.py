@@ -149,7 +149,7 @@ def serial_bit_for_bit(run, base, sets, tmp_path, capsys):
     serial = Run(base, ["mode=serial"], tmp_path / "serial", capsys)
     assert serial.status == 0, serial.err
     assert np.array_equal(run.weights, serial.weights)
-    assert run.summary["averages"] == 4 and run.summary["data_groups"] == 1
+    assert run.summary["data_groups"] == 1 and run.summary["averaged"] == "models"
 
 
 def averaged_at(every, window, steps):
@@ -334,6 +334,8 @@ CASES = [
     # averaging
     ("averaging", "xor-avg", ["averaging.every=16"], {"mode", "averaging.every"},
      serial_bit_for_bit),
+    ("averaging-resnet", "peaks-serial", ["mode=averaging", "train.optimizer=adam"],
+     {"mode", "train.optimizer"}, serial_bit_for_bit),
     ("averaging-every", "xor-avg", ["averaging.every=5"], {"averaging.every"},
      check(lambda r: r.summary["averages"] == len(averaged_at(5, 16, 64)) == 16)),
     ("averaging-method", "xor-avg", ["averaging.method=butterfly"], {"averaging.method"},
