@@ -10,7 +10,7 @@ of solving:
 - a resnet (layer-parallel, averaging, serial) trains optimizer step by
   step, with a checkpoint every `train.checkpoint_every` steps
   (_train_steps, with _LayerParallelGradient or _SerialGradient).
-Data parallelism is the same for both loops (_DataGroups): the ranks form
+Data parallelism is the same for both loops (_DataParallel): the ranks form
 data groups, each training on its shard; the groups average their models
 every averaging.every steps and at every checkpoint (so that a checkpoint
 holds one model), or, in layer-parallel with data groups and every 1,
