@@ -53,13 +53,14 @@ def worker(epochs, seed, out):
         averager = ModelAverager(comm, "butterfly" if comm.size & (comm.size - 1) == 0
                                  else "allreduce")
         w0 = model.init_params(np.random.default_rng(seed), scheme="xavier")
+        schedule = DataSchedule(part, "minibatch", BATCH, seed=seed)
+        batches = comm.allreduce(len(schedule), op=MPI.MAX)  # the same count on every rank
         if pretrain:
             from pyxbraid.train.rbm import pretrain as rbm_pretrain
-            w0 = rbm_pretrain(model, part.x, epochs=5, learning_rate=0.05, batch_size=BATCH,
-                              rng=np.random.default_rng(seed + comm.rank), average=averager,
-                              average_every=every)
-        schedule = DataSchedule(part, "minibatch", BATCH, seed=seed)
-        steps = epochs * len(schedule)
+            w0 = rbm_pretrain(model, part.x, epochs=5, learning_rate=0.1, batch_size=BATCH,
+                              rng=np.random.default_rng(seed), average=averager,
+                              average_every=every, batches_per_epoch=batches)
+        steps = epochs * batches
         initial, final = (0.5, 0.05) if optimizer == "sgd" else (0.2, 0.02)
         rate = LearningRateSchedule(initial, final, steps, comm.size, scale_with_ranks=True)
         preconditioners = (NaturalGradientSGD(model, learning_rate=initial).preconditioners

@@ -220,3 +220,19 @@ def test_a_bad_data_layer_split_names_the_field():
     with pytest.raises(ValueError, match=r"parallel.data: 3 data groups must divide the "
                                          r"number of ranks \(4\)"):
         split_data_layer(FakeComm(4), 3)
+
+
+def test_ranks_with_different_step_counts_fail_instead_of_hanging(tmp_path):
+    script = tmp_path / "uneven.py"
+    script.write_text(
+        "from mpi4py import MPI\n"
+        "import numpy as np\n"
+        "from pyxbraid.train.averaging import ModelAverager, train_averaged\n"
+        "comm = MPI.COMM_WORLD\n"
+        "try:\n"
+        "    train_averaged(lambda w, i: None, np.zeros(3), 4 + comm.rank, ModelAverager(comm), 2)\n"
+        "except ValueError as e:\n"
+        "    print('refused:', e)\n")
+    run = run_mpi(2, [script], timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("refused: nsteps: must be the same on every rank") == 2

@@ -74,6 +74,15 @@ class ModelAverager:
         self.averages = 0
         self._buffer = None
 
+    def check_same(self, name, value):
+        """Raise on every rank when `value` is not the same on all of them: a
+        rank that averaged fewer times would leave the others waiting."""
+        if self.size == 1:
+            return
+        values = self.comm.allgather(value)
+        if any(v != values[0] for v in values):
+            raise ValueError(f"{name}: must be the same on every rank, got {values}")
+
     def __call__(self, vector):
         """Average `vector` (float64, contiguous, the same size on every rank)
         over the ranks, in place."""
@@ -153,6 +162,7 @@ def train_averaged(step, w0, nsteps, averager, every, on_step=None, first=0):
     on_step(i, w, averaged) sees the weights after i steps.  Returns them."""
     positive_int("nsteps", nsteps)
     every = positive_int("averaging.every", every)
+    averager.check_same("nsteps", (first, nsteps, every))
     w = np.array(w0, dtype=np.float64, copy=True)
     last = first + nsteps
     for i in range(first, last):
