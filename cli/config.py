@@ -12,10 +12,12 @@ by the network's kind), which decides the `train`, `mgrit` and
     layer-parallel  resnet   ResNetTrain        MGRITConfig,            DataGroupAveraging (used
                                                 LayerParallelConfig     with parallel.data > 1),
                                                                         ParallelConfig
-    averaging       mlp      AveragingMLPTrain  (SGDTimeMGRIT, unused)  AveragingConfig
+    averaging       mlp      AveragingMLPTrain  (SGDTimeMGRIT, unused)  AveragingConfig;
+                                                                        pretrain: PretrainConfig
     averaging       resnet   ResNetTrain        (both unused)           AveragingConfig,
                                                                         (ParallelConfig, unused)
-    serial          mlp      MLPTrain           (SGDTimeMGRIT, unused)  (AveragingConfig, unused)
+    serial          mlp      MLPTrain           (SGDTimeMGRIT, unused)  (AveragingConfig,
+                                                                        PretrainConfig, unused)
     serial          resnet   ResNetTrain        (both unused)           (both unused)
 
 A field of another kind (`n_pairs` under peaks data) is an error that says
@@ -373,6 +375,17 @@ class DataGroupAveraging(AveragingConfig):
         return ("method",) if self.every == 1 else ()
 
 
+class PretrainConfig(_Section):
+    """RBM pretraining (CD-1) of an mlp's sigmoid hidden layers, layer by
+    layer, before training; data-parallel like the run (each rank on its
+    shard, the RBMs averaged every averaging.every minibatches)."""
+    kind: Literal["rbm"] = "rbm"
+    epochs: int = Field(5, ge=1, le=INT_MAX, description="CD-1 epochs per hidden layer "
+                        "(each over the rank's shard)")
+    learning_rate: float = Field(0.05, gt=0)
+    batch_size: int = Field(16, ge=1, description="CD-1 minibatch size")
+
+
 class ParallelConfig(_Section):
     data: int = Field(1, ge=1, description="data groups of a layer-parallel run: ranks = "
                       "data x layer ranks, each group trains on its shard of the data")
@@ -503,8 +516,25 @@ class AveragingMLPProblem(_Problem):
     network: MLPNetwork
     train: AveragingMLPTrain
     averaging: AveragingConfig = Field(default_factory=AveragingConfig)
+    pretrain: Optional[PretrainConfig] = Field(None, description="default: none (the "
+                                               "network's init)")
     mgrit: Optional[SGDTimeMGRIT] = Field(None, exclude=True)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _pretrainable(self):
+        if self.pretrain is None:
+            return self
+        network = self.network
+        if len(network.sizes) < 3:
+            raise _FieldError(("network", "sizes"), "RBM pretraining needs a hidden layer")
+        if network.activation != "sigmoid":
+            raise _FieldError(("network", "activation"), f"RBM pretraining needs sigmoid "
+                              f"hidden layers, got {network.activation}")
+        if not network.bias:
+            raise _FieldError(("network", "bias"), "RBM pretraining needs hidden layers with "
+                              "a bias (the RBM's hidden bias)")
+        return self
 
 
 class AveragingResNetProblem(_Problem):
@@ -532,6 +562,7 @@ class SerialMLPProblem(_Problem):
     train: MLPTrain
     mgrit: Optional[SGDTimeMGRIT] = Field(None, exclude=True)
     averaging: Optional[AveragingConfig] = Field(None, exclude=True)
+    pretrain: Optional[PretrainConfig] = Field(None, exclude=True)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
 

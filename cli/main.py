@@ -366,6 +366,10 @@ def _data_parallel_text(s):
         text += f", optimizer {s['optimizer']}"
     if s["capped_steps"]:
         text += f"; {s['capped_steps']} local steps capped by max_change"
+    if "pretrain" in s:
+        p = s["pretrain"]
+        text += (f"\n  pretraining ({p['kind']}): {p['epochs']} epoch{'s' if p['epochs'] > 1 else ''} "
+                 f"per hidden layer, {p['averages']} averages, {p['seconds']:.2f} s")
     return text
 
 

@@ -97,6 +97,12 @@ def check_parallel(problem, sizes, nranks):
     number of groups that is not a power of two, a shard without an
     instance, or an mlp minibatch larger than a shard."""
     groups = data_groups(problem, nranks)
+    pretrain = getattr(problem, "pretrain", None) if problem.mode == "averaging" else None
+    if pretrain is not None and pretrain.batch_size > sizes.n_train // groups:
+        raise DataError("pretrain.batch_size", f"must be at most the smallest shard: "
+                        f"{sizes.n_train} instances over {groups} "
+                        f"rank{'s' if groups > 1 else ''} leave {sizes.n_train // groups}, "
+                        f"got {pretrain.batch_size}")
     if groups == 1:
         return
     if nranks % groups:

@@ -35,6 +35,7 @@ from pyxbraid.train.layer_parallel import LayerParallel, Serial
 from pyxbraid.train.loop import train
 from pyxbraid.train.ngsgd import apply_max_change
 from pyxbraid.train.optim import make_optimizer
+from pyxbraid.train.rbm import pretrain
 
 from pyxbraid.cli.agree import TrainingDiverged, agree
 from pyxbraid.cli.config import data_groups, models_averaged, problem_json
@@ -456,6 +457,10 @@ class _Windows:
     def new_history(self):
         return {}
 
+    def initial_weights(self, history):
+        """The weights of step 0 (of a run that starts)."""
+        return self.training.w0
+
     def initial_records(self, initial):
         return [dict(type="step", step=0, **initial, wall_time=0.0)]
 
@@ -551,6 +556,29 @@ class _AveragingWindows(_Windows):
     def new_history(self):
         return self.parallel.new_history()
 
+    def initial_weights(self, history):
+        """pretrain: the hidden layers pretrained as RBMs, on each rank's shard
+        with the same starting weights (Glorot, from the seed), the RBMs
+        averaged every averaging.every minibatches and after the last."""
+        spec = self.problem.pretrain
+        if spec is None:
+            return super().initial_weights(history)
+        groups, method = self.parallel.groups, self.problem.averaging.method
+        averager = ModelAverager(groups.data_comm, method)
+        x = self.training.step.schedule.data.x   # this rank's shard
+        smallest = groups.data_comm.allreduce(len(x), op=MPI.MIN) if groups.count > 1 \
+            else len(x)
+        start = time.monotonic()
+        weights = pretrain(self.training.model, x, epochs=spec.epochs,
+                           learning_rate=spec.learning_rate, batch_size=spec.batch_size,
+                           rng=np.random.default_rng(self.problem.seed), average=averager,
+                           average_every=self.problem.averaging.every,
+                           batches_per_epoch=-(-smallest // spec.batch_size))
+        history["pretrain"] = dict(kind=spec.kind, epochs=spec.epochs,
+                                   averages=averager.averages,
+                                   seconds=time.monotonic() - start)
+        return weights
+
     def solve(self, weights, done, count, number, history, clock):
         records = []
         groups = self.parallel.groups
@@ -576,7 +604,10 @@ class _AveragingWindows(_Windows):
         return self.parallel.groups.gather(optimizer.state() if optimizer is not None else {})
 
     def summary(self, history):
-        return dict(self.parallel.summary(history), optimizer=self.problem.train.optimizer)
+        summary = dict(self.parallel.summary(history), optimizer=self.problem.train.optimizer)
+        if "pretrain" in history:
+            summary["pretrain"] = history["pretrain"]
+        return summary
 
 
 def _train_windows(windows_kind, problem, datasets, comm, recorder, progress, checkpoint):
@@ -587,20 +618,21 @@ def _train_windows(windows_kind, problem, datasets, comm, recorder, progress, ch
     window = min(problem.train.window or steps, steps)
     every = problem.train.log_every or max(1, steps // 100)
     windows = windows_kind(problem, training, _injected(training.step), comm, progress, every)
+    start = time.monotonic() - (checkpoint.elapsed if checkpoint else 0.0)
     if checkpoint is None:
-        weights, done, elapsed = training.w0, 0, 0.0
+        done = 0
         history = dict(windows=0, solve_time=0.0, **windows.new_history())
+        weights = windows.initial_weights(history)
     else:
-        weights, done, elapsed = checkpoint.weights, checkpoint.step, checkpoint.elapsed
+        weights, done = checkpoint.weights, checkpoint.step
         history = checkpoint.history
         windows.resume(checkpoint)
-    start = time.monotonic() - elapsed
 
     def clock():
         return time.monotonic() - start
 
-    if "initial_loss" not in history:
-        initial = training.evaluate(training.w0)
+    if "initial_loss" not in history:  # a run that starts: weights are step 0's
+        initial = training.evaluate(weights)
         history["initial_loss"] = initial["loss"]
         recorder.metrics(windows.initial_records(initial))
     bound = _loss_bound(problem, history)

@@ -327,7 +327,7 @@ def test_every_mode_of_the_schema_has_one_entry_in_the_runner():
 DIGITS_AVERAGING = ROOT / "examples" / "digits_averaging.yaml"
 HYBRID = ROOT / "examples" / "peaks_hybrid.yaml"
 AVERAGING_SMALL = ["--set", "train.steps=48", "--set", "train.window=16", "--set",
-                   "train.log_every=8"]
+                   "train.log_every=8", "--set", "pretrain.epochs=1"]
 HYBRID_SMALL = ["--set", "data.n_train=400", "--set", "network.layers=8", "--set",
                 "train.steps=10", "--set", "train.log_every=5"]
 
@@ -349,6 +349,10 @@ def test_averaging_example_trains_data_parallel(tmp_path, ranks, method):
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["mode"], summary["ranks"], summary["data_groups"], summary["averages"],
             summary["optimizer"]) == ("averaging", ranks, ranks, 3, "ngsgd")
+    # RBM pretraining: one epoch of ceil(1500 / ranks / 16) minibatches, the RBM averaged
+    # every 16 and after the last
+    batches = -(-1500 // ranks // 16)
+    assert summary["pretrain"]["averages"] == batches // 16 + (batches % 16 > 0)
     assert 0.1 < summary["final"]["validation_accuracy"] <= 1  # better than chance
     steps = [r for r in records(out) if r["type"] == "step"]
     assert [r["step"] for r in steps] == list(range(0, 49, 8))
@@ -431,6 +435,9 @@ def test_averaging_that_diverges_stops_and_keeps_the_last_checkpoint(tmp_path):
      "train.batch_size: must be at most the smallest shard: 4 instances over 2 ranks leave 2"),
     (PEAKS, ["mode=averaging", "train.optimizer=lbfgs"], 2,
      "train.optimizer: lbfgs cannot be averaged"),
+    (XOR, ["mode=averaging", "network.bias=true", "pretrain.batch_size=3"], 2,
+     "pretrain.batch_size: must be at most the smallest shard: 4 instances over 2 ranks "
+     "leave 2, got 3"),
 ])
 def test_bad_data_parallel_options_exit_2_naming_the_field(tmp_path, problem, sets, ranks,
                                                            expected):

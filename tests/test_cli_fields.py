@@ -38,6 +38,9 @@ BASES = {
     # averaging: an mlp, 4 windows of 16 local steps (xor.yaml's mgrit: checked, not used)
     "xor-avg": (XOR, ["mode=averaging", "train.steps=64", "train.window=16",
                       "train.log_every=8"]),
+    # ... with the biases that RBM pretraining needs
+    "xor-rbm": (XOR, ["mode=averaging", "train.steps=64", "train.window=16",
+                      "train.log_every=8", "network.bias=true"]),
 }
 
 
@@ -150,6 +153,18 @@ def serial_bit_for_bit(run, base, sets, tmp_path, capsys):
     assert serial.status == 0, serial.err
     assert np.array_equal(run.weights, serial.weights)
     assert run.summary["data_groups"] == 1 and run.summary["averaged"] == "models"
+
+
+def pretrained(run, base, sets, tmp_path, capsys):
+    """RBM pretraining gives step 0 other weights than the network's init
+    (its loss is in the first record), and the summary says what it did:
+    5 epochs of 2 minibatches, the RBM averaged after the last."""
+    plain = Run(base, [], tmp_path / "plain", capsys)
+    assert plain.status == 0, plain.err
+    assert run.steps()[0]["loss"] != plain.steps()[0]["loss"]
+    assert {k: run.summary["pretrain"][k] for k in ("kind", "epochs", "averages")} == \
+        {"kind": "rbm", "epochs": 5, "averages": 1}
+    assert "pretraining (rbm): 5 epochs per hidden layer" in run.out
 
 
 def averaged_at(every, window, steps):
@@ -346,6 +361,15 @@ CASES = [
     ("max-change", "xor-avg", ["averaging.max_change=0.01"], {"averaging.max_change"},
      check(lambda r: r.summary["capped_steps"] == 64 and
            "64 local steps capped by max_change" in r.out)),
+    ("pretrain", "xor-rbm", ["pretrain.kind=rbm", "pretrain.batch_size=2"],
+     {"pretrain.kind", "pretrain.batch_size"}, pretrained),
+    ("pretrain-epochs", "xor-rbm", ["pretrain.batch_size=2", "pretrain.epochs=2"],
+     {"pretrain.epochs"}, differs_from("pretrain.batch_size=2")),
+    ("pretrain-learning-rate", "xor-rbm", ["pretrain.batch_size=2",
+                                           "pretrain.learning_rate=0.5"],
+     {"pretrain.learning_rate"}, differs_from("pretrain.batch_size=2")),
+    ("pretrain-batch-size", "xor-rbm", ["pretrain.batch_size=1"], {"pretrain.batch_size"},
+     differs_from("pretrain.batch_size=2")),
     ("ngsgd", "xor-avg", ["train.optimizer=ngsgd"], {"train.optimizer"}, differs),
     ("ngsgd-rank-in", "xor-avg", ["train.optimizer=ngsgd", "train.ngsgd.rank_in=2"],
      {"train.ngsgd.rank_in"}, differs_from("train.optimizer=ngsgd")),

@@ -254,7 +254,8 @@ def test_data_defaults_are_the_data_functions_defaults(tmp_path):
 
 # ------------------------------------------------ averaging, data groups
 
-AVERAGING = BASE + "mode: averaging\n"
+AVERAGING = BASE.replace("sizes: [3, 4, 1]", "sizes: [3, 4, 1]\n  activation: tanh") + \
+    "mode: averaging\n"
 
 
 def test_averaging_sections_show_what_applies(tmp_path):
@@ -303,6 +304,14 @@ def test_averaging_sections_show_what_applies(tmp_path):
     (PEAKS, ["parallel.data=2", "averaging.every=2", "train.optimizer=lbfgs"],
      r"train.optimizer: lbfgs cannot be averaged"),
     (PEAKS, ["parallel.data=0"], r"parallel.data: must be >= 1"),
+    (AVERAGING, ["pretrain.kind=rbm"], r"network.activation: RBM pretraining needs sigmoid "
+                                       r"hidden layers, got tanh"),
+    (AVERAGING, ["pretrain.kind=rbm", "network.activation=sigmoid", "network.bias=false"],
+     r"network.bias: RBM pretraining needs hidden layers with a bias"),
+    (AVERAGING, ["pretrain.kind=rbm", "network.activation=sigmoid", "network.sizes=[3, 1]"],
+     r"network.sizes: RBM pretraining needs a hidden layer"),
+    (AVERAGING, ["pretrain.kind=dbn"], r"pretrain.kind: must be one of rbm"),
+    (AVERAGING, ["pretrain.epochs=0"], r"pretrain.epochs: must be >= 1"),
 ])
 def test_averaging_errors_name_the_field(tmp_path, text, sets, message):
     with pytest.raises(ProblemError, match=message):
