@@ -7,11 +7,18 @@ by their `kind`; the problem as a whole by its `mode` (and, for mode serial,
 by the network's kind), which decides the `train`, `mgrit` and
 `layer_parallel` sections:
 
-    mode            network  train        mgrit                 layer_parallel
-    sgd-time        mlp      MLPTrain     SGDTimeMGRIT          -
-    layer-parallel  resnet   ResNetTrain  MGRITConfig           LayerParallelConfig
-    serial          mlp      MLPTrain     (SGDTimeMGRIT, unused) -
-    serial          resnet   ResNetTrain  (MGRITConfig, unused)  (LayerParallelConfig, unused)
+    mode            network  train              mgrit, layer_parallel   averaging, parallel
+    sgd-time        mlp      MLPTrain           SGDTimeMGRIT            -
+    layer-parallel  resnet   ResNetTrain        MGRITConfig,            DataGroupAveraging (used
+                                                LayerParallelConfig     with parallel.data > 1),
+                                                                        ParallelConfig
+    averaging       mlp      AveragingMLPTrain  (SGDTimeMGRIT, unused)  AveragingConfig;
+                                                                        pretrain: PretrainConfig
+    averaging       resnet   ResNetTrain        (both unused)           AveragingConfig,
+                                                                        (ParallelConfig, unused)
+    serial          mlp      MLPTrain           (SGDTimeMGRIT, unused)  (AveragingConfig,
+                                                                        PretrainConfig, unused)
+    serial          resnet   ResNetTrain        (both unused)           (both unused)
 
 A field of another kind (`n_pairs` under peaks data) is an error that says
 which kind has it.  The sections and fields of a sibling mode of the same
@@ -217,6 +224,26 @@ class MLPTrain(_Train):
         return () if self.schedule == "minibatch" else ("batch_size",)
 
 
+class NGSGDConfig(_Section):
+    """Natural-gradient SGD's options (pyxbraid.train.ngsgd; Kaldi's defaults)."""
+    rank_in: int = Field(30, ge=1, description="rank of the input-side Fisher estimate "
+                         "(capped below the layer's inputs + 1)")
+    rank_out: int = Field(60, ge=1, description="rank of the output-derivative side")
+    alpha: float = Field(4.0, gt=0, description="smoothing toward the identity")
+    update_period: int = Field(4, ge=1, description="minibatches between new estimates")
+    num_samples_history: float = Field(2000.0, gt=0, description="forgetting horizon in "
+                                       "samples")
+
+
+class AveragingMLPTrain(MLPTrain):
+    optimizer: Literal["sgd", "ngsgd"] = Field("sgd", description="ngsgd: natural-gradient "
+                                               "SGD (Kaldi's online preconditioner)")
+    ngsgd: NGSGDConfig = Field(default_factory=NGSGDConfig, description="optimizer ngsgd")
+
+    def unused(self):
+        return super().unused() + (() if self.optimizer == "ngsgd" else ("ngsgd",))
+
+
 class ResNetTrain(_Train):
     optimizer: Literal["sgd", "adam", "lbfgs"] = "sgd"
     momentum: float = Field(0.0, ge=0, lt=1, description="optimizer sgd")
@@ -321,6 +348,49 @@ class LayerParallelConfig(_Section):
         return () if self.mode == "one-shot" else ("forward_iters", "adjoint_iters", "patience")
 
 
+class AveragingConfig(_Section):
+    """Data-parallel training with model averaging (Su & Chen 2015): every
+    rank trains on its shard; the models are averaged every `every` steps."""
+    every: int = Field(16, ge=1, le=INT_MAX, description="local steps between model averages "
+                       "(and after the last step of every window or checkpoint)")
+    method: Literal["allreduce", "butterfly"] = Field("allreduce", description="butterfly: "
+                                                      "pairwise exchanges, a power-of-two "
+                                                      "number of ranks")
+    lr_final: Optional[float] = Field(None, gt=0, description="learning rate of the last "
+                                      "step: exponential decay from train.learning_rate "
+                                      "(default: no decay)")
+    scale_lr_with_ranks: bool = Field(False, description="the learning rate times the number "
+                                      "of data ranks (or groups)")
+    max_change: Optional[float] = Field(None, gt=0, description="cap on the 2-norm of one "
+                                        "step's change of the parameters")
+
+
+class DataGroupAveraging(AveragingConfig):
+    """Averaging over the data groups of a layer-parallel run."""
+    every: int = Field(1, ge=1, le=INT_MAX, description="1: the gradient is averaged over "
+                       "the data groups every step; k > 1: the models every k steps (and at "
+                       "every checkpoint)")
+
+    def unused(self):
+        return ("method",) if self.every == 1 else ()
+
+
+class PretrainConfig(_Section):
+    """RBM pretraining (CD-1) of an mlp's sigmoid hidden layers, layer by
+    layer, before training; data-parallel like the run (each rank on its
+    shard, the RBMs averaged every averaging.every minibatches)."""
+    kind: Literal["rbm"] = "rbm"
+    epochs: int = Field(5, ge=1, le=INT_MAX, description="CD-1 epochs per hidden layer "
+                        "(each over the rank's shard)")
+    learning_rate: float = Field(0.05, gt=0)
+    batch_size: int = Field(16, ge=1, description="CD-1 minibatch size")
+
+
+class ParallelConfig(_Section):
+    data: int = Field(1, ge=1, description="data groups of a layer-parallel run: ranks = "
+                      "data x layer ranks, each group trains on its shard of the data")
+
+
 class OutputConfig(_Section):
     dir: str = "runs"
     plots: bool = True
@@ -330,7 +400,7 @@ class OutputConfig(_Section):
 
 # the problem: one class per (mode, network kind)
 
-MODES = ("sgd-time", "layer-parallel", "serial")
+MODES = ("sgd-time", "layer-parallel", "averaging", "serial")
 
 
 class _Problem(_Section):
@@ -363,7 +433,7 @@ class _Problem(_Section):
                               "(a resnet trains with mode layer-parallel)")
         if mode == "layer-parallel" and kind != "resnet":
             raise _FieldError(("network", "kind"), "mode layer-parallel trains a resnet "
-                              "(an mlp trains with mode sgd-time)")
+                              "(an mlp trains with mode sgd-time or averaging)")
         return values
 
     @model_validator(mode="after")
@@ -413,13 +483,76 @@ class SGDTimeProblem(_Problem):
 
 
 class LayerParallelProblem(_Problem):
-    """A resnet whose forward and adjoint solves are MGRIT over its layers."""
+    """A resnet whose forward and adjoint solves are MGRIT over its layers;
+    with parallel.data > 1, data groups each solve it on their shard."""
     mode: Literal["layer-parallel"]
     network: ResNetNetwork
     train: ResNetTrain
     mgrit: MGRITConfig = Field(default_factory=MGRITConfig)
     layer_parallel: LayerParallelConfig = Field(default_factory=LayerParallelConfig)
+    parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+    averaging: DataGroupAveraging = Field(default_factory=DataGroupAveraging)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _averaged_optimizer(self):
+        if self.parallel.data > 1 and self.averaging.every > 1:
+            _check_averaged_optimizer(self.train)
+        return self
+
+    def unused(self):
+        return ("averaging",) if self.parallel.data == 1 else ()
+
+
+def _check_averaged_optimizer(train):
+    if train.optimizer == "lbfgs":
+        raise _FieldError(("train", "optimizer"), "lbfgs cannot be averaged (its history and "
+                          "line search follow its own steps): use sgd or adam")
+
+
+class AveragingMLPProblem(_Problem):
+    """Data-parallel training of an mlp with model averaging (Su & Chen 2015)."""
+    mode: Literal["averaging"]
+    network: MLPNetwork
+    train: AveragingMLPTrain
+    averaging: AveragingConfig = Field(default_factory=AveragingConfig)
+    pretrain: Optional[PretrainConfig] = Field(None, description="default: none (the "
+                                               "network's init)")
+    mgrit: Optional[SGDTimeMGRIT] = Field(None, exclude=True)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _pretrainable(self):
+        if self.pretrain is None:
+            return self
+        network = self.network
+        if len(network.sizes) < 3:
+            raise _FieldError(("network", "sizes"), "RBM pretraining needs a hidden layer")
+        if network.activation != "sigmoid":
+            raise _FieldError(("network", "activation"), f"RBM pretraining needs sigmoid "
+                              f"hidden layers, got {network.activation}")
+        if not network.bias:
+            raise _FieldError(("network", "bias"), "RBM pretraining needs hidden layers with "
+                              "a bias (the RBM's hidden bias)")
+        return self
+
+
+class AveragingResNetProblem(_Problem):
+    """Data-parallel training of a resnet (serial backprop on each rank's
+    shard) with model averaging."""
+    mode: Literal["averaging"]
+    network: ResNetNetwork
+    train: ResNetTrain
+    averaging: AveragingConfig = Field(default_factory=AveragingConfig)
+    mgrit: Optional[MGRITConfig] = Field(None, exclude=True)
+    layer_parallel: Optional[LayerParallelConfig] = Field(None, exclude=True)
+    parallel: Optional[ParallelConfig] = Field(None, exclude=True)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _averaged_optimizer(self):
+        _check_averaged_optimizer(self.train)
+        return self
 
 
 class SerialMLPProblem(_Problem):
@@ -428,6 +561,8 @@ class SerialMLPProblem(_Problem):
     network: MLPNetwork
     train: MLPTrain
     mgrit: Optional[SGDTimeMGRIT] = Field(None, exclude=True)
+    averaging: Optional[AveragingConfig] = Field(None, exclude=True)
+    pretrain: Optional[PretrainConfig] = Field(None, exclude=True)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
 
@@ -438,6 +573,8 @@ class SerialResNetProblem(_Problem):
     train: ResNetTrain
     mgrit: Optional[MGRITConfig] = Field(None, exclude=True)
     layer_parallel: Optional[LayerParallelConfig] = Field(None, exclude=True)
+    parallel: Optional[ParallelConfig] = Field(None, exclude=True)
+    averaging: Optional[AveragingConfig] = Field(None, exclude=True)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
 
@@ -445,6 +582,8 @@ class SerialResNetProblem(_Problem):
 _PROBLEMS = {
     "sgd-time": (SGDTimeProblem, "mode sgd-time"),
     "layer-parallel": (LayerParallelProblem, "mode layer-parallel"),
+    "averaging-mlp": (AveragingMLPProblem, "mode averaging with an mlp"),
+    "averaging-resnet": (AveragingResNetProblem, "mode averaging with a resnet"),
     "serial-mlp": (SerialMLPProblem, "mode serial with an mlp"),
     "serial-resnet": (SerialResNetProblem, "mode serial with a resnet"),
 }
@@ -454,9 +593,9 @@ def _problem_tag(value):
     if not isinstance(value, dict):
         return None
     mode = value.get("mode", "sgd-time")
-    if mode == "serial":
+    if mode in ("serial", "averaging"):  # one variant per network kind
         kind = _network_kind(value.get("network"))
-        return "serial-resnet" if kind == "resnet" else "serial-mlp"
+        return f"{mode}-resnet" if kind == "resnet" else f"{mode}-mlp"
     return mode if mode in MODES else None
 
 
@@ -469,7 +608,8 @@ _SECTION_LABELS = {
     "data": {cls: f"data kind {cls.model_fields['kind'].annotation.__args__[0]}"
              for cls in _DATA_CLASSES},
     "network": {MLPNetwork: "network kind mlp", ResNetNetwork: "network kind resnet"},
-    "train": {MLPTrain: "the train of an mlp", ResNetTrain: "the train of a resnet"},
+    "train": {MLPTrain: "the train of an mlp", ResNetTrain: "the train of a resnet",
+              AveragingMLPTrain: "the train of an mlp in mode averaging"},
     "mgrit": {SGDTimeMGRIT: "the mgrit of mode sgd-time", MGRITConfig: "the mgrit of a resnet"},
 }
 
@@ -785,8 +925,8 @@ def read_text_file(path, what="file", limit=MAX_FILE_BYTES):
 
 
 def load_problem(path, overrides=()):
-    """The validated problem of a YAML file (an SGDTimeProblem,
-    LayerParallelProblem, SerialMLPProblem or SerialResNetProblem), with
+    """The validated problem of a YAML file (one of the variants of
+    _PROBLEMS: SGDTimeProblem, LayerParallelProblem, ...), with
     `key.path=value` overrides."""
     source = str(path)
     try:
@@ -845,6 +985,25 @@ def problem_error(problem, field, message):
     path = tuple(int(p) if p.isdigit() else p for p in field.split("."))
     source, lines, overridden = problem._origin
     return _at(path, message, lines, source, overridden)
+
+
+def data_groups(problem, nranks):
+    """How many groups of ranks share the training data (each trains on its
+    shard): every rank in mode averaging, parallel.data in mode
+    layer-parallel, else one (every rank sees all of it)."""
+    if problem.mode == "averaging":
+        return nranks
+    if problem.mode == "layer-parallel":
+        return problem.parallel.data
+    return 1
+
+
+def models_averaged(problem):
+    """Whether the data groups average their models (mode averaging, or
+    layer-parallel with averaging.every > 1), not their gradients."""
+    return problem.mode == "averaging" or (problem.mode == "layer-parallel" and
+                                           problem.parallel.data > 1 and
+                                           problem.averaging.every > 1)
 
 
 def with_mode(problem, mode):

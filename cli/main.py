@@ -31,8 +31,9 @@ from mpi4py import MPI
 import pyxbraid
 from pyxbraid.abort import abort_at_exit
 from pyxbraid.cli.config import (ProblemError, changed_fields, dump_problem, load_problem,
-                             problem_error, problem_json, resolved, unused_given, with_mode)
-from pyxbraid.cli.problem import DataError, data_sizes, load_data
+                             problem_error, problem_json, resolved, unused_given,
+                             validate_problem, with_mode)
+from pyxbraid.cli.problem import DataError, check_parallel, data_sizes, load_data
 
 from pyxbraid.cli import plots
 from pyxbraid.cli.agree import RunFinished, TrainingDiverged, agreed
@@ -103,6 +104,7 @@ def _data(problem, node_ranks):
     def prepare():
         try:
             sizes = data_sizes(problem)
+            check_parallel(problem, sizes, COMM.size)
             check_memory(problem, sizes, COMM.size, node_ranks)
             return load_data(problem)
         except DataError as e:
@@ -190,6 +192,7 @@ def _open_resume(folder, problem):
         checkpoint = folder.checkpoint()
         if checkpoint is not None:
             _check_unchanged(folder, problem, checkpoint)
+            _check_ranks(folder, checkpoint)
         records = folder.metrics(limit=checkpoint.metrics_lines if checkpoint else 0)
         return _Held(lock, folder.path, checkpoint, records)
     except BaseException:
@@ -213,6 +216,16 @@ def _check_unchanged(folder, problem, checkpoint):
         raise ProblemError(str(folder.path / PROBLEM), ", ".join(changed),
                            f"changed since the checkpoint of step {checkpoint.step}; restore "
                            f"it to resume, or start a new run with the new problem")
+
+
+def _check_ranks(folder, checkpoint):
+    """ProblemError when the checkpoint binds the run to its number of ranks
+    (mode averaging: each rank's shard and state) and this job has another."""
+    ranks = checkpoint.history.get("resume_ranks")
+    if ranks is not None and ranks != COMM.size:
+        raise ProblemError(f"--resume {folder.path}", "", f"this run resumes on the {ranks} "
+                           f"rank{'s' if ranks > 1 else ''} it ran on (each rank trains its "
+                           f"own shard of the data, with its own state), not on {COMM.size}")
 
 
 def _create_folder(base, force, problem):
@@ -331,10 +344,33 @@ def _summary_text(s):
                         f"window{'s' if len(iterations) > 1 else ''}, last residual "
                         + (f"{residual:.3e}" if residual >= 0 else "not computed")
                         + f" (tol {s['tol']:g}{', relative' if s['tol_relative'] else ''})")
+    if "data_groups" in s:
+        lines.insert(0, _data_parallel_text(s))
     if s["mode"] != "serial" and speedup is not None:
         lines.append(f"  model speed-up {speedup:.2f}x (one rank per coarse interval)")
     lines.append(f"  run folder: {s['run_dir']}")
     return "\n".join(lines)
+
+
+def _data_parallel_text(s):
+    """The summary's line on data parallelism (mode averaging, data groups)."""
+    groups = s["data_groups"]
+    who = (f"{groups} rank{'s' if groups > 1 else ''}" if s["mode"] == "averaging"
+           else f"{groups} data groups")
+    if s["averaged"] == "models":
+        text = (f"  averaging: {s['averages']} model averages ({s['method']}, every "
+                f"{s['every']} steps) over {who}")
+    else:
+        text = f"  data parallel: {who}, the gradient averaged every step"
+    if "optimizer" in s:
+        text += f", optimizer {s['optimizer']}"
+    if s["capped_steps"]:
+        text += f"; {s['capped_steps']} local steps capped by max_change"
+    if "pretrain" in s:
+        p = s["pretrain"]
+        text += (f"\n  pretraining ({p['kind']}): {p['epochs']} epoch{'s' if p['epochs'] > 1 else ''} "
+                 f"per hidden layer, {p['averages']} averages, {p['seconds']:.2f} s")
+    return text
 
 
 # ---------------------------------------------------------- validate
@@ -366,54 +402,90 @@ def _tolerance(ctx, param, value):
 @_OVERRIDES
 @click.option("--tol", type=float, default=1e-6, show_default=True, callback=_tolerance,
               help="Largest accepted difference of the weights, relative to 1 + max|w| "
-                   "(sgd-time; layer-parallel exact).")
+                   "(sgd-time; layer-parallel exact with one data group; averaging on one "
+                   "rank).")
 @click.option("--accuracy-tol", type=float, default=0.02, show_default=True,
               callback=_tolerance,
               help="Largest accepted difference of the (validation) accuracy (layer-parallel "
-                   "one-shot, whose gradients are inexact).")
+                   "one-shot or with data groups, averaging on several ranks: not the serial "
+                   "steps).")
 def compare(problem_file, overrides, tol, accuracy_tol):
-    """Train PROBLEM_FILE in its mode (sgd-time, layer-parallel) and in mode
-    serial, exactly as `run` does (windows, optimizer, batches), and compare:
-    the weights (within TOL) for sgd-time and layer-parallel exact, the
-    accuracy (within ACCURACY_TOL) for layer-parallel one-shot.  Exit 1 if
-    they differ (a regression check)."""
+    """Train PROBLEM_FILE in its mode and its serial reference, exactly as
+    `run` does (windows, optimizer, batches), and compare: the weights
+    (within TOL) where the mode computes the serial steps (sgd-time,
+    layer-parallel exact, averaging on one rank), else the accuracy (within
+    ACCURACY_TOL).  The reference of layer-parallel is mode serial; that of
+    averaging is the same problem on one rank (no shards, no averages) for
+    train.steps x ranks steps: the same epochs.  Exit 1 if they differ (a
+    regression check)."""
     problem = _load(problem_file, overrides)
     if problem.mode == "serial":
         raise problem_error(problem, "mode", "compare checks a parallel mode (sgd-time, "
-                                             "layer-parallel) against mode serial")
+                                             "layer-parallel, averaging) against its serial "
+                                             "reference")
     datasets = _data(problem, _node_ranks())
     quiet = Progress(problem.train.steps, enabled=False)
     weights, summary = train_problem(problem, datasets, COMM, Recorder(COMM), quiet)
-    serial_weights, serial_summary = train_problem(with_mode(problem, "serial"), datasets, COMM,
-                                                   Recorder(COMM), quiet)
+    ranks = f"{COMM.size} rank{'s' if COMM.size > 1 else ''}"
+    if problem.mode == "averaging":
+        reference = _averaging_reference(problem)
+        serial_weights, serial_summary = COMM.bcast(_on_root(
+            lambda: train_problem(reference, datasets, MPI.COMM_SELF, Recorder(MPI.COMM_SELF),
+                                  quiet)))
+        ours = "averaged"
+        head = (f"{problem.name}: {problem.train.steps} local steps on {ranks}, "
+                f"{summary.get('averages', 0)} model averages (every {summary['every']}, "
+                f"{summary['method']}); serial reference: one rank, "
+                f"{reference.train.steps} steps (the same epochs)")
+        same_steps = COMM.size == 1
+    else:
+        serial_weights, serial_summary = train_problem(with_mode(problem, "serial"), datasets,
+                                                       COMM, Recorder(COMM), quiet)
+        ours = "mgrit"
+        groups = summary.get("data_groups", 1)
+        if problem.mode == "sgd-time":
+            iterations = summary["mgrit_iterations"]
+            head = (f"{problem.name}: {problem.train.steps} steps, MGRIT {sum(iterations)} "
+                    f"iterations over {len(iterations)} "
+                    f"window{'s' if len(iterations) > 1 else ''} on {ranks}")
+        else:
+            head = (f"{problem.name}: {problem.train.steps} optimizer steps, layer-parallel "
+                    f"({summary['solver_mode']}) on {ranks}"
+                    + (f" in {groups} data groups ({summary['averaged']} averaged)"
+                       if groups > 1 else ""))
+        same_steps = problem.mode == "sgd-time" or (problem.layer_parallel.mode == "exact"
+                                                    and groups == 1)
     scale = 1.0 + float(np.max(np.abs(serial_weights)))
     difference = float(np.max(np.abs(weights - serial_weights)))
-    ranks = f"{COMM.size} rank{'s' if COMM.size > 1 else ''}"
-    if problem.mode == "sgd-time":
-        iterations = summary["mgrit_iterations"]
-        head = (f"{problem.name}: {problem.train.steps} steps, MGRIT {sum(iterations)} "
-                f"iterations over {len(iterations)} window{'s' if len(iterations) > 1 else ''} "
-                f"on {ranks}")
-    else:
-        head = (f"{problem.name}: {problem.train.steps} optimizer steps, layer-parallel "
-                f"({summary['solver_mode']}) on {ranks}")
     lines = [head]
-    if problem.mode == "layer-parallel" and problem.layer_parallel.mode == "one-shot":
-        key = "validation_accuracy" if "validation_accuracy" in summary["final"] else "accuracy"
-        ours, theirs = summary["final"][key], serial_summary["final"][key]
-        passed = abs(ours - theirs) <= accuracy_tol
-        lines += [f"  {key.replace('_', ' ')}: mgrit {ours:.4f}, serial {theirs:.4f}, "
-                  f"|difference| {abs(ours - theirs):.4f}  (limit {accuracy_tol:g})",
-                  f"  max |w_mgrit - w_serial| = {difference:.3e}  (one-shot gradients are "
-                  f"inexact: not compared)"]
-    else:
+    if same_steps:
         passed = difference <= tol * scale
-        lines.append(f"  max |w_mgrit - w_serial| = {difference:.3e}  "
+        lines.append(f"  max |w_{ours} - w_serial| = {difference:.3e}  "
                      f"(limit {tol:g} x {scale:.3g})")
+    else:
+        key = "validation_accuracy" if "validation_accuracy" in summary["final"] else "accuracy"
+        mine, theirs = summary["final"][key], serial_summary["final"][key]
+        passed = abs(mine - theirs) <= accuracy_tol
+        why = ("one-shot gradients are inexact" if problem.mode == "layer-parallel" and
+               problem.layer_parallel.mode == "one-shot" else "other minibatches")
+        lines += [f"  {key.replace('_', ' ')}: {ours} {mine:.4f}, serial {theirs:.4f}, "
+                  f"|difference| {abs(mine - theirs):.4f}  (limit {accuracy_tol:g})",
+                  f"  max |w_{ours} - w_serial| = {difference:.3e}  ({why}: not compared)"]
     lines.append(f"  {'PASS' if passed else 'FAIL'}")
     _echo("\n".join(lines))
     if not passed:
         sys.exit(1)
+
+
+def _averaging_reference(problem):
+    """The serial reference of an averaging problem: itself on one rank (no
+    shards, no averages: serial training with the same optimizer, schedule
+    and max-change) for train.steps x ranks steps, the minibatches that all
+    ranks together train on."""
+    data = problem.model_dump()
+    data["train"]["steps"] = problem.train.steps * COMM.size
+    return validate_problem(data, f"{problem.name} (the serial reference: train.steps x "
+                                  f"{COMM.size} ranks)")
 
 
 # ------------------------------------------------------ info, plot

@@ -9,7 +9,7 @@ small next to them, so it errs low: it refuses only runs that cannot fit."""
 import os
 from dataclasses import dataclass
 
-from pyxbraid.cli.config import problem_error
+from pyxbraid.cli.config import data_groups, models_averaged, problem_error
 
 DOUBLE = 8
 ARRAY_OVERHEAD = 112            # an ndarray's header, per vector MGRIT stores
@@ -84,10 +84,16 @@ def needs(problem, sizes, nranks):
                                                   train.momentum > 0)
     result.append(Need("network.width" if width * width >= layers else "network.layers",
                        copies * n_params * DOUBLE, "the parameters and optimizer state"))
-    batch = min(train.batch_size or sizes.n_train, sizes.n_train)
+    groups = data_groups(problem, nranks)
+    if models_averaged(problem) and groups > 1:  # rank 0 gathers every group's optimizer
+        result.append(Need("network.width" if width * width >= layers else "network.layers",
+                           groups * (copies - 2) * n_params * DOUBLE,
+                           f"the optimizer states of {groups} data groups (checkpoints)"))
+    shard = -(-sizes.n_train // groups)
+    batch = min(train.batch_size or shard, shard)
     state = batch * width * DOUBLE + ARRAY_OVERHEAD
     if problem.mode == "layer-parallel":
-        points = -(-(layers + 1) // nranks)
+        points = -(-(layers + 1) // max(1, nranks // groups))
         # forward and adjoint states, their warm starts, the forward states
         # the adjoint needs, MGRIT's coarse levels; rank 0 gathers every
         # warm start at a checkpoint

@@ -1,7 +1,9 @@
 """A training problem built from a validated problem (pyxbraid.cli.config): data,
-network, the SGD step and the initial weights, the same on every rank."""
+network, the SGD step and the initial weights, the same on every rank (mode
+averaging: the step of this rank's shard)."""
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -9,22 +11,35 @@ from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, tra
 from pyxbraid.data.digits import DIGITS_IMAGES
 from pyxbraid.data.idx import read_idx_header
 from pyxbraid.nn import MLP, ResNet
+from pyxbraid.train.averaging import LearningRateSchedule, LocalSGDStep, shard
+from pyxbraid.train.ngsgd import NaturalGradientSGD
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
 
-from pyxbraid.cli.config import mlp_misfit
+from pyxbraid.cli.config import data_groups, mlp_misfit, models_averaged
+from pyxbraid.cli.memory import DATA_FIELD
 
 
 @dataclass
 class TrainingProblem:
-    data: Dataset
+    data: Dataset               # the whole training set (evaluate's)
     model: MLP
-    step: SGDStep
+    step: SGDStep               # mode averaging: a LocalSGDStep on this rank's shard
     w0: np.ndarray
+    optimizer: Optional[NaturalGradientSGD] = None  # ngsgd: this rank's preconditioners
+    validation: Optional[Dataset] = None
 
     def evaluate(self, w):
         """Loss and accuracy of weights w on the whole training set."""
         return {"loss": float(self.model.loss(w, self.data.x, self.data.y)),
                 "accuracy": float(self.model.accuracy(w, self.data.x, self.data.y))}
+
+    def final(self, w):
+        """evaluate(w), and the validation accuracy when there is validation data."""
+        scores = self.evaluate(w)
+        if self.validation is not None:
+            scores["validation_accuracy"] = float(self.model.accuracy(w, self.validation.x,
+                                                                      self.validation.y))
+        return scores
 
 
 class DataError(ValueError):
@@ -76,6 +91,39 @@ def data_sizes(problem):
     return sizes
 
 
+def check_parallel(problem, sizes, nranks):
+    """DataError naming the field at fault when nranks ranks cannot share the
+    problem: data groups that do not divide the ranks, the butterfly on a
+    number of groups that is not a power of two, a shard without an
+    instance, or an mlp minibatch larger than a shard."""
+    groups = data_groups(problem, nranks)
+    pretrain = getattr(problem, "pretrain", None) if problem.mode == "averaging" else None
+    if pretrain is not None and pretrain.batch_size > sizes.n_train // groups:
+        raise DataError("pretrain.batch_size", f"must be at most the smallest shard: "
+                        f"{sizes.n_train} instances over {groups} "
+                        f"rank{'s' if groups > 1 else ''} leave {sizes.n_train // groups}, "
+                        f"got {pretrain.batch_size}")
+    if groups == 1:
+        return
+    if nranks % groups:
+        raise DataError("parallel.data", f"{groups} data groups must divide the number of "
+                        f"ranks ({nranks})")
+    who = "ranks" if problem.mode == "averaging" else "data groups"
+    if models_averaged(problem) and problem.averaging.method == "butterfly" and \
+            groups & (groups - 1):
+        raise DataError("averaging.method", f"butterfly needs a power-of-two number of {who}, "
+                        f"got {groups} (use allreduce)")
+    if sizes.n_train < groups:
+        raise DataError(DATA_FIELD[problem.data.kind], f"{sizes.n_train} training instances "
+                        f"cannot be shared by {groups} {who} (each needs at least one)")
+    smallest = sizes.n_train // groups
+    batch = problem.train.batch_size
+    if problem.network.kind == "mlp" and batch is not None and batch > smallest:
+        raise DataError("train.batch_size", f"must be at most the smallest shard: "
+                        f"{sizes.n_train} instances over {groups} {who} leave {smallest}, "
+                        f"got {batch}")
+
+
 def load_data(problem):
     """(training Dataset, validation Dataset or None) of a problem; a bad
     IDX file is a DataError naming its field."""
@@ -117,10 +165,11 @@ def build_resnet(problem, data):
     return net, net.init_params(np.random.default_rng(problem.seed), scale=spec.init_scale)
 
 
-def build(problem, datasets=None):
+def build(problem, datasets=None, comm=None):
     """(TrainingProblem) for an mlp problem (a validated pyxbraid.cli.config problem), on
-    datasets from load_data (loaded here when not given)."""
-    data, _ = datasets or load_data(problem)
+    datasets from load_data (loaded here when not given); mode averaging: the
+    step of rank comm.rank of comm.size (one rank without comm)."""
+    data, validation = datasets or load_data(problem)
     net = problem.network
     model = MLP(net.sizes, activation=net.activation, output_activation=net.output_activation,
                 bias=net.bias, loss=net.loss)
@@ -129,9 +178,36 @@ def build(problem, datasets=None):
     else:  # numpy's legacy stream: with uniform weights and seed 1, Trask's XOR weights
         w0 = model.init_params(np.random.RandomState(problem.seed), scheme=net.init)
     train = problem.train
+    if problem.mode == "averaging":
+        ranks, rank = (1, 0) if comm is None else (comm.size, comm.rank)
+        step, optimizer = _local_step(problem, model, data, ranks, rank)
+        return TrainingProblem(data, model, step, w0, optimizer, validation)
     schedule = DataSchedule(data, train.schedule, train.batch_size, seed=problem.seed)
     if problem.mode == "sgd-time":  # coarse levels step with a larger rate
         rate = LearningRate(train.learning_rate, problem.mgrit.lr_growth, problem.mgrit.lr_max)
     else:
         rate = LearningRate(train.learning_rate)
-    return TrainingProblem(data, model, SGDStep(model, schedule, rate), w0)
+    return TrainingProblem(data, model, SGDStep(model, schedule, rate), w0,
+                           validation=validation)
+
+
+def _local_step(problem, model, data, ranks, rank):
+    """(LocalSGDStep on shard `rank` of `ranks`, its NaturalGradientSGD or
+    None) of an averaging problem.  Every rank's preconditioners start from
+    the same seed; they learn from their own shard."""
+    train, averaging = problem.train, problem.averaging
+    schedule = DataSchedule(shard(data, ranks, rank, problem.seed), train.schedule,
+                            train.batch_size, seed=problem.seed)
+    rate = LearningRateSchedule(train.learning_rate, averaging.lr_final, train.steps, ranks,
+                                averaging.scale_lr_with_ranks)
+    optimizer = None
+    if train.optimizer == "ngsgd":
+        options = train.ngsgd
+        optimizer = NaturalGradientSGD(model, train.learning_rate, rank_in=options.rank_in,
+                                       rank_out=options.rank_out, alpha=options.alpha,
+                                       update_period=options.update_period,
+                                       num_samples_history=options.num_samples_history,
+                                       seed=problem.seed)
+    step = LocalSGDStep(model, schedule, rate, averaging.max_change,
+                        optimizer.preconditioners if optimizer is not None else None)
+    return step, optimizer

@@ -320,3 +320,131 @@ def test_validate_prints_only_what_applies():
 def test_every_mode_of_the_schema_has_one_entry_in_the_runner():
     from pyxbraid.cli import config, runner
     assert sorted(runner.MODES) == sorted(config.MODES)
+
+
+# ------------------------------------------------------------- averaging
+
+DIGITS_AVERAGING = ROOT / "examples" / "digits_averaging.yaml"
+HYBRID = ROOT / "examples" / "peaks_hybrid.yaml"
+AVERAGING_SMALL = ["--set", "train.steps=48", "--set", "train.window=16", "--set",
+                   "train.log_every=8", "--set", "pretrain.epochs=1"]
+HYBRID_SMALL = ["--set", "data.n_train=400", "--set", "network.layers=8", "--set",
+                "train.steps=10", "--set", "train.log_every=5"]
+
+
+def records(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("ranks, method", [(2, "allreduce"), (4, "butterfly")])
+def test_averaging_example_trains_data_parallel(tmp_path, ranks, method):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "avg"
+    result = mgrit_train("run", DIGITS_AVERAGING, *AVERAGING_SMALL, "--set",
+                         f"averaging.method={method}", "--out", out, ranks=ranks)
+    assert result.returncode == 0, result.stderr
+    # averaged every 16 steps, the last of them the end of a window
+    assert (f"averaging: 3 model averages ({method}, every 16 steps) over {ranks} ranks, "
+            f"optimizer ngsgd") in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["mode"], summary["ranks"], summary["data_groups"], summary["averages"],
+            summary["optimizer"]) == ("averaging", ranks, ranks, 3, "ngsgd")
+    # RBM pretraining: one epoch of ceil(1500 / ranks / 16) minibatches, the RBM averaged
+    # every 16 and after the last
+    batches = -(-1500 // ranks // 16)
+    assert summary["pretrain"]["averages"] == batches // 16 + (batches % 16 > 0)
+    assert 0.1 < summary["final"]["validation_accuracy"] <= 1  # better than chance
+    steps = [r for r in records(out) if r["type"] == "step"]
+    assert [r["step"] for r in steps] == list(range(0, 49, 8))
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    # one model, and every rank's preconditioners, in the checkpoint
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+        assert int(f["step"]) == 48
+        assert {f"array_group_{r}.layer0.in.W" for r in range(ranks)} <= set(f.files)
+        assert np.array_equal(f["weights"], load_weights(out / "weights.npz")[0])
+    assert (out / "loss.png").exists() and (out / "accuracy.png").exists()
+
+
+def test_data_by_layer_example_on_4_ranks(tmp_path):
+    out = tmp_path / "hybrid"
+    result = mgrit_train("run", HYBRID, *HYBRID_SMALL, "--out", out, ranks=4)
+    assert result.returncode == 0, result.stderr
+    assert "data parallel: 2 data groups, the gradient averaged every step" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["data_groups"], summary["averaged"], summary["ranks"]) == \
+        (2, "gradients", 4)
+    assert [r["step"] for r in records(out)] == list(range(1, 11))
+    assert all(r["forward_iterations"] == 2 for r in records(out))  # one-shot, in each group
+    result = mgrit_train("compare", HYBRID, *HYBRID_SMALL, ranks=4)
+    assert result.returncode == 0, result.stderr
+    assert "on 4 ranks in 2 data groups (gradients averaged)" in result.stdout
+    assert "PASS" in result.stdout
+
+
+def test_compare_averaging_against_serial_training_of_the_same_epochs():
+    pytest.importorskip("sklearn")
+    one = mgrit_train("compare", DIGITS_AVERAGING, *AVERAGING_SMALL)
+    assert one.returncode == 0, one.stderr
+    # one rank is serial training: the weights are compared, and equal
+    assert "serial reference: one rank, 48 steps" in one.stdout
+    assert "max |w_averaged - w_serial| = 0.000e+00" in one.stdout and "PASS" in one.stdout
+    two = mgrit_train("compare", DIGITS_AVERAGING, *AVERAGING_SMALL, ranks=2)
+    assert "serial reference: one rank, 96 steps (the same epochs)" in two.stdout
+    line = next(line for line in two.stdout.splitlines() if "validation accuracy:" in line)
+    difference = float(line.split("|difference| ")[1].split()[0])
+    assert "(other minibatches: not compared)" in two.stdout
+    assert (two.returncode, "PASS" in two.stdout) == ((0, True) if difference <= 0.02
+                                                      else (1, False))
+
+
+def test_averaging_that_diverges_stops_and_keeps_the_last_checkpoint(tmp_path):
+    out = tmp_path / "mlp"
+    result = mgrit_train("run", DIVERGING, "--set", "mode=averaging", "--set",
+                         "train.divergence_factor=1e308", "--out", out, ranks=2)
+    assert result.returncode == 1
+    assert "training diverged in window 6" in result.stderr and "the loss is inf" in \
+        result.stderr
+    assert "last good checkpoint (step 160)" in result.stderr
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+        assert int(f["step"]) == 160 and np.all(np.isfinite(f["weights"]))
+    assert json.loads((out / "summary.json").read_text())["status"] == "diverged"
+    # a resnet: the ranks' models differ between averages, and a NaN on one
+    # stops every rank at the same step (their mean loss is NaN)
+    out = tmp_path / "resnet"
+    result = mgrit_train("run", PEAKS, "--set", "mode=averaging", "--set", "data.n_train=200",
+                         "--set", "network.layers=8", "--set", "train.steps=30", "--set",
+                         "train.checkpoint_every=5", "--set", "train.optimizer=sgd", "--set",
+                         "train.learning_rate=1e3", "--set", "train.divergence_factor=1e300",
+                         "--out", out, ranks=2, timeout=60)
+    assert result.returncode == 1
+    assert "the loss or its gradient is not finite at step 6" in result.stderr
+    assert "last good checkpoint (step 5)" in result.stderr
+    assert json.loads((out / "summary.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("problem, sets, ranks, expected", [
+    (XOR, ["mode=averaging", "averaging.method=butterfly"], 3,
+     "averaging.method: butterfly needs a power-of-two number of ranks, got 3"),
+    (PEAKS, ["parallel.data=2"], 3,
+     "parallel.data: 2 data groups must divide the number of ranks (3)"),
+    (PEAKS, ["parallel.data=3", "averaging.every=4", "averaging.method=butterfly"], 3,
+     "averaging.method: butterfly needs a power-of-two number of data groups, got 3"),
+    (XOR, ["mode=averaging"], 5,
+     "data.kind: 4 training instances cannot be shared by 5 ranks"),
+    (XOR, ["mode=averaging", "train.schedule=minibatch", "train.batch_size=3"], 2,
+     "train.batch_size: must be at most the smallest shard: 4 instances over 2 ranks leave 2"),
+    (PEAKS, ["mode=averaging", "train.optimizer=lbfgs"], 2,
+     "train.optimizer: lbfgs cannot be averaged"),
+    (XOR, ["mode=averaging", "network.bias=true", "pretrain.batch_size=3"], 2,
+     "pretrain.batch_size: must be at most the smallest shard: 4 instances over 2 ranks "
+     "leave 2, got 3"),
+])
+def test_bad_data_parallel_options_exit_2_naming_the_field(tmp_path, problem, sets, ranks,
+                                                           expected):
+    args = [arg for s in sets for arg in ("--set", s)]
+    result = mgrit_train("run", problem, *args, "--out", tmp_path / "run", ranks=ranks,
+                         timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert result.stderr.count("mgrit-train: error:") == 1
+    assert not (tmp_path / "run").exists()  # nothing written

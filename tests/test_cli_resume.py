@@ -214,3 +214,63 @@ def test_a_checkpoint_of_another_format_is_refused(tmp_path):
     assert (f"{path}: a checkpoint of another version of mgrit-train (format 1, this one "
             f"reads 2); the run cannot be resumed from it") in result.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.lock"} == before
+
+
+# ------------------------------------------------------------- averaging
+
+DIGITS_AVERAGING = ROOT / "examples" / "digits_averaging.yaml"
+SMALL_PEAKS = ["--set", "data.n_train=200", "--set", "network.layers=8", "--set",
+               "train.steps=30", "--set", "train.checkpoint_every=5", "--set",
+               "output.plots=false", "--quiet"]
+AVERAGING_RUNS = {
+    # NG-SGD: every rank's preconditioners come back (the mlp's windows; RBM pretraining
+    # is not repeated)
+    "mlp-ngsgd": (DIGITS_AVERAGING, ["--set", "train.steps=64", "--set", "train.window=16",
+                                     "--set", "train.log_every=8", "--set", "pretrain.epochs=1",
+                                     "--set", "output.plots=false", "--quiet"], 40, 2),
+    # Adam: every rank's moments and the decayed, capped learning rate's step index
+    "resnet-adam": (PEAKS, ["--set", "mode=averaging", "--set", "averaging.every=4",
+                            "--set", "averaging.lr_final=0.001", "--set",
+                            "averaging.max_change=0.05", *SMALL_PEAKS], 13, 2),
+    # data x layer, models averaged every 3 steps: each group's Adam and warm starts
+    "data-layer": (PEAKS, ["--set", "parallel.data=2", "--set", "averaging.every=3",
+                           *SMALL_PEAKS], 13, 4),
+}
+
+
+@pytest.mark.parametrize("name", AVERAGING_RUNS)
+def test_averaging_resumes_to_the_same_weights(tmp_path, name):
+    problem, args, step, ranks = AVERAGING_RUNS[name]
+    if problem == DIGITS_AVERAGING:
+        pytest.importorskip("sklearn")
+    reference = completed(problem, args, tmp_path / "reference", ranks=ranks)
+    out = interrupted(problem, args, tmp_path / "run", step=step, ranks=ranks)
+    result = mgrit_train("run", "--resume", out, ranks=ranks)
+    assert result.returncode == 0, result.stderr
+    assert np.array_equal(weights(out), weights(reference))
+    ours, theirs = summary(out), summary(reference)
+    for key in ("averages", "capped_steps", "data_groups"):
+        assert ours[key] == theirs[key], key
+    if "pretrain" in theirs:  # pretrained once, before the first window
+        assert ours["pretrain"]["averages"] == theirs["pretrain"]["averages"]
+    assert metrics(out) == metrics(reference)  # each step once, the same losses
+
+
+def metrics(out):
+    """The records of a run without their wall times."""
+    return [{k: v for k, v in json.loads(line).items() if k != "wall_time"}
+            for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_an_averaging_run_resumes_only_on_its_number_of_ranks(tmp_path):
+    problem, args, step, ranks = AVERAGING_RUNS["resnet-adam"]
+    out = interrupted(problem, args, tmp_path / "run", step=step, ranks=ranks)
+
+    def files():
+        return {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.lock"}
+
+    before = files()
+    result = mgrit_train("run", "--resume", out, ranks=3, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "this run resumes on the 2 ranks it ran on" in result.stderr
+    assert files() == before

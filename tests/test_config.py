@@ -104,7 +104,7 @@ def test_sections_hold_only_the_fields_of_their_kind(tmp_path):
      r"p.yaml:4: network.sizes: not a field of network kind resnet; only of network kind mlp"),
     (BASE + "layer_parallel: {mode: exact}\n",
      r"p.yaml:9: layer_parallel: not a section of mode sgd-time; it is one of mode "
-     r"layer-parallel, mode serial with a resnet"),
+     r"layer-parallel, mode averaging with a resnet, mode serial with a resnet"),
     (PEAKS + "mgrit: {lr_growth: 2}\n",
      r"p.yaml:6: mgrit.lr_growth: not a field of the mgrit of a resnet; only of the mgrit of "
      r"mode sgd-time"),
@@ -250,3 +250,71 @@ def test_data_defaults_are_the_data_functions_defaults(tmp_path):
     addition = load_problem(write(tmp_path, BASE.replace("kind: xor", "kind: binary_addition")
                                   .replace("[3, 4, 1]", "[24, 16, 12]")))
     assert addition.data.bits == inspect.signature(binary_addition).parameters["bits"].default
+
+
+# ------------------------------------------------ averaging, data groups
+
+AVERAGING = BASE.replace("sizes: [3, 4, 1]", "sizes: [3, 4, 1]\n  activation: tanh") + \
+    "mode: averaging\n"
+
+
+def test_averaging_sections_show_what_applies(tmp_path):
+    from pyxbraid.cli.config import unused_given
+    mlp = load_problem(write(tmp_path, AVERAGING))
+    assert dumped(mlp)["averaging"] == {"every": 16, "method": "allreduce", "lr_final": None,
+                                        "scale_lr_with_ranks": False, "max_change": None}
+    assert dumped(mlp)["train"]["optimizer"] == "sgd" and "ngsgd" not in dumped(mlp)["train"]
+    ngsgd = load_problem(write(tmp_path, AVERAGING), ["train.optimizer=ngsgd"])
+    assert dumped(ngsgd)["train"]["ngsgd"] == {"rank_in": 30, "rank_out": 60, "alpha": 4.0,
+                                               "update_period": 4,
+                                               "num_samples_history": 2000.0}
+    sgd = load_problem(write(tmp_path, AVERAGING), ["train.ngsgd.alpha=2"])
+    assert unused_given(sgd) == ["train.ngsgd"]
+    # an sgd-time problem switches to averaging with one --set: its mgrit is not used
+    switched = load_problem(write(tmp_path, BASE + "mgrit: {cfactor: 4}\n"), ["mode=averaging"])
+    assert "mgrit" not in dumped(switched) and unused_given(switched) == ["mgrit"]
+    # layer-parallel: averaging applies with data groups, its method with every > 1
+    peaks = load_problem(write(tmp_path, PEAKS + "averaging: {every: 1}\n"))
+    assert dumped(peaks)["parallel"] == {"data": 1} and "averaging" not in dumped(peaks)
+    assert unused_given(peaks) == ["averaging"]
+    groups = load_problem(write(tmp_path, PEAKS + "parallel: {data: 2}\n"))
+    assert dumped(groups)["averaging"] == {"every": 1, "lr_final": None,
+                                           "scale_lr_with_ranks": False, "max_change": None}
+    apart = load_problem(write(tmp_path, PEAKS + "parallel: {data: 2}\n"
+                                                 "averaging: {every: 4}\n"))
+    assert dumped(apart)["averaging"]["method"] == "allreduce"
+    serial = load_problem(write(tmp_path, PEAKS + "parallel: {data: 2}\n"), ["mode=serial"])
+    assert "parallel" not in dumped(serial) and unused_given(serial) == ["parallel"]
+
+
+@pytest.mark.parametrize("text, sets, message", [
+    (BASE, ["train.optimizer=ngsgd"], r"train.optimizer: not a field of the train of an mlp; "
+                                      r"only of the train of a resnet, the train of an mlp in "
+                                      r"mode averaging"),
+    (BASE, ["parallel.data=2"], r"parallel: not a section of mode sgd-time; it is one of "
+                                r"mode layer-parallel"),
+    (AVERAGING, ["averaging.every=0"], r"averaging.every: must be >= 1, got 0"),
+    (AVERAGING, ["averaging.method=ring"], r"averaging.method: must be one of allreduce or "
+                                           r"butterfly"),
+    (AVERAGING, ["averaging.max_change=0"], r"averaging.max_change: must be > 0"),
+    (AVERAGING, ["train.optimizer=adam"], r"train.optimizer: must be one of sgd or ngsgd"),
+    (AVERAGING, ["train.ngsgd.rank_in=0"], r"train.ngsgd.rank_in: must be >= 1"),
+    (PEAKS, ["mode=averaging", "train.optimizer=lbfgs"],
+     r"train.optimizer: lbfgs cannot be averaged"),
+    (PEAKS, ["parallel.data=2", "averaging.every=2", "train.optimizer=lbfgs"],
+     r"train.optimizer: lbfgs cannot be averaged"),
+    (PEAKS, ["parallel.data=0"], r"parallel.data: must be >= 1"),
+    (AVERAGING, ["pretrain.kind=rbm"], r"network.activation: RBM pretraining needs sigmoid "
+                                       r"hidden layers, got tanh"),
+    (AVERAGING, ["pretrain.kind=rbm", "network.activation=sigmoid", "network.bias=false"],
+     r"network.bias: RBM pretraining needs hidden layers with a bias"),
+    (AVERAGING, ["pretrain.kind=rbm", "network.activation=sigmoid", "network.sizes=[3, 1]"],
+     r"network.sizes: RBM pretraining needs a hidden layer"),
+    (AVERAGING, ["pretrain.kind=dbn"], r"pretrain.kind: must be one of rbm"),
+    (AVERAGING, ["pretrain.epochs=0"], r"pretrain.epochs: must be >= 1"),
+])
+def test_averaging_errors_name_the_field(tmp_path, text, sets, message):
+    with pytest.raises(ProblemError, match=message):
+        load_problem(write(tmp_path, text), sets)
+    # lbfgs with data groups that average their gradient is fine
+    load_problem(write(tmp_path, PEAKS), ["parallel.data=2", "train.optimizer=lbfgs"])
