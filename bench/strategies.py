@@ -650,7 +650,7 @@ def markdown(results, measured, models):
                         f"{r['epoch_seconds']:.3f} | {r['step_seconds'] * 1e3:.2f} ms | "
                         f"{r['epoch_cpu_seconds']:.3f} | {r['accuracy']:.3f} | {to_target} | "
                         f"{r['versus_serial']:.2f}x | {r['cpu_versus_serial']:.2f}x |")
-        text += ["", f"Modelled speed-up over serial training:", "",
+        text += ["", "Modelled speed-up over serial training:", "",
                  "| strategy | model | " + " | ".join(
                      f"{p} ranks" + (" (cf. measured)" if p == 2 else "") for p in MODEL_RANKS)
                  + " |", "|---|---|" + "---:|" * len(MODEL_RANKS)]

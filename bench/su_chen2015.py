@@ -105,7 +105,6 @@ def main():
     if args.worker:
         worker(args.epochs, args.seed, args.worker)
         return
-    from mpi4py import __file__ as _  # noqa: F401  (mpirun comes with the mpich wheel)
     mpirun = Path(sys.executable).parent / "mpirun"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     results = []

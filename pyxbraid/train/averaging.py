@@ -207,6 +207,16 @@ def split_data_layer(comm, data_groups):
     return comm.Split(rank // layer_ranks, rank), comm.Split(rank % layer_ranks, rank)
 
 
+class _GroupStats:
+    """Solve statistics with another forward factor (AveragedGradient's)."""
+
+    def __init__(self, stats, forward_factor):
+        self._stats, self.forward_factor = stats, forward_factor
+
+    def __getattr__(self, name):
+        return getattr(self._stats, name)
+
+
 class AveragedGradient:
     """An objective (objective(theta, x, y, need_grad) -> (loss, grad)) whose
     loss and gradient are averaged over data_comm: each data group evaluates
@@ -218,6 +228,7 @@ class AveragedGradient:
         self.inner, self.data_comm = objective, data_comm
         self.size = data_comm.Get_size()
         self._buffer = None
+        self._factor = math.nan
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -230,11 +241,22 @@ class AveragedGradient:
     def mode(self, value):
         self.inner.mode = value
 
+    @property
+    def gradient_stats(self):
+        """The wrapped objective's, with the largest forward convergence
+        factor of the groups: the one-shot guard then switches every group
+        to exact mode at the same step."""
+        stats = self.inner.gradient_stats
+        return stats if self.size == 1 else _GroupStats(stats, self._factor)
+
     def objective(self, theta, x, y, need_grad=True):
         loss, grad = self.inner.objective(theta, x, y, need_grad)
         if self.size == 1:
             return loss, grad
         from mpi4py import MPI
+        factor = getattr(getattr(self.inner, "gradient_stats", None), "forward_factor", math.nan)
+        factors = self.data_comm.allgather(factor)
+        self._factor = math.nan if any(math.isnan(f) for f in factors) else max(factors)
         loss = self.data_comm.allreduce(loss, op=MPI.SUM) / self.size
         if grad is not None:
             if self._buffer is None or self._buffer.shape != grad.shape:
