@@ -30,7 +30,8 @@ from mpi4py import MPI
 
 from pyxbraid.train import train_serial, train_sgd_time
 from pyxbraid.train.averaging import (AveragedGradient, LearningRateSchedule, ModelAverager,
-                                      shard, split_data_layer, train_averaged)
+                                      ObjectiveWrapper, shard, split_data_layer,
+                                      train_averaged)
 from pyxbraid.train.layer_parallel import LayerParallel, Serial
 from pyxbraid.train.loop import train
 from pyxbraid.train.ngsgd import apply_max_change
@@ -287,7 +288,7 @@ class _DataGroups:
             self.data_comm.Free()
 
 
-class _MeanLoss:
+class _MeanLoss(ObjectiveWrapper):
     """A data group's objective, its loss the mean of the groups' losses
     (the same on every rank: the records and the divergence checks agree);
     the gradient stays the group's own.  A loss or gradient that is not
@@ -295,18 +296,8 @@ class _MeanLoss:
     stops at once."""
 
     def __init__(self, objective, data_comm):
-        self.inner, self.data_comm = objective, data_comm
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    @property
-    def mode(self):
-        return self.inner.mode
-
-    @mode.setter
-    def mode(self, value):
-        self.inner.mode = value
+        super().__init__(objective)
+        self.data_comm = data_comm
 
     def objective(self, theta, x, y, need_grad=True):
         loss, grad = self.inner.objective(theta, x, y, need_grad)

@@ -259,7 +259,11 @@ def test_groups_share_the_largest_forward_factor(tmp_path):
         "objective = AveragedGradient(Inner(), comm)\n"
         "loss, grad = objective.objective(None, None, None)\n"
         "stats = objective.gradient_stats\n"
-        "print('result', loss, grad.tolist(), stats.forward_factor, stats.forward_iterations)\n")
+        "found = comm.gather((loss, grad.tolist(), stats.forward_factor,\n"
+        "                     stats.forward_iterations), root=0)\n"
+        "if comm.rank == 0:\n"
+        "    for line in found:\n"
+        "        print('result', *line)\n")
     run = run_mpi(2, [script], timeout=60)
     assert run.returncode == 0, run.stderr
     lines = sorted(line for line in run.stdout.splitlines() if line.startswith("result"))

@@ -217,18 +217,14 @@ class _GroupStats:
         return getattr(self._stats, name)
 
 
-class AveragedGradient:
-    """An objective (objective(theta, x, y, need_grad) -> (loss, grad)) whose
-    loss and gradient are averaged over data_comm: each data group evaluates
-    it on its own minibatch, and the mean over equal minibatches of a mean
-    loss is the loss of their union.  Everything else (mode,
-    gradient_stats, ...) is the wrapped objective's."""
+class ObjectiveWrapper:
+    """An objective (objective(theta, x, y, need_grad) -> (loss, grad)) that
+    wraps another: everything it does not define itself (mode,
+    gradient_stats, warm states, ...) is the wrapped one's, and setting the
+    mode sets the wrapped one's (the one-shot guard does)."""
 
-    def __init__(self, objective, data_comm):
-        self.inner, self.data_comm = objective, data_comm
-        self.size = data_comm.Get_size()
-        self._buffer = None
-        self._factor = math.nan
+    def __init__(self, objective):
+        self.inner = objective
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -240,6 +236,21 @@ class AveragedGradient:
     @mode.setter
     def mode(self, value):
         self.inner.mode = value
+
+
+class AveragedGradient(ObjectiveWrapper):
+    """An objective (objective(theta, x, y, need_grad) -> (loss, grad)) whose
+    loss and gradient are averaged over data_comm: each data group evaluates
+    it on its own minibatch, and the mean over equal minibatches of a mean
+    loss is the loss of their union.  Everything else (mode,
+    gradient_stats, ...) is the wrapped objective's."""
+
+    def __init__(self, objective, data_comm):
+        super().__init__(objective)
+        self.data_comm = data_comm
+        self.size = data_comm.Get_size()
+        self._buffer = None
+        self._factor = math.nan
 
     @property
     def gradient_stats(self):
