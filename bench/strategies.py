@@ -119,24 +119,6 @@ def checkpoint_steps(steps_per_epoch, epochs, per_epoch):
                    range(1, epochs * per_epoch + 1)})
 
 
-class ResNetLocalStep:
-    """One local optimizer step of a ResNet on this rank's shard (what
-    pyxbraid.train.averaging.LocalSGDStep is for an MLP): step i's minibatch
-    from the shard's seeded shuffles (pyxbraid.train.loop.batches), serial
-    backprop's gradient, the rank's own optimizer.  Steps must come in
-    order; on one rank this is pyxbraid.train.loop.train bit for bit."""
-
-    def __init__(self, objective, optimizer, data, batch, seed):
-        from pyxbraid.train.loop import batches
-        self.objective, self.optimizer, self.data = objective, optimizer, data
-        self._source = batches(len(data), batch, seed)
-
-    def __call__(self, w, index):
-        rows = next(self._source)
-        loss, grad = self.objective.objective(w, self.data.x[rows], self.data.y[rows])
-        self.optimizer.update(w, loss, grad, None)
-
-
 def common_steps(comm, steps):
     """The fewest steps an epoch of any rank's shard has: every rank takes
     as many (averaging needs it), none passes its shard more than once."""
@@ -159,8 +141,8 @@ def resnet_run(comm, strategy, s):
 
     from pyxbraid.data import peaks
     from pyxbraid.nn import ResNet
-    from pyxbraid.train.averaging import (AveragedGradient, ModelAverager, shard,
-                                          split_data_layer, train_averaged)
+    from pyxbraid.train.averaging import (AveragedGradient, LocalOptimizerStep, ModelAverager,
+                                          shard, split_data_layer, train_averaged)
     from pyxbraid.train.layer_parallel import LayerParallel, Serial
     from pyxbraid.train.loop import train
     from pyxbraid.train.optim import Adam
@@ -195,7 +177,7 @@ def resnet_run(comm, strategy, s):
     if strategy == "averaging":
         averager = ModelAverager(comm, "butterfly" if comm.size & (comm.size - 1) == 0
                                  else "allreduce")
-        step = ResNetLocalStep(Serial(net), Adam(s["learning_rate"]), part, s["batch"], 0)
+        step = LocalOptimizerStep(Serial(net), Adam(s["learning_rate"]), part, s["batch"], 0)
         train_averaged(step, theta0, steps, averager, s["every"],
                        on_step=lambda i, w, averaged: recorder.step(
                            i, lambda: averaged_copy(comm, w)))

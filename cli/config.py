@@ -258,6 +258,16 @@ class ResNetTrain(_Train):
         return () if self.optimizer == "sgd" else ("momentum",)
 
 
+class AveragingResNetTrain(ResNetTrain):
+    optimizer: Literal["sgd", "adam", "lbfgs", "ngsgd"] = Field(
+        "sgd", description="ngsgd: natural-gradient SGD (Kaldi's online preconditioner, one "
+        "per affine map)")
+    ngsgd: NGSGDConfig = Field(default_factory=NGSGDConfig, description="optimizer ngsgd")
+
+    def unused(self):
+        return super().unused() + (() if self.optimizer == "ngsgd" else ("ngsgd",))
+
+
 # MGRIT: the options of every braid solve; sgd-time adds its own
 
 
@@ -542,7 +552,7 @@ class AveragingResNetProblem(_Problem):
     shard) with model averaging."""
     mode: Literal["averaging"]
     network: ResNetNetwork
-    train: ResNetTrain
+    train: AveragingResNetTrain
     averaging: AveragingConfig = Field(default_factory=AveragingConfig)
     mgrit: Optional[MGRITConfig] = Field(None, exclude=True)
     layer_parallel: Optional[LayerParallelConfig] = Field(None, exclude=True)

@@ -14,7 +14,8 @@ from pyxbraid.cli.config import data_groups, models_averaged, problem_error
 DOUBLE = 8
 ARRAY_OVERHEAD = 112            # an ndarray's header, per vector MGRIT stores
 PYTHON_OBJECT = 200             # a small Python object (a batch view of the serialized schedule)
-OPTIMIZER_COPIES = {"sgd": 3, "adam": 4, "lbfgs": 2 * 10 + 4}  # theta, grad, state (momentum: +1)
+OPTIMIZER_COPIES = {"sgd": 3, "adam": 4, "lbfgs": 2 * 10 + 4,  # theta, grad, state (momentum: +1)
+                    "ngsgd": 4}  # theta, grad, the step, the Fisher bases (at most one copy)
 DATA_FIELD = {"xor": "data.kind", "binary_addition": "data.n_pairs", "peaks": "data.n_train",
               "digits": "data.kind", "idx": "data.images"}
 

@@ -200,14 +200,15 @@ def _local_step(problem, model, data, ranks, rank):
                             train.batch_size, seed=problem.seed)
     rate = LearningRateSchedule(train.learning_rate, averaging.lr_final, train.steps, ranks,
                                 averaging.scale_lr_with_ranks)
-    optimizer = None
-    if train.optimizer == "ngsgd":
-        options = train.ngsgd
-        optimizer = NaturalGradientSGD(model, train.learning_rate, rank_in=options.rank_in,
-                                       rank_out=options.rank_out, alpha=options.alpha,
-                                       update_period=options.update_period,
-                                       num_samples_history=options.num_samples_history,
-                                       seed=problem.seed)
+    optimizer = natural_gradient(model, problem) if train.optimizer == "ngsgd" else None
     step = LocalSGDStep(model, schedule, rate, averaging.max_change,
                         optimizer.preconditioners if optimizer is not None else None)
     return step, optimizer
+
+
+def natural_gradient(model, problem):
+    """The NaturalGradientSGD of a problem's train.ngsgd section (this rank's
+    preconditioners, an mlp's or a resnet's)."""
+    train = problem.train
+    return NaturalGradientSGD(model, train.learning_rate, seed=problem.seed,
+                              **train.ngsgd.model_dump())

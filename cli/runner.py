@@ -40,7 +40,7 @@ from pyxbraid.train.rbm import pretrain
 
 from pyxbraid.cli.agree import TrainingDiverged, agree
 from pyxbraid.cli.config import data_groups, models_averaged, problem_json
-from pyxbraid.cli.problem import build, build_resnet
+from pyxbraid.cli.problem import build, build_resnet, natural_gradient
 from pyxbraid.cli.rundir import Checkpoint, RunFailed
 
 WARM = "warm_"   # checkpoint arrays: one-shot warm starts, by name (data group g: warm_g<g>.)
@@ -765,7 +765,12 @@ def _train_steps(gradient_kind, problem, datasets, comm, recorder, progress, che
     settings = dict(learning_rate=spec.learning_rate)
     if spec.optimizer == "sgd":
         settings["momentum"] = spec.momentum
-    optimizer = parallel.optimizer(make_optimizer(spec.optimizer, **settings))
+    if spec.optimizer == "ngsgd":  # the serial gradient through this rank's preconditioners
+        base = natural_gradient(net, problem)
+        gradient.objective.preconditioners = base.preconditioners
+    else:
+        base = make_optimizer(spec.optimizer, **settings)
+    optimizer = parallel.optimizer(base)
     steps = spec.steps
     every = spec.log_every or max(1, steps // 100)
     checkpoint_every = spec.checkpoint_every or max(1, steps // 10)

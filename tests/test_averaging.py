@@ -268,3 +268,19 @@ def test_groups_share_the_largest_forward_factor(tmp_path):
     assert run.returncode == 0, run.stderr
     lines = sorted(line for line in run.stdout.splitlines() if line.startswith("result"))
     assert lines == ["result 0.5 [0.5, 0.5, 0.5] 1.5 2"] * 2
+
+
+def test_a_resnet_on_one_rank_is_the_training_loop_bit_for_bit():
+    """LocalOptimizerStep (any objective and optimizer, here a ResNet with
+    Adam) under train_averaged on one rank is pyxbraid.train.loop.train."""
+    from pyxbraid.train.averaging import LocalOptimizerStep
+    from pyxbraid.train.optim import Adam
+    data, net, theta = resnet_problem()
+    looped = train(Serial(net), Adam(0.01), theta, data, 6, LP_BATCH, seed=SEED)
+    step = LocalOptimizerStep(Serial(net), Adam(0.01), data, LP_BATCH, SEED)
+    averaged = train_averaged(step, theta, 6, ModelAverager(MPI.COMM_SELF), 2)
+    assert np.array_equal(averaged, looped)
+    ngsgd = NaturalGradientSGD(net, 0.05)
+    step = LocalOptimizerStep(Serial(net, ngsgd.preconditioners), ngsgd, data, LP_BATCH, SEED)
+    trained = train_averaged(step, theta, 20, ModelAverager(MPI.COMM_SELF), 4)
+    assert net.loss(trained, data.x, data.y) < net.loss(theta, data.x, data.y)

@@ -232,6 +232,9 @@ AVERAGING_RUNS = {
     "resnet-adam": (PEAKS, ["--set", "mode=averaging", "--set", "averaging.every=4",
                             "--set", "averaging.lr_final=0.001", "--set",
                             "averaging.max_change=0.05", *SMALL_PEAKS], 13, 2),
+    # NG-SGD on a resnet: every rank's preconditioners of every affine map
+    "resnet-ngsgd": (PEAKS, ["--set", "mode=averaging", "--set", "averaging.every=4",
+                             "--set", "train.optimizer=ngsgd", *SMALL_PEAKS], 13, 2),
     # data x layer, models averaged every 3 steps: each group's Adam and warm starts
     "data-layer": (PEAKS, ["--set", "parallel.data=2", "--set", "averaging.every=3",
                            *SMALL_PEAKS], 13, 4),

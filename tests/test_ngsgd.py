@@ -404,9 +404,43 @@ def test_bad_optimizer_options_name_the_option(options, field):
         NaturalGradientSGD(net, **{"learning_rate": 0.1, **options})
 
 
-def test_a_network_without_dense_layers_is_refused():
-    with pytest.raises(ValueError, match=r"^model: .*\(an MLP\), got ResNet"):
-        NaturalGradientSGD(ResNet(2, 3, 2, 2), 0.1)
+def test_a_model_without_dense_layers_is_refused():
+    with pytest.raises(ValueError, match=r"^model: .*\(an MLP or a ResNet\), got object"):
+        NaturalGradientSGD(object(), 0.1)
+
+
+def test_resnet_natural_gradient_keeps_each_maps_norm_and_trains():
+    """One preconditioner per affine map (opening, residual layers,
+    classifier): with rescale="layer" each map's gradient keeps the plain
+    gradient's norm; the regularization's gradient stays plain; NG-SGD
+    lowers the loss."""
+    from pyxbraid.data import peaks
+    data, _ = peaks(64, 10, seed=0)
+    net = ResNet(2, 4, 3, 5, gamma_t=0.0, gamma_d=0.0)
+    theta = net.init_params(np.random.default_rng(1))
+    plain = net.loss_and_grad(theta, data.x, data.y)[1]
+    optimizer = NaturalGradientSGD(net, 0.1, rescale="layer")
+    assert len(optimizer.preconditioners) == net.n_dense_layers == 5
+    loss, natural = net.loss_and_grad(theta, data.x, data.y,
+                                      preconditioners=optimizer.preconditioners)
+    assert loss == net.loss(theta, data.x, data.y)
+    p, q = net.views(plain), net.views(natural)
+    maps = [(p.W_o, p.b_o, q.W_o, q.b_o), (p.W_c, p.b_c, q.W_c, q.b_c)] + [
+        (p.K[k], p.b[k], q.K[k], q.b[k]) for k in range(net.n_layers)]
+    for W, b, W_n, b_n in maps:
+        plain_norm = np.hypot(np.linalg.norm(W), np.linalg.norm(b))
+        assert np.hypot(np.linalg.norm(W_n), np.linalg.norm(b_n)) == pytest.approx(plain_norm,
+                                                                                   rel=1e-12)
+    assert not np.allclose(natural, plain)
+    with pytest.raises(ValueError, match=r"preconditioners: expected one per affine map \(5\)"):
+        net.loss_and_grad(theta, data.x, data.y, preconditioners=optimizer.preconditioners[:2])
+    optimizer = NaturalGradientSGD(net, 0.1)
+    start = net.loss(theta, data.x, data.y)
+    for _ in range(30):
+        loss, grad = net.loss_and_grad(theta, data.x, data.y,
+                                       preconditioners=optimizer.preconditioners)
+        optimizer.update(theta, loss, grad, None)
+    assert net.loss(theta, data.x, data.y) < 0.8 * start
 
 
 def test_bad_rows_and_bad_states_are_errors():

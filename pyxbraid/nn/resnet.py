@@ -121,38 +121,50 @@ class ResNet:
         self._check_state("P", P, Y_k.shape)
         P += gemm(self._scaled_sensitivity(p, k, Y_k, P, h), p.K[k])
 
-    def layer_gradient(self, theta, k, Y_k, P_next, grad):
+    def layer_gradient(self, theta, k, Y_k, P_next, grad, preconditioner=None):
         """Add dJ/dK_k = h (act'(Z_k) * P_next)^T Y_k and dJ/db_k = its batch sum
-        (h = self.h) into grad: the solver accumulates over layers and ranks."""
+        (h = self.h) into grad: the solver accumulates over layers and ranks.
+        preconditioner: a natural-gradient one (pyxbraid.train.ngsgd) for
+        this layer's inputs Y_k and output derivatives."""
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         k = self._check_layer(k)
         self._check_state("Y_k", Y_k)
         self._check_state("P_next", P_next, Y_k.shape)
         s = self._scaled_sensitivity(p, k, Y_k, P_next, self.h)
+        if preconditioner is not None:  # z = Y K^T: K's gradient is the transpose
+            _add_preconditioned(preconditioner, Y_k, s, g.K[k].T, g.b[k])
+            return
         g.K[k] += gemm(s, Y_k, trans_a=True)
         g.b[k] += s.sum(axis=0)
 
-    def classify(self, theta, Y_N, y, grad):
+    def classify(self, theta, Y_N, y, grad, preconditioner=None):
         """(mean cross-entropy without regularization, P_N = dJ/dY_N); adds the
-        classifier's gradient into grad."""
+        classifier's gradient (natural with a preconditioner) into grad."""
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         self._check_state("Y_N", Y_N)
         y = self._check_y(y, len(Y_N))
         logits = self.classifier.forward(Y_N, p.W_c, p.b_c, cache=False)
         value = self.loss_function.value(logits, y)
         grad_logits = self.loss_function.grad(logits, y)
-        g.W_c[...] += gemm(Y_N, grad_logits, trans_a=True)
-        g.b_c[...] += grad_logits.sum(axis=0)
+        if preconditioner is not None:
+            _add_preconditioned(preconditioner, Y_N, grad_logits, g.W_c, g.b_c)
+        else:
+            g.W_c[...] += gemm(Y_N, grad_logits, trans_a=True)
+            g.b_c[...] += grad_logits.sum(axis=0)
         return value, gemm(grad_logits, p.W_c, trans_b=True)
 
-    def opening_gradient(self, theta, x, P_0, grad):
-        """Add dJ/dW_o and dJ/db_o, given P_0 = dJ/dY_0, into grad."""
+    def opening_gradient(self, theta, x, P_0, grad, preconditioner=None):
+        """Add dJ/dW_o and dJ/db_o, given P_0 = dJ/dY_0, into grad (natural
+        with a preconditioner)."""
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         x = self._check_x(x)
         self._check_state("P_0", P_0, (len(x), self.width))
         z = self._opening_z(p, x)
         act = self.opening_activation
         grad_z = act.backward(z, act.forward(z), P_0)
+        if preconditioner is not None:
+            _add_preconditioned(preconditioner, x, grad_z, g.W_o, g.b_o)
+            return
         g.W_o[...] += gemm(x, grad_z, trans_a=True)
         g.b_o[...] += grad_z.sum(axis=0)
 
@@ -190,18 +202,31 @@ class ResNet:
             states.append(Y)
         return states
 
-    def loss_and_grad(self, theta, x, y, grad=None):
+    @property
+    def n_dense_layers(self):
+        """The affine maps a natural-gradient preconditioner serves: the
+        opening, the residual layers, the classifier (in that order)."""
+        return self.n_layers + 2
+
+    def loss_and_grad(self, theta, x, y, grad=None, preconditioners=None):
         """(loss, flat dJ/dtheta) by serial backprop through the primitives; the
-        gradient is written into grad when given."""
+        gradient is written into grad when given.  preconditioners: one per
+        affine map (n_dense_layers; NaturalGradientSGD.preconditioners), for
+        the natural gradient (the regularization's stays plain)."""
+        if preconditioners is None:
+            preconditioners = [None] * self.n_dense_layers
+        elif len(preconditioners) != self.n_dense_layers:
+            raise ValueError(f"preconditioners: expected one per affine map "
+                             f"({self.n_dense_layers}), got {len(preconditioners)}")
         grad = np.empty(self.n_params) if grad is None else grad
         p, g = self.views(theta), self._split(grad, "grad")  # checked before grad is zeroed
         grad.fill(0.0)
         states = self.forward(p, x)
-        value, P = self.classify(p, states[-1], y, g)
+        value, P = self.classify(p, states[-1], y, g, preconditioners[-1])
         for k in reversed(range(self.n_layers)):
-            self.layer_gradient(p, k, states[k], P, g)
+            self.layer_gradient(p, k, states[k], P, g, preconditioners[k + 1])
             self.adjoint_step(p, k, states[k], P, self.h)
-        self.opening_gradient(p, x, P, g)
+        self.opening_gradient(p, x, P, g, preconditioners[0])
         return value + self.regularization(theta, grad), grad
 
     def loss(self, theta, x, y):
@@ -281,3 +306,12 @@ class ResNet:
             raise ValueError(f"y: expected labels {(batch,)} or one-hot {(batch, self.n_classes)}, "
                              f"got {y.shape}")
         return y
+
+
+def _add_preconditioned(preconditioner, inputs, grad_z, grad_W, grad_b):
+    """Add the natural gradient of an affine map (inputs @ W + b; grad_z the
+    derivatives of its outputs) into the views grad_W and grad_b."""
+    W, b = np.empty(grad_W.shape), np.empty(grad_b.shape)
+    preconditioner.weight_gradient(inputs, grad_z, W, b)
+    grad_W += W
+    grad_b += b

@@ -155,6 +155,30 @@ class LocalSGDStep:
         w -= self._grad
 
 
+class LocalOptimizerStep:
+    """One local optimizer step of any objective (a ResNet's Serial, with
+    or without NG-SGD's preconditioners; a LayerParallel) on the rank's
+    shard: step i's minibatch from the shard's seeded shuffles
+    (pyxbraid.train.loop.batches), the rank's own optimizer (SGD, Adam,
+    NaturalGradientSGD).  Steps come in order; on one rank, train_averaged
+    with it is pyxbraid.train.loop.train bit for bit."""
+
+    def __init__(self, objective, optimizer, data, batch_size, seed):
+        from pyxbraid.train.loop import batches
+        self.objective, self.optimizer, self.data = objective, optimizer, data
+        self._source = batches(len(data), batch_size, seed)
+
+    def __call__(self, w, index):
+        rows = next(self._source)
+        x, y = self.data.x[rows], self.data.y[rows]
+
+        def evaluate(point, need_grad=True):
+            return self.objective.objective(point, x, y, need_grad)
+
+        loss, grad = evaluate(w)
+        self.optimizer.update(w, loss, grad, evaluate)
+
+
 def train_averaged(step, w0, nsteps, averager, every, on_step=None, first=0):
     """Local steps first .. first+nsteps-1 from w0 (a copy), the parameters
     averaged after every `every`-th step (counted from the start of the run)

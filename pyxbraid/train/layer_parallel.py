@@ -290,12 +290,13 @@ class LayerParallel:
 
 
 class Serial:
-    """The same objective by serial forward propagation and backprop."""
+    """The same objective by serial forward propagation and backprop;
+    preconditioners (NaturalGradientSGD's) make the gradient the natural one."""
 
-    def __init__(self, net):
-        self.net = net
+    def __init__(self, net, preconditioners=None):
+        self.net, self.preconditioners = net, preconditioners
 
     def objective(self, theta, x, y, need_grad=True):
         if need_grad:
-            return self.net.loss_and_grad(theta, x, y)
+            return self.net.loss_and_grad(theta, x, y, preconditioners=self.preconditioners)
         return self.net.loss(theta, x, y), None

@@ -360,6 +360,18 @@ def apply_max_change(step, max_change):
     return factor
 
 
+def _dense_layers(model):
+    """How many preconditioners a model takes: an MLP's Dense layers, or what
+    the model says (ResNet.n_dense_layers); None for another model."""
+    count = getattr(model, "n_dense_layers", None)
+    if isinstance(count, int) and count > 0:
+        return count
+    layers = getattr(model, "layers", None)
+    if isinstance(layers, list) and layers and all(isinstance(layer, Dense) for layer in layers):
+        return len(layers)
+    return None
+
+
 class NaturalGradientSGD:
     """SGD on the natural gradient: theta -= lr * grad, where grad was computed
     with `preconditioners` (one DensePreconditioner per dense layer of the
@@ -372,11 +384,11 @@ class NaturalGradientSGD:
 
     def __init__(self, model, learning_rate, rank_in=30, rank_out=60, alpha=4.0, update_period=4,
                  num_samples_history=2000.0, rescale="factors", max_change=None, seed=0):
-        layers = getattr(model, "layers", None)
-        if not isinstance(layers, list) or not layers or \
-                not all(isinstance(layer, Dense) for layer in layers):
+        count = _dense_layers(model)
+        if count is None:
             raise ValueError(f"model: NaturalGradientSGD needs a network of Dense layers that "
-                             f"takes preconditioners (an MLP), got {type(model).__name__}")
+                             f"takes preconditioners (an MLP or a ResNet), "
+                             f"got {type(model).__name__}")
         self.learning_rate = _check_positive("learning_rate", learning_rate)
         self.max_change = None if max_change is None else _check_positive("max_change", max_change)
         seed = _check_seed(seed)
@@ -384,7 +396,7 @@ class NaturalGradientSGD:
         self.preconditioners = [
             DensePreconditioner(rank_in, rank_out, alpha, update_period, num_samples_history,
                                 rescale=rescale, seed=base + (i,))
-            for i in range(len(layers))]
+            for i in range(count)]
 
     def state(self):
         """Every preconditioner's estimate, keys 'layer<i>.in.<name>' / 'layer<i>.out.<name>'."""
