@@ -284,3 +284,19 @@ def test_a_resnet_on_one_rank_is_the_training_loop_bit_for_bit():
     step = LocalOptimizerStep(Serial(net, ngsgd.preconditioners), ngsgd, data, LP_BATCH, SEED)
     trained = train_averaged(step, theta, 20, ModelAverager(MPI.COMM_SELF), 4)
     assert net.loss(trained, data.x, data.y) < net.loss(theta, data.x, data.y)
+
+
+def test_a_resumed_local_optimizer_step_takes_the_batches_of_its_steps():
+    """Steps 0-2, then steps 3-5 by a new step object (a resumed run): the
+    weights of steps 0-5 in one go, bit for bit; steps out of order are refused."""
+    from pyxbraid.train.averaging import LocalOptimizerStep
+    data, net, theta = resnet_problem()
+
+    def run(w, first, n):
+        step = LocalOptimizerStep(Serial(net), SGD(0.1), data, LP_BATCH, SEED)
+        return train_averaged(step, w, n, ModelAverager(MPI.COMM_SELF), 1, first=first)
+    assert np.array_equal(run(run(theta, 0, 3), 3, 3), run(theta, 0, 6))
+    step = LocalOptimizerStep(Serial(net), SGD(0.1), data, LP_BATCH, SEED)
+    step(theta.copy(), 2)
+    with pytest.raises(ValueError, match="index: steps come in increasing order"):
+        step(theta.copy(), 1)

@@ -160,15 +160,23 @@ class LocalOptimizerStep:
     or without NG-SGD's preconditioners; a LayerParallel) on the rank's
     shard: step i's minibatch from the shard's seeded shuffles
     (pyxbraid.train.loop.batches), the rank's own optimizer (SGD, Adam,
-    NaturalGradientSGD).  Steps come in order; on one rank, train_averaged
-    with it is pyxbraid.train.loop.train bit for bit."""
+    NaturalGradientSGD).  Steps come in increasing order (a resumed run may
+    start at any; the batches before it are skipped); on one rank,
+    train_averaged with it is pyxbraid.train.loop.train bit for bit."""
 
     def __init__(self, objective, optimizer, data, batch_size, seed):
         from pyxbraid.train.loop import batches
         self.objective, self.optimizer, self.data = objective, optimizer, data
         self._source = batches(len(data), batch_size, seed)
+        self._next = 0   # the step index of the source's next batch
 
     def __call__(self, w, index):
+        if index < self._next:
+            raise ValueError(f"index: steps come in increasing order, got {index} after "
+                             f"{self._next - 1}")
+        for _ in range(index - self._next):  # the batches of steps already made
+            next(self._source)
+        self._next = index + 1
         rows = next(self._source)
         x, y = self.data.x[rows], self.data.y[rows]
 
