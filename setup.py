@@ -91,7 +91,7 @@ if os.environ.get("PYXBRAID_STANDIN") == "1":
 
 # The library's; the command line's are the extra [cli] (pyproject.toml).
 # Built against the PyPI MPI unless MPICC chose another one.
-dependencies = ["numpy>=1.25", "mpi4py>=4.0"]
+dependencies = ["numpy>=1.25", "mpi4py>=4.0", "threadpoolctl>=3.1"]
 if not os.environ.get("MPICC"):
     dependencies.append("mpich")
 
