@@ -33,7 +33,7 @@ import re
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+from pydantic import (BaseModel, ByteSize, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       TypeAdapter, ValidationError, model_validator)
 
 from pyxbraid.data.digits import DIGITS_CLASSES, DIGITS_IMAGES, DIGITS_N_VAL, DIGITS_PIXELS
@@ -146,6 +146,33 @@ MLP_INITS = ("uniform", "xavier", "trask")
 DEFAULT_INIT = {"binary_addition": "trask"}
 
 
+class GemmConfig(_Section):
+    """Where the network's matrix products run (pyxbraid.nn.gemm's backend)."""
+    backend: Literal["numpy", "tiled"] = Field("numpy", description="numpy, or the tiled "
+                                               "multi-worker engine (pyxbraid.gemm)")
+    workers: int = Field(1, ge=1, le=256, description="tiled: workers sharing each product "
+                         "(one BLAS thread each)")
+    tile: Optional[int] = Field(None, ge=1, le=1 << 20, description="tiled: side of the "
+                                "square tiles (default: automatic, at most 2048)")
+    memory: Optional[ByteSize] = Field(None, gt=0, description="tiled: bytes for the "
+                                       "engine's tile caches and buffers, e.g. 64MiB "
+                                       "(default: unbounded)")
+
+    def unused(self):
+        return () if self.backend == "tiled" else ("workers", "tile", "memory")
+
+    def engine_options(self):
+        """make_gemm_backend's options."""
+        if self.backend == "numpy":
+            return {}
+        return dict(workers=self.workers, tile=self.tile,
+                    memory=None if self.memory is None else int(self.memory))
+
+
+def _gemm():
+    return Field(default_factory=GemmConfig, description="the matrix products' engine")
+
+
 class MLPNetwork(_Section):
     kind: Literal["mlp"] = "mlp"
     sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=2, description="layer "
@@ -160,6 +187,10 @@ class MLPNetwork(_Section):
                                                "(then data and weights are Trask's, from one "
                                                "stream; any other init keeps the former "
                                                "addition data), else uniform")
+    gemm: GemmConfig = _gemm()
+    out_of_core: bool = Field(False, description="mode serial, one rank: keep the weights "
+                              "and the gradient in files in the run folder, streamed tile by "
+                              "tile by the tiled engine within network.gemm.memory")
 
 
 class ResNetNetwork(_Section):
@@ -172,6 +203,7 @@ class ResNetNetwork(_Section):
     gamma_t: float = Field(0.0, ge=0, description="Tikhonov regularization")
     gamma_d: float = Field(0.0, ge=0, description="smoothness across layers")
     init_scale: float = Field(1.0, ge=0, description="scale of the layer weights")
+    gemm: GemmConfig = _gemm()
 
 
 def _network_kind(value):
@@ -450,6 +482,7 @@ class _Problem(_Section):
     def _consistent(self):
         if self.network.kind == "mlp":
             self._mlp_fits_data()
+            self._out_of_core_possible()
             if self.network.init is None:
                 self.network.init = DEFAULT_INIT.get(self.data.kind, "uniform")
         elif self.data.kind not in CLASSIFICATION:
@@ -461,6 +494,18 @@ class _Problem(_Section):
             raise _FieldError(("mgrit", "lr_max"), f"must be >= train.learning_rate "
                               f"({self.train.learning_rate}), got {lr_max}")
         return self
+
+    def _out_of_core_possible(self):
+        if not self.network.out_of_core:
+            return
+        if self.mode != "serial":
+            raise _FieldError(("network", "out_of_core"), f"weights in files train in mode "
+                              f"serial (one model stepped in place), not {self.mode}")
+        gemm = self.network.gemm
+        if gemm.backend != "tiled" or gemm.memory is None:
+            raise _FieldError(("network", "out_of_core"), "weights in files need "
+                              "network.gemm.backend tiled and a network.gemm.memory budget "
+                              "(numpy's product would read them whole)")
 
     def _mlp_fits_data(self):
         shape = self.data.shape()

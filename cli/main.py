@@ -348,6 +348,13 @@ def _summary_text(s):
         lines.insert(0, _data_parallel_text(s))
     if s["mode"] != "serial" and speedup is not None:
         lines.append(f"  model speed-up {speedup:.2f}x (one rank per coarse interval)")
+    if "gemm" in s:
+        gemm = s["gemm"]
+        rate = f", {gemm['gflops']:.1f} GFLOP/s" if gemm["gflops"] is not None else ""
+        lines.append(f"  tiled GEMM: {gemm['products']} products on {gemm['workers']} "
+                     f"worker{'s' if gemm['workers'] > 1 else ''} (output tiles "
+                     f"{'/'.join(map(str, gemm['tiles']))}), {gemm['seconds']:.2f} s{rate}, "
+                     f"peak {gemm['peak_bytes'] / 2**20:.1f} MiB of caches and buffers")
     lines.append(f"  run folder: {s['run_dir']}")
     return "\n".join(lines)
 

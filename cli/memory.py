@@ -54,10 +54,14 @@ def needs(problem, sizes, nranks):
     data_field = DATA_FIELD[spec.kind]
     result = [Need(data_field, 2 * n_data * (sizes.features + sizes.outputs) * DOUBLE,
                    "the data")]
+    if network.gemm.backend == "tiled" and network.gemm.memory is not None:
+        result.append(Need("network.gemm.memory", int(network.gemm.memory),
+                           "the GEMM engine's tile caches and buffers"))
     if network.kind == "mlp":
         n_params = mlp_params(network.sizes, network.bias)
         vector = n_params * DOUBLE + ARRAY_OVERHEAD
-        result.append(Need("network.sizes", 4 * vector, "the weights and gradient"))
+        if not network.out_of_core:  # else in files, streamed within the engine's budget
+            result.append(Need("network.sizes", 4 * vector, "the weights and gradient"))
         rows = {"batch": sizes.n_train, "serialized": 1,
                 "minibatch": train.batch_size or 1}[train.schedule]
         # a step's activations, and the evaluation of the whole training set

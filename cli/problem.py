@@ -1,6 +1,7 @@
 """A training problem built from a validated problem (pyxbraid.cli.config): data,
 network, the SGD step and the initial weights, the same on every rank (mode
 averaging: the step of this rank's shard)."""
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -10,7 +11,8 @@ import numpy as np
 from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, trask_addition, xor
 from pyxbraid.data.digits import DIGITS_IMAGES
 from pyxbraid.data.idx import read_idx_header
-from pyxbraid.nn import MLP, ResNet
+from pyxbraid.gemm.outofcore import copy_into
+from pyxbraid.nn import MLP, ResNet, gemm_backend, make_gemm_backend
 from pyxbraid.train.averaging import LearningRateSchedule, LocalSGDStep, shard
 from pyxbraid.train.ngsgd import NaturalGradientSGD
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
@@ -165,18 +167,41 @@ def build_resnet(problem, data):
     return net, net.init_params(np.random.default_rng(problem.seed), scale=spec.init_scale)
 
 
-def build(problem, datasets=None, comm=None):
+@contextlib.contextmanager
+def gemm_engine(problem):
+    """Every product of the networks on the problem's network.gemm backend
+    while the block runs; a tiled engine is closed after (BLAS gets its
+    threads back)."""
+    spec = problem.network.gemm
+    backend = make_gemm_backend(spec.backend, **spec.engine_options())
+    try:
+        with gemm_backend(backend):
+            yield backend
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()
+
+
+def build(problem, datasets=None, comm=None, files=None):
     """(TrainingProblem) for an mlp problem (a validated pyxbraid.cli.config problem), on
     datasets from load_data (loaded here when not given); mode averaging: the
-    step of rank comm.rank of comm.size (one rank without comm)."""
+    step of rank comm.rank of comm.size (one rank without comm).  files: a
+    pyxbraid.gemm.outofcore.DiskVectors where network.out_of_core keeps the
+    weights and the gradient."""
     data, validation = datasets or load_data(problem)
     net = problem.network
     model = MLP(net.sizes, activation=net.activation, output_activation=net.output_activation,
                 bias=net.bias, loss=net.loss)
+    if net.out_of_core and files is None:
+        raise ValueError("build: network.out_of_core needs the files to keep the weights in")
+    on_disk = files.vector("weights", model.n_params) if net.out_of_core else None
     if _trask_addition(problem):  # data then weights from one legacy stream, as Trask
         _, w0 = trask_addition(problem.data.n_pairs, problem.data.bits, problem.seed, model)
+        if on_disk is not None:
+            w0 = copy_into(on_disk, w0)
     else:  # numpy's legacy stream: with uniform weights and seed 1, Trask's XOR weights
-        w0 = model.init_params(np.random.RandomState(problem.seed), scheme=net.init)
+        w0 = model.init_params(np.random.RandomState(problem.seed), scheme=net.init,
+                               out=on_disk)
     train = problem.train
     if problem.mode == "averaging":
         ranks, rank = (1, 0) if comm is None else (comm.size, comm.rank)
@@ -187,7 +212,8 @@ def build(problem, datasets=None, comm=None):
         rate = LearningRate(train.learning_rate, problem.mgrit.lr_growth, problem.mgrit.lr_max)
     else:
         rate = LearningRate(train.learning_rate)
-    return TrainingProblem(data, model, SGDStep(model, schedule, rate), w0,
+    grad = files.vector("gradient", model.n_params) if net.out_of_core else None
+    return TrainingProblem(data, model, SGDStep(model, schedule, rate, grad), w0,
                            validation=validation)
 
 

@@ -21,6 +21,9 @@ from pyxbraid.cli.config import ProblemError
 
 PROBLEM, METRICS, SUMMARY = "problem.yaml", "metrics.jsonl", "summary.json"
 WEIGHTS, CHECKPOINT, LOCK = "weights.npz", "checkpoint.npz", "run.lock"
+# weights kept in a file (network.out_of_core) are checkpointed beside the
+# checkpoint, one file per step, which checkpoint.npz names
+CHECKPOINT_WEIGHTS = "checkpoint-weights-{step}.npy"
 # What a checkpoint.npz holds changes with this number (2: the history holds
 # totals; 1, unnumbered: a list per window or step).  A run resumes only from
 # a checkpoint of its own format.
@@ -218,13 +221,25 @@ class RunDir:
     # checkpoint
 
     def save_checkpoint(self, checkpoint):
+        """checkpoint.npz; weights in a file (a memmap) go to their own .npy,
+        streamed there without a copy in memory, written before the .npz that
+        names it (the files of earlier checkpoints are removed after)."""
         arrays = {"array_" + k: v for k, v in checkpoint.arrays.items()}
+        weights = {"weights": checkpoint.weights}
+        if isinstance(checkpoint.weights, np.memmap):
+            name = CHECKPOINT_WEIGHTS.format(step=checkpoint.step)
+            _atomic(self.path / name, lambda f: np.save(f, checkpoint.weights))
+            weights = {"weights_file": np.array(name)}
         _atomic_savez(self.path / CHECKPOINT, format=np.array(CHECKPOINT_FORMAT),
-                      weights=checkpoint.weights, step=np.array(checkpoint.step),
+                      step=np.array(checkpoint.step), **weights,
                       elapsed=np.array(checkpoint.elapsed),
                       metrics_lines=np.array(checkpoint.metrics_lines),
                       problem=np.array(checkpoint.problem),
                       history=np.array(json.dumps(checkpoint.history)), **arrays)
+        kept = weights.get("weights_file")
+        for old in self.path.glob(CHECKPOINT_WEIGHTS.format(step="*")):
+            if kept is None or old.name != str(kept):
+                old.unlink(missing_ok=True)
 
     def checkpoint(self):
         """The Checkpoint, or None when there is none; ProblemError when the
@@ -239,7 +254,7 @@ class RunDir:
                 found = int(f["format"]) if "format" in f.files else 1
                 if found == CHECKPOINT_FORMAT:
                     return Checkpoint(
-                        weights=f["weights"].copy(), step=int(f["step"]),
+                        weights=self._checkpoint_weights(f), step=int(f["step"]),
                         elapsed=float(f["elapsed"]), metrics_lines=int(f["metrics_lines"]),
                         problem=str(f["problem"]), history=json.loads(str(f["history"])),
                         arrays={k[len("array_"):]: f[k].copy() for k in f.files
@@ -249,6 +264,15 @@ class RunDir:
                                f"{e}); {again}") from None
         raise ProblemError(str(path), "", f"a checkpoint of another version of mgrit-train "
                            f"(format {found}, this one reads {CHECKPOINT_FORMAT}); {again}")
+
+
+    def _checkpoint_weights(self, f):
+        """The weights of an open checkpoint.npz: in it, or (weights in a
+        file) its .npy, opened read-only as a memmap."""
+        if "weights_file" not in f.files:
+            return f["weights"].copy()
+        name = Path(str(f["weights_file"])).name
+        return np.load(self.path / name, mmap_mode="r", allow_pickle=False)
 
 
 def _json_lines(records):

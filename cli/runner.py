@@ -20,14 +20,17 @@ history: totals, not one entry per step), so that a killed run continued
 with --resume ends with the same weights and the same summary; what
 differs between ranks (warm starts, a data group's optimizer state or
 NG-SGD preconditioners) is gathered on rank 0 and handed back on resume."""
+import contextlib
 import math
 import os
+import tempfile
 import time
 from dataclasses import replace
 
 import numpy as np
 from mpi4py import MPI
 
+from pyxbraid.gemm.outofcore import DiskVectors, all_finite, copy_into
 from pyxbraid.train import train_serial, train_sgd_time
 from pyxbraid.train.averaging import (AveragedGradient, LearningRateSchedule, ModelAverager,
                                       ObjectiveWrapper, shard, split_data_layer,
@@ -39,8 +42,8 @@ from pyxbraid.train.optim import make_optimizer
 from pyxbraid.train.rbm import pretrain
 
 from pyxbraid.cli.agree import TrainingDiverged, agree
-from pyxbraid.cli.config import data_groups, models_averaged, problem_json
-from pyxbraid.cli.problem import build, build_resnet, natural_gradient
+from pyxbraid.cli.config import data_groups, models_averaged, problem_error, problem_json
+from pyxbraid.cli.problem import build, build_resnet, gemm_engine, natural_gradient
 from pyxbraid.cli.rundir import Checkpoint, RunFailed
 
 WARM = "warm_"   # checkpoint arrays: one-shot warm starts, by name (data group g: warm_g<g>.)
@@ -158,18 +161,22 @@ def _divergence(records, weights, bound):
             if key == "loss" and value > bound:
                 return (f"the loss {value:.3g} at {where} exceeds divergence_factor times the "
                         f"initial loss ({bound:.3g})")
-    if weights is not None and not np.all(np.isfinite(weights)):
+    if weights is not None and not all_finite(weights):
         return "the weights are not finite"
     return None
 
 
 def without_warm_starts(checkpoint):
     """The checkpoint without what rank 0 hands out rank by rank (one-shot
-    warm starts, the data groups' own states), or None."""
+    warm starts, the data groups' own states), or None.  Weights in a file
+    (network.out_of_core, which runs on one rank) stay out too: sending them
+    would read them whole into memory."""
     if checkpoint is None:
         return None
-    return replace(checkpoint, arrays={k: v for k, v in checkpoint.arrays.items()
-                                       if not k.startswith((WARM, GROUP))})
+    weights = None if isinstance(checkpoint.weights, np.memmap) else checkpoint.weights
+    return replace(checkpoint, weights=weights,
+                   arrays={k: v for k, v in checkpoint.arrays.items()
+                           if not k.startswith((WARM, GROUP))})
 
 
 # ------------------------------------------------------------ the modes
@@ -216,8 +223,36 @@ MODES = {"sgd-time": sgd_time, "layer-parallel": layer_parallel, "averaging": av
 def train_problem(problem, datasets, comm, recorder, progress, checkpoint=None):
     """Train a problem on datasets (from load_data) in its mode; returns
     (weights, summary).  checkpoint: the Checkpoint to continue from (with
-    the warm starts on rank 0 only)."""
-    return MODES[problem.mode](problem, datasets, comm, recorder, progress, checkpoint)
+    the warm starts on rank 0 only).  Every product of the network runs on
+    its network.gemm backend."""
+    with gemm_engine(problem) as backend:
+        weights, summary = MODES[problem.mode](problem, datasets, comm, recorder, progress,
+                                               checkpoint)
+    totals = getattr(backend, "totals", None)
+    if totals is not None:  # the tiled engine's work on this rank (of this run, if resumed)
+        summary["gemm"] = dict(backend="tiled", workers=backend.workers, **totals.as_dict())
+    return weights, summary
+
+
+OUT_OF_CORE = "out-of-core"   # the run folder's folder of network.out_of_core's files
+
+
+@contextlib.contextmanager
+def _weight_files(problem, recorder, comm):
+    """network.out_of_core: the DiskVectors keeping the weights and the
+    gradient, in the run folder (compare: a temporary folder, removed
+    after); otherwise None."""
+    if not getattr(problem.network, "out_of_core", False):
+        yield None
+        return
+    if comm.size > 1:
+        raise problem_error(problem, "network.out_of_core", f"weights in files train on one "
+                            f"rank (mode serial), not on {comm.size}")
+    if recorder.path is not None:
+        yield DiskVectors(recorder.path / OUT_OF_CORE)
+        return
+    with tempfile.TemporaryDirectory(prefix="mgrit-train-") as folder:
+        yield DiskVectors(folder)
 
 
 # ---------------------------------------------------- data parallelism
@@ -528,7 +563,8 @@ class _SerialWindows(_Windows):
                 records.append(self.record(i, w, clock))
 
         solve_start = time.monotonic()
-        weights = train_serial(self.step, weights, count, on_step=on_step, first=done)
+        weights = train_serial(self.step, weights, count, on_step=on_step, first=done,
+                               in_place=self.problem.network.out_of_core)
         history["solve_time"] += time.monotonic() - solve_start
         return weights, records
 
@@ -604,7 +640,14 @@ class _AveragingWindows(_Windows):
 def _train_windows(windows_kind, problem, datasets, comm, recorder, progress, checkpoint):
     """The loop of an mlp: window after window solved by windows_kind, each
     followed by its metrics and a checkpoint."""
-    training = build(problem, datasets, comm)
+    with _weight_files(problem, recorder, comm) as files:
+        return _train_windows_with(windows_kind, problem, datasets, comm, recorder, progress,
+                                   checkpoint, files)
+
+
+def _train_windows_with(windows_kind, problem, datasets, comm, recorder, progress, checkpoint,
+                        files):
+    training = build(problem, datasets, comm, files)
     steps = problem.train.steps
     window = min(problem.train.window or steps, steps)
     every = problem.train.log_every or max(1, steps // 100)
@@ -616,6 +659,8 @@ def _train_windows(windows_kind, problem, datasets, comm, recorder, progress, ch
         weights = windows.initial_weights(history)
     else:
         weights, done = checkpoint.weights, checkpoint.step
+        if files is not None:  # into the file that is stepped in place
+            weights = copy_into(training.w0, weights)
         history = checkpoint.history
         windows.resume(checkpoint)
 

@@ -234,6 +234,37 @@ def checkpoint_every_3(run, base, sets, tmp_path, capsys):
     np.testing.assert_array_equal(load_weights(folder / "weights.npz")[0], run.weights)
 
 
+def same_on_the_tiled_engine(run, base, sets, tmp_path, capsys):
+    """The tiled engine ran the products (every worker took output tiles,
+    within its memory budget if any) and trained what numpy's product trains."""
+    numpy_run = Run(base, [s for s in sets if not s.startswith("network.gemm.")],
+                    tmp_path / "numpy", capsys)
+    assert numpy_run.status == 0, numpy_run.err
+    np.testing.assert_allclose(run.weights, numpy_run.weights, rtol=1e-9, atol=1e-12)
+    gemm = run.summary["gemm"]
+    assert gemm["backend"] == "tiled" and gemm["products"] > gemm["direct"] >= 0
+    assert len(gemm["tiles"]) == gemm["workers"] and min(gemm["tiles"]) > 0
+    assert "gemm" not in numpy_run.summary and "tiled GEMM:" in run.out
+    memory = {s.split("=")[0]: s.split("=")[1] for s in sets}.get("network.gemm.memory")
+    if memory is not None:
+        assert 0 < gemm["peak_bytes"] <= int(memory)
+
+
+def weights_in_files(run, base, sets, tmp_path, capsys):
+    """The weights and the gradient lived in the run folder's files, and
+    trained what serial training in memory trains."""
+    in_memory = Run(base, [s for s in sets if not s.startswith(("network.out_of_core",
+                                                                 "network.gemm."))],
+                    tmp_path / "in-memory", capsys)
+    assert in_memory.status == 0, in_memory.err
+    np.testing.assert_allclose(run.weights, in_memory.weights, rtol=1e-9, atol=1e-12)
+    assert min(run.summary["gemm"]["tiles"]) > 0
+    files = run.folder / "out-of-core"
+    assert np.array_equal(np.load(files / "weights.npy"), run.weights)
+    assert np.load(files / "gradient.npy").shape == run.weights.shape
+    assert not (in_memory.folder / "out-of-core").exists()
+
+
 CASES = [
     # id, base, --set values, fields they exercise, check
     ("sgd-time", "xor", [], {"name", "mode", "seed", "data.kind", "network.kind",
@@ -385,6 +416,18 @@ CASES = [
     ("ngsgd-history", "xor-avg", ["train.optimizer=ngsgd",
                                   "train.ngsgd.num_samples_history=10"],
      {"train.ngsgd.num_samples_history"}, differs_from("train.optimizer=ngsgd")),
+    ("gemm-tiled", "peaks-serial", ["network.gemm.backend=tiled", "network.gemm.workers=2",
+                                    "network.gemm.tile=2"],
+     {"network.gemm.backend", "network.gemm.workers", "network.gemm.tile"},
+     same_on_the_tiled_engine),
+    ("gemm-memory", "peaks-lp", ["network.gemm.backend=tiled", "network.gemm.workers=2",
+                                 "network.gemm.memory=4096"], {"network.gemm.memory"},
+     same_on_the_tiled_engine),
+    ("out-of-core", "xor", ["mode=serial", "network.out_of_core=true",
+                            "network.gemm.backend=tiled", "network.gemm.workers=2",
+                            "network.gemm.tile=2", "network.gemm.memory=1KiB"],
+     {"network.out_of_core"},
+     weights_in_files),
 ]
 
 # fields run by the tests below the table

@@ -71,12 +71,48 @@ class ProductStats:
         return [w.tiles for w in self.workers]
 
 
+@dataclass
+class EngineTotals:
+    """What an engine has done since it was made, summed over its products."""
+    products: int = 0
+    direct: int = 0           # of them multiplied in the calling thread (one tile, in memory)
+    seconds: float = 0.0
+    flops: float = 0.0
+    tiles: list = field(default_factory=list)    # output tiles, by worker
+    loads: int = 0
+    hits: int = 0
+    bytes_loaded: int = 0
+    peak_bytes: int = 0
+
+    def add(self, stats):
+        self.products += 1
+        self.direct += stats.direct
+        self.seconds += stats.seconds
+        self.flops += stats.flops
+        if not self.tiles:
+            self.tiles = [0] * len(stats.workers)
+        for w, worker in enumerate(stats.workers):
+            self.tiles[w] += worker.tiles
+            self.loads += worker.loads
+            self.hits += worker.hits
+            self.bytes_loaded += worker.bytes_loaded
+        self.peak_bytes = max(self.peak_bytes, stats.peak_bytes)
+
+    def as_dict(self):
+        """JSON data: the counts, and GFLOP/s over the time in products."""
+        return dict(products=self.products, direct=self.direct, tiles=list(self.tiles),
+                    loads=self.loads, hits=self.hits, bytes_loaded=self.bytes_loaded,
+                    peak_bytes=self.peak_bytes, seconds=self.seconds,
+                    gflops=self.flops / self.seconds / 1e9 if self.seconds > 0 else None)
+
+
 class TiledEngine:
     """C = alpha·op(A)·op(B) + beta·C, tiled over `workers` workers.
 
     workers: how many (threads standing for devices); tile: the side of the
     square tiles (None: 2048, halved down to 256 until every worker has at
-    least two output tiles, and further until the memory budget fits);
+    least two output tiles, and further until the memory budget holds two
+    steps' tiles of each worker, or at least one);
     memory: bytes for all caches and buffers together (None: unbounded),
     shared equally by the workers; speeds: per worker, its speed relative to
     a full one, in (0, 1] (a worker of speed 0.5 rests as long as it has
@@ -95,12 +131,15 @@ class TiledEngine:
         if memory is not None:
             memory = positive_int("memory", memory)
         self.memory = memory
-        if speeds is None:
-            speeds = [1.0] * self.workers
-        speeds = list(speeds)
-        if len(speeds) != self.workers or not all(is_real(s) and 0 < s <= 1 for s in speeds):
+        given = [1.0] * self.workers if speeds is None else speeds
+        try:
+            speeds = list(given)
+        except TypeError:  # one number, not one per worker
+            speeds = None
+        if speeds is None or len(speeds) != self.workers or \
+                not all(is_real(s) and 0 < s <= 1 for s in speeds):
             raise ValueError(f"speeds: expected {self.workers} numbers in (0, 1], one per "
-                             f"worker, got {speeds!r}")
+                             f"worker, got {given!r}")
         self.speeds = [float(s) for s in speeds]
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -108,6 +147,7 @@ class TiledEngine:
         self.blas_threads = positive_int("blas_threads", blas_threads)
         self.meter = MemoryMeter()
         self.last = None          # ProductStats of the last product
+        self.totals = EngineTotals()
         self._blas_limits = None
         self._lock = threading.Lock()   # one product at a time
 
@@ -174,6 +214,7 @@ class TiledEngine:
             stats.seconds = time.perf_counter() - start
             stats.peak_bytes = self.meter.peak
             self.last = stats
+            self.totals.add(stats)
         return c
 
     def tile_for(self, m, n, k, dtype=np.float64, resident=(True, True)):
@@ -188,27 +229,29 @@ class TiledEngine:
         tile = DEFAULT_TILE
         while tile > MIN_AUTO_TILE and _count(m, tile) * _count(n, tile) < 2 * self.workers:
             tile //= 2
-        while tile > SMALLEST_TILE and not self._fits(m, n, k, tile, dtype, resident):
+        # room to load the next step's tiles while one multiplies, if it can be had
+        while tile > SMALLEST_TILE and not self._fits(m, n, k, tile, dtype, resident, ahead=True):
             tile //= 2
         self._check_budget(m, n, k, tile, dtype, resident)
         return tile
 
-    def working_set(self, m, n, k, tile, dtype=np.float64, resident=(True, True)):
+    def working_set(self, m, n, k, tile, dtype=np.float64, resident=(True, True), ahead=False):
         """Bytes one worker needs at least: two output tiles, a product tile
         when there is more than one inner step, and one tile of each operand
         that is a memmap (an operand in memory is used where it is, as a
-        device maps host memory: it takes all of k in one step)."""
+        device maps host memory: it takes all of k in one step); ahead: two
+        of each, to load the next step's while one multiplies."""
         tiling = Tiling(m, n, k, tile, _depth(k, tile, resident))
         rows, cols, inner = tiling.largest()
         buffers = (2 + (len(tiling.inner) > 1)) * rows * cols
         loaded = (not resident[0]) * rows * inner + (not resident[1]) * inner * cols
-        return (buffers + loaded) * np.dtype(dtype).itemsize
+        return (buffers + (1 + ahead) * loaded) * np.dtype(dtype).itemsize
 
     # ----------------------------------------------------------------------
 
-    def _fits(self, m, n, k, tile, dtype, resident):
+    def _fits(self, m, n, k, tile, dtype, resident, ahead=False):
         return self.memory is None or \
-            self.workers * self.working_set(m, n, k, tile, dtype, resident) <= self.memory
+            self.workers * self.working_set(m, n, k, tile, dtype, resident, ahead) <= self.memory
 
     def _check_budget(self, m, n, k, tile, dtype, resident):
         if self._fits(m, n, k, tile, dtype, resident):
@@ -248,10 +291,13 @@ class TiledEngine:
                 thread.start()
             for thread in threads:
                 thread.join()
-        except BaseException as error:  # an interrupt while waiting: stop the workers
+        except BaseException as error:  # an interrupt, or a thread that would not start
             product.fail(error)
+            for worker in workers:
+                worker.stand_in()
             for thread in threads:
-                thread.join()
+                if thread.ident is not None:  # started
+                    thread.join()
             raise
         finally:
             for worker in workers:
@@ -385,10 +431,25 @@ class _Worker:
             if len(product.tiling.inner) > 1 else None
 
     def threads(self):
+        """The writer, the multiplier and the loader, in the order to start
+        them: each waits only on the ones after it, which stand_in() can
+        stand in for when they do not start."""
         name = f"gemm-worker-{self.index}"
-        return [threading.Thread(target=target, name=f"{name}-{part}", daemon=True)
-                for part, target in (("load", self._load), ("multiply", self._multiply),
-                                     ("write", self._write))]
+        self._threads = [threading.Thread(target=target, name=f"{name}-{part}", daemon=True)
+                         for part, target in (("write", self._write),
+                                              ("multiply", self._multiply),
+                                              ("load", self._load))]
+        return self._threads
+
+    def stand_in(self):
+        """After a thread failed to start: hand on the end that the first of
+        this worker's threads not started would have, so that the started
+        ones finish."""
+        write, multiply, load = (thread.ident is not None for thread in self._threads)
+        if write and not multiply:
+            self.finished.put(None)
+        elif multiply and not load:
+            self.loaded.put(None)
 
     def free_memory(self):
         self.cache.close()

@@ -3,10 +3,16 @@
 Training a network reduces to GEMM (Wang et al. 2015), so every product in the
 package goes through `gemm`; a tiled or multi-device backend plugs in here
 without touching the layers.
+
+Backends: numpy_gemm (the default), or a pyxbraid.gemm.TiledEngine (the
+tiled, out-of-core, multi-worker engine); make_gemm_backend builds either by
+name.
 """
 import contextlib
 
 import numpy as np
+
+BACKENDS = ("numpy", "tiled")
 
 
 def numpy_gemm(a, b, *, trans_a=False, trans_b=False, out=None):
@@ -15,6 +21,20 @@ def numpy_gemm(a, b, *, trans_a=False, trans_b=False, out=None):
 
 
 _backend = numpy_gemm
+
+
+def make_gemm_backend(kind="numpy", **engine_options):
+    """numpy_gemm for 'numpy'; for 'tiled', a new pyxbraid.gemm.TiledEngine
+    with engine_options (workers, tile, memory, ...): close it when done."""
+    if kind == "numpy":
+        if engine_options:
+            raise ValueError(f"gemm backend numpy takes no options, got "
+                             f"{', '.join(sorted(engine_options))}")
+        return numpy_gemm
+    if kind == "tiled":
+        from pyxbraid.gemm import TiledEngine
+        return TiledEngine(**engine_options)
+    raise ValueError(f"gemm backend: expected one of {', '.join(BACKENDS)}, got {kind!r}")
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, out=None):

@@ -9,12 +9,13 @@ import numpy as np
 from pyxbraid.checks import is_integer
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
-from pyxbraid.nn.init import glorot_uniform
+from pyxbraid.nn.init import glorot_limit
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import get_loss
 from pyxbraid.nn.registry import name_of
 
 INIT_SCHEMES = ("uniform", "xavier", "trask")
+INIT_CHUNK = 1 << 20   # weights drawn per call at most (so a matrix in a file needs no copy in memory)
 
 
 class MLP:
@@ -50,9 +51,10 @@ class MLP:
         """[(W, b or None)] per layer: views into w, so writing w changes them."""
         return self._split(w, "w")
 
-    def init_params(self, rng, scheme="uniform"):
-        """New flat vector, the weights drawn from rng layer by layer (each W
-        as one (n_in, n_out) draw), biases 0:
+    def init_params(self, rng, scheme="uniform", out=None):
+        """New flat vector (or `out`, e.g. a memmap, filled), the weights drawn
+        from rng layer by layer, each W row after row (the same numbers as one
+        (n_in, n_out) draw, drawn a block of rows at a time), biases 0:
         'uniform': U(-1, 1), 2 * random - 1 (Trask's XOR network, Schroder 2017);
         'xavier': Glorot uniform;
         'trask': normal, mean -0.1, standard deviation 0.2, standard_normal *
@@ -60,14 +62,28 @@ class MLP:
         its randn(n_in, n_out) * 0.2 - 0.1 exactly)."""
         if scheme not in INIT_SCHEMES:
             raise ValueError(f"scheme: unknown {scheme!r}; known: {', '.join(INIT_SCHEMES)}")
-        w = np.zeros(self.n_params)
-        for W, _ in self.views(w):
-            if scheme == "uniform":
-                W[...] = 2.0 * rng.random(W.shape) - 1.0
-            elif scheme == "trask":
-                W[...] = rng.standard_normal(W.shape) * 0.2 - 0.1
-            else:
-                W[...] = glorot_uniform(rng, W.shape)
+        if out is None:
+            w = np.zeros(self.n_params)
+        else:
+            if not isinstance(out, np.ndarray) or out.shape != (self.n_params,) \
+                    or out.dtype != np.float64:
+                raise ValueError(f"out: expected a float64 vector of {self.n_params}, got "
+                                 f"{getattr(out, 'dtype', type(out).__name__)} of shape "
+                                 f"{np.shape(out)}")
+            w = out
+        for W, b in self.views(w):
+            rows = max(1, INIT_CHUNK // W.shape[1])
+            for start in range(0, W.shape[0], rows):
+                block = W[start:start + rows]
+                if scheme == "uniform":
+                    block[...] = 2.0 * rng.random(block.shape) - 1.0
+                elif scheme == "trask":
+                    block[...] = rng.standard_normal(block.shape) * 0.2 - 0.1
+                else:
+                    limit = glorot_limit(W.shape)
+                    block[...] = rng.uniform(-limit, limit, block.shape)
+            if b is not None:
+                b[...] = 0.0
         return w
 
     def forward(self, w, x):

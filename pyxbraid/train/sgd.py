@@ -77,7 +77,7 @@ class SGDStep:
     """Phi: one SGD update of the flat weight vector w, in place, on the batch
     of data index `index`, with the learning rate of `level`."""
 
-    def __init__(self, model, schedule, learning_rate):
+    def __init__(self, model, schedule, learning_rate, grad=None):
         sizes = model.sizes
         data = schedule.data
         if sizes[0] != data.n_features:
@@ -87,7 +87,13 @@ class SGDStep:
             raise ValueError(f"sizes: the network has {sizes[-1]} outputs but the data has "
                              f"{data.n_outputs} targets per instance")
         self.model, self.schedule, self.learning_rate = model, schedule, learning_rate
-        self._grad = np.empty(model.n_params)
+        if grad is not None and (not isinstance(grad, np.ndarray) or grad.dtype != np.float64
+                                 or grad.shape != (model.n_params,)):
+            raise ValueError(f"grad: expected a float64 vector of {model.n_params}, got "
+                             f"{getattr(grad, 'dtype', type(grad).__name__)} of shape "
+                             f"{np.shape(grad)}")
+        # the gradient's buffer: a memmap keeps a wide network's gradient on disk
+        self._grad = np.empty(model.n_params) if grad is None else grad
 
     def __call__(self, w, index, level=0):
         x, y = self.schedule.batch(index)
