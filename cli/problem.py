@@ -11,13 +11,14 @@ import numpy as np
 from pyxbraid.data import Dataset, binary_addition, digits, load_idx, peaks, trask_addition, xor
 from pyxbraid.data.digits import DIGITS_IMAGES
 from pyxbraid.data.idx import read_idx_header
+from pyxbraid.gemm import BudgetError
 from pyxbraid.gemm.outofcore import copy_into
 from pyxbraid.nn import MLP, ResNet, gemm_backend, make_gemm_backend
 from pyxbraid.train.averaging import LearningRateSchedule, LocalSGDStep, shard
 from pyxbraid.train.ngsgd import NaturalGradientSGD
 from pyxbraid.train.sgd import DataSchedule, LearningRate, SGDStep
 
-from pyxbraid.cli.config import data_groups, mlp_misfit, models_averaged
+from pyxbraid.cli.config import data_groups, mlp_misfit, models_averaged, problem_error
 from pyxbraid.cli.memory import DATA_FIELD
 
 
@@ -177,6 +178,9 @@ def gemm_engine(problem):
     try:
         with gemm_backend(backend):
             yield backend
+    except BudgetError as e:  # a product the budget cannot hold: the field's fault
+        raise problem_error(problem, "network.gemm.memory", str(e).removeprefix("memory: ")) \
+            from None
     finally:
         if hasattr(backend, "close"):
             backend.close()

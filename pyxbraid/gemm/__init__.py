@@ -7,6 +7,7 @@
 tiles: how a product is cut and the queue of output tiles; cache: a worker's
 bounded tile cache; engine: the workers and the engine; outofcore: matrices
 kept in files."""
-from pyxbraid.gemm.engine import EngineTotals, ProductStats, TiledEngine, WorkerStats
+from pyxbraid.gemm.engine import (BudgetError, EngineTotals, ProductStats, TiledEngine,
+                                  WorkerStats)
 
-__all__ = ["TiledEngine", "ProductStats", "WorkerStats", "EngineTotals"]
+__all__ = ["TiledEngine", "ProductStats", "WorkerStats", "EngineTotals", "BudgetError"]

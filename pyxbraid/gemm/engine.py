@@ -32,6 +32,10 @@ MIN_AUTO_TILE = 256       # an automatic tile is not cut below this for load bal
 SMALLEST_TILE = 16        # ... nor below this to fit a memory budget
 
 
+class BudgetError(ValueError):
+    """The memory budget cannot hold the tiles a product needs."""
+
+
 @dataclass
 class WorkerStats:
     """What one worker did in a product."""
@@ -266,7 +270,7 @@ class TiledEngine:
             parts.append(f"a {rows}x{inner} tile of A")
         if not resident[1]:
             parts.append(f"a {inner}x{cols} tile of B")
-        raise ValueError(
+        raise BudgetError(
             f"memory: {self.memory} bytes is too small for a {m}x{k} by {k}x{n} {dtype.name} "
             f"product with tile {tile} on {self.workers} worker(s): each worker needs at "
             f"least {need} bytes ({', '.join(parts)}), {need * self.workers} in all; give "
