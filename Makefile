@@ -42,6 +42,7 @@ bench: install
 	$(PY) bench/strategies.py
 	$(PY) bench/averaging_speed.py
 	$(PY) bench/su_chen2015.py
+	$(PY) bench/gemm.py
 
 # the tables of Schroder 2017, paper versus ours, into docs/schroder2017.md
 reproduce: install

@@ -291,7 +291,73 @@ def unequal(args):
     return dict(unequal=rows, unequal_goals=goals)
 
 
-SECTIONS = [products, unequal]
+WIDE = ROOT / "examples" / "wide_mlp.yaml"
+EPOCH_RUNS = [  # (what, --set values)
+    ("out of core, tiled", []),
+    ("in core, tiled", ["network.out_of_core=false"]),
+    ("in core, numpy (2 BLAS threads)", ["network.out_of_core=false", "network.gemm.backend=numpy"]),
+]
+
+
+def epoch_worker(out, sets):
+    """One run of the wide example in this process: its summary, the peak of
+    what Python and numpy allocated (tracemalloc) and the peak RSS."""
+    import resource
+    import tracemalloc
+
+    from pyxbraid.cli.main import main as mgrit_train
+
+    args = ["run", str(WIDE), "--out", str(out), "--quiet", "--set", "output.plots=false"]
+    for value in sets:
+        args += ["--set", value]
+    tracemalloc.start()
+    try:
+        mgrit_train(args)
+    except SystemExit as e:
+        if e.code:
+            raise
+    _, peak = tracemalloc.get_traced_memory()
+    summary = json.loads((out / "summary.json").read_text())
+    return dict(wall_time=summary["wall_time"], final=summary["final"],
+                gemm=summary.get("gemm"), allocated_peak=peak,
+                max_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def epoch(args):
+    """One epoch of examples/wide_mlp.yaml: out of core, and in core."""
+    import subprocess
+
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.tmp) as folder:
+        for i, (what, sets) in enumerate(EPOCH_RUNS):
+            out = Path(folder) / f"run{i}"
+            result = subprocess.run(
+                [sys.executable, __file__, "--epoch-worker", str(out), *sets],
+                capture_output=True, text=True, check=False,
+                env=dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2"))
+            if result.returncode != 0:
+                raise RuntimeError(f"the wide example ({what}) failed:\n{result.stderr}")
+            rows.append(dict(what=what, sets=sets, **json.loads(result.stdout.splitlines()[-1])))
+            print(f"wide_mlp epoch ({what}) done", file=sys.stderr, flush=True)
+    from pyxbraid.cli.config import load_problem
+    from pyxbraid.cli.memory import mlp_params
+
+    network = load_problem(WIDE).network
+    weights = mlp_params(network.sizes, network.bias) * 8
+    print(f"One epoch of examples/wide_mlp.yaml (24 minibatch steps of 64 digits; weights "
+          f"{mib(weights):.1f} MiB, the gradient as much; out of core: an engine budget of "
+          f"{mib(network.gemm.memory):.0f} MiB).")
+    table(["run", "wall s", "engine peak MiB", "allocated peak MiB (tracemalloc)",
+           "max RSS MiB", "final loss", "validation accuracy"],
+          [[r["what"], f"{r['wall_time']:.2f}",
+            f"{mib(r['gemm']['peak_bytes']):.1f}" if r["gemm"] else "-",
+            f"{mib(r['allocated_peak']):.1f}", f"{mib(r['max_rss']):.0f}",
+            f"{r['final']['loss']:.6f}",
+            f"{r['final']['validation_accuracy']:.4f}"] for r in rows])
+    return dict(epoch=rows)
+
+
+SECTIONS = [products, unequal, epoch]
 
 
 # --------------------------------------------------------------------------
@@ -325,6 +391,9 @@ def parser():
     p.add_argument("--tmp", type=Path, help="folder for the out-of-core files (a temporary "
                                             "folder made in it and removed afterwards; "
                                             "default: the system's temporary folder)")
+    p.add_argument("--skip", nargs="+", default=[], choices=["products", "unequal", "epoch"],
+                   help="sections left out")
+    p.add_argument("--epoch-worker", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "gemm.json",
                    help="where the numbers go, rewritten after each section (default "
                         "bench/results/gemm.json, --quick too)")
@@ -334,6 +403,10 @@ def parser():
 def main():
     p = parser()
     args = p.parse_args()
+    if args.epoch_worker:
+        out, *sets = args.epoch_worker
+        print(json.dumps(epoch_worker(Path(out), sets)))
+        return 0
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
@@ -346,6 +419,8 @@ def main():
     results = dict(mode="quick" if args.quick else "full", sizes=args.sizes,
                    repeat=args.repeat, tmp=str(args.tmp or tempfile.gettempdir()), date=time.strftime("%Y-%m-%d"), machine=machine())
     for section in SECTIONS:
+        if section.__name__ in args.skip:
+            continue
         results.update(section(args))
         results["seconds"] = time.time() - started
         args.json.write_text(json.dumps(results, indent=1))   # kept section by section

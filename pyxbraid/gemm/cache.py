@@ -1,5 +1,6 @@
 """A worker's tile cache: the operand tiles it has loaded, bounded in bytes,
-evicting the least recently used tile that no computation holds."""
+evicting the least recently used tile that no computation holds (tiles it is
+told to keep last)."""
 import threading
 from collections import OrderedDict
 
@@ -43,8 +44,11 @@ class TileCache:
     tiles, acquire() waits until one is released.  A tile evicted to make room
     for one of the same shape gives its memory to the new one."""
 
-    def __init__(self, capacity, meter):
-        self.capacity, self.meter = capacity, meter
+    def __init__(self, capacity, meter, keep=None):
+        """keep(key): tiles to evict only when no other unpinned tile is left
+        (the engine keeps A's row panel, which the next output tile of the
+        row needs again, over B's tiles)."""
+        self.capacity, self.meter, self.keep = capacity, meter, keep
         self._entries = OrderedDict()
         self._used = 0
         self._changed = threading.Condition()
@@ -63,6 +67,9 @@ class TileCache:
                 self.hits += 1
                 return entry.array
             nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            if self.capacity is not None and nbytes > self.capacity:
+                raise ValueError(f"tile cache: a tile of {nbytes} bytes cannot fit a capacity "
+                                 f"of {self.capacity}")
             reused = self._make_room(nbytes, shape, dtype)
         if reused is None:
             reused = self.meter.allocate(shape, dtype)
@@ -96,6 +103,14 @@ class TileCache:
             self._used = 0
             self._changed.notify_all()
 
+    def _victim(self):
+        """The least recently used unpinned tile (not one to keep, if possible)."""
+        unpinned = [key for key, entry in self._entries.items() if entry.pins == 0]
+        if self.keep is not None:
+            unkept = [key for key in unpinned if not self.keep(key)]
+            unpinned = unkept or unpinned
+        return unpinned[0] if unpinned else None
+
     def _make_room(self, nbytes, shape, dtype):
         """Reserve nbytes, evicting unpinned tiles (waiting while all are
         pinned); returns an evicted buffer of the same shape to reuse, if any."""
@@ -103,7 +118,7 @@ class TileCache:
         while self.capacity is not None and self._used + nbytes > self.capacity:
             if self._closed:
                 break
-            victim = next((key for key, entry in self._entries.items() if entry.pins == 0), None)
+            victim = self._victim()
             if victim is None:
                 self._changed.wait()
                 continue

@@ -18,6 +18,7 @@ import math
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,6 +154,7 @@ class TiledEngine:
         self.last = None          # ProductStats of the last product
         self.totals = EngineTotals()
         self._blas_limits = None
+        self._crews = None              # the workers' threads (_Crew), once started
         self._lock = threading.Lock()   # one product at a time
 
     def __repr__(self):
@@ -174,7 +176,13 @@ class TiledEngine:
         self.close()
 
     def close(self):
-        """Give BLAS back the threads it had before the engine's first product."""
+        """End the workers' threads, and give BLAS back the threads it had
+        before the engine's first product.  The engine can be used again
+        (it starts new threads)."""
+        with self._lock:
+            if self._crews is not None:
+                self._finalizer()
+                self._crews = None
         if self._blas_limits is not None:
             self._blas_limits.restore_original_limits()
             self._blas_limits = None
@@ -197,16 +205,16 @@ class TiledEngine:
                 raise ValueError("gemm: beta is not 0 but there is no c to scale")
             c = np.zeros((m, n), dtype)
         resident = (not isinstance(a, np.memmap), not isinstance(b, np.memmap))
-        tile = self.tile_for(m, n, k, dtype, resident)
+        # nothing to multiply: C = beta·C, A and B not read (as BLAS with alpha 0)
+        nothing = m == 0 or n == 0 or k == 0 or alpha == 0.0
+        tile = self.tile if nothing else self.tile_for(m, n, k, dtype, resident)
         stats = ProductStats((m, n, k), dtype.name, tile, self.schedule,
                              workers=[WorkerStats(s) for s in self.speeds])
         with self._lock:
             self._limit_blas()
             start = time.perf_counter()
             self.meter.peak = self.meter.current
-            if m == 0 or n == 0:
-                pass
-            elif k == 0:  # op(A)·op(B) is all zeros
+            if nothing:
                 _combine(c, None, 1.0, beta)
             elif all(resident) and not isinstance(c, np.memmap) and m <= tile and n <= tile:
                 stats.direct = True
@@ -287,27 +295,94 @@ class TiledEngine:
         itemsize = dtype.itemsize
         buffers = (2 + (len(tiling.inner) > 1)) * rows * cols * itemsize
         capacity = None if self.memory is None else self.memory // self.workers - buffers
-        workers = [_Worker(w, product, self.meter, capacity, self.speeds[w], dtype)
-                   for w in range(self.workers)]
-        threads = [thread for worker in workers for thread in worker.threads()]
+        workers, handed = [], 0
+        done = threading.Semaphore(0)   # released by each thread of each worker at its end
         try:
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        except BaseException as error:  # an interrupt, or a thread that would not start
+            for w in range(self.workers):
+                workers.append(_Worker(w, product, self.meter, capacity, self.speeds[w], dtype))
+            for crew, worker in zip(self._started_crews(), workers):
+                crew.run(worker, done)
+                handed += len(_Crew.PARTS)
+            _await(done, handed)
+            handed = 0
+        except BaseException as error:  # an interrupt while waiting, or a failed set-up
             product.fail(error)
-            for worker in workers:
-                worker.stand_in()
-            for thread in threads:
-                if thread.ident is not None:  # started
-                    thread.join()
+            _await(done, handed)  # the threads drain what they were handed, then end
             raise
         finally:
             for worker in workers:
                 worker.free_memory()
         if product.error is not None:
             raise product.error
+
+    def _started_crews(self):
+        """The workers' threads, started at the first tiled product and kept
+        (starting threads for every product would cost more than a small
+        product); close() ends them."""
+        if self._crews is None:
+            crews = []
+            try:
+                for w in range(self.workers):
+                    crews.append(_Crew(w))
+            except BaseException:
+                _stop_crews(crews)
+                raise
+            self._crews = crews
+            self._finalizer = weakref.finalize(self, _stop_crews, crews)
+        return self._crews
+
+
+class _Crew:
+    """The three threads of one worker, kept from product to product: each
+    serves its part (load, multiply or write) of the _Worker it is handed."""
+
+    PARTS = ("write", "multiply", "load")   # consumers started first
+
+    def __init__(self, index):
+        self.jobs = {part: queue.SimpleQueue() for part in self.PARTS}
+        self.threads = []
+        try:
+            for part in self.PARTS:
+                thread = threading.Thread(target=self._serve, args=(part,), daemon=True,
+                                          name=f"gemm-worker-{index}-{part}")
+                thread.start()
+                self.threads.append(thread)
+        except BaseException:
+            self.stop()
+            raise
+
+    def run(self, worker, done):
+        for part in self.PARTS:
+            self.jobs[part].put((worker, done))
+
+    def stop(self):
+        for part, thread in zip(self.PARTS, self.threads):
+            self.jobs[part].put(None)
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+    def _serve(self, part):
+        while True:
+            job = self.jobs[part].get()
+            if job is None:
+                return
+            worker, done = job
+            try:
+                getattr(worker, part)()
+            finally:
+                done.release()
+
+
+def _await(done, count):
+    """Wait until `done` has been released `count` times."""
+    for _ in range(count):
+        done.acquire()
+
+
+def _stop_crews(crews):
+    for crew in crews:
+        crew.stop()
 
 
 def _depth(k, tile, resident):
@@ -348,6 +423,9 @@ def _describe(x):
 
 def _check_operands(a, b, c, trans_a, trans_b):
     """(m, n, k, dtype) of a valid product; ValueError naming what is wrong."""
+    for name, flag in (("trans_a", trans_a), ("trans_b", trans_b)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"gemm: {name} must be True or False, got {flag!r}")
     for name, x in (("a", a), ("b", b)):
         if not isinstance(x, np.ndarray) or x.ndim != 2:
             raise ValueError(f"gemm: {name} must be a 2-D numpy array, got {_describe(x)}")
@@ -368,10 +446,31 @@ def _check_operands(a, b, c, trans_a, trans_b):
         if not c.flags.writeable:
             raise ValueError("gemm: c is read-only")
         for name, x in (("a", a), ("b", b)):
-            if c.size and x.size and np.may_share_memory(c, x):
+            if _overlap(c, x):
                 raise ValueError(f"gemm: c overlaps {name}; the product would read what it "
                                  f"has overwritten")
     return m, n, k, a.dtype
+
+
+def _row_panel(key):
+    """Tiles of A: the next output tile of the row (tasks go row by row) needs them again."""
+    return key[0] == "A"
+
+
+def _overlap(c, x):
+    """Whether writing c may change x: shared memory (exactly, where numpy
+    can tell at little cost), or two mappings of one file."""
+    if not c.size or not x.size:
+        return False
+    if isinstance(c, np.memmap) and isinstance(x, np.memmap) and \
+            c.filename is not None and c.filename == x.filename:
+        return True
+    if not np.may_share_memory(c, x):
+        return False
+    try:
+        return np.shares_memory(c, x, max_work=100_000)
+    except np.exceptions.TooHardError:
+        return True
 
 
 class _Product:
@@ -419,7 +518,7 @@ class _Worker:
     def __init__(self, index, product, meter, capacity, speed, dtype):
         self.index, self.product, self.meter, self.speed = index, product, meter, speed
         self.stats = product.stats.workers[index]
-        self.cache = TileCache(capacity, meter)
+        self.cache = TileCache(capacity, meter, keep=_row_panel)
         self.loaded = queue.Queue(maxsize=1)   # (task, kk, keys, a, b) ready to multiply
         # Loading ahead: tiles read from files are loaded while the previous
         # step multiplies; tiles in memory need no loading, so a tile is
@@ -428,32 +527,17 @@ class _Worker:
         self.finished = queue.Queue()          # (task, buffer) to write back
         self.free = queue.Queue()              # output buffers not in use
         rows, cols, _ = product.tiling.largest()
-        self._buffers = [meter.allocate(rows * cols, dtype) for _ in range(2)]
+        self._buffers, self._scratch = [], None
+        try:
+            for _ in range(2):
+                self._buffers.append(meter.allocate(rows * cols, dtype))
+            if len(product.tiling.inner) > 1:
+                self._scratch = meter.allocate(rows * cols, dtype)
+        except BaseException:
+            self.free_memory()
+            raise
         for buffer in self._buffers:
             self.free.put(buffer)
-        self._scratch = meter.allocate(rows * cols, dtype) \
-            if len(product.tiling.inner) > 1 else None
-
-    def threads(self):
-        """The writer, the multiplier and the loader, in the order to start
-        them: each waits only on the ones after it, which stand_in() can
-        stand in for when they do not start."""
-        name = f"gemm-worker-{self.index}"
-        self._threads = [threading.Thread(target=target, name=f"{name}-{part}", daemon=True)
-                         for part, target in (("write", self._write),
-                                              ("multiply", self._multiply),
-                                              ("load", self._load))]
-        return self._threads
-
-    def stand_in(self):
-        """After a thread failed to start: hand on the end that the first of
-        this worker's threads not started would have, so that the started
-        ones finish."""
-        write, multiply, load = (thread.ident is not None for thread in self._threads)
-        if write and not multiply:
-            self.finished.put(None)
-        elif multiply and not load:
-            self.loaded.put(None)
 
     def free_memory(self):
         self.cache.close()
@@ -463,7 +547,7 @@ class _Worker:
         self.stats.loads, self.stats.hits = self.cache.loads, self.cache.hits
         self.stats.bytes_loaded = self.cache.bytes_loaded
 
-    def _load(self):
+    def load(self):
         product = self.product
         try:
             while not product.failed:
@@ -500,7 +584,7 @@ class _Worker:
         keys.append(key)
         return tile
 
-    def _multiply(self):
+    def multiply(self):
         product, last = self.product, len(self.product.tiling.inner) - 1
         buffer = None
         try:
@@ -546,7 +630,7 @@ class _Worker:
         self.stats.steps += 1
         self.stats.busy_seconds += time.perf_counter() - start
 
-    def _write(self):
+    def write(self):
         product = self.product
         while True:
             item = self.finished.get()
