@@ -302,7 +302,6 @@ EPOCH_RUNS = [  # (what, --set values)
 def epoch_worker(out, sets):
     """One run of the wide example in this process: its summary, the peak of
     what Python and numpy allocated (tracemalloc) and the peak RSS."""
-    import resource
     import tracemalloc
 
     from pyxbraid.cli.main import main as mgrit_train
@@ -319,8 +318,16 @@ def epoch_worker(out, sets):
     _, peak = tracemalloc.get_traced_memory()
     summary = json.loads((out / "summary.json").read_text())
     return dict(wall_time=summary["wall_time"], final=summary["final"],
-                gemm=summary.get("gemm"), allocated_peak=peak,
-                max_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                gemm=summary.get("gemm"), allocated_peak=peak, max_rss=peak_rss())
+
+
+def peak_rss():
+    """This process's peak resident set (VmHWM: unlike ru_maxrss, not
+    inherited from the parent that started it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def epoch(args):
@@ -351,7 +358,8 @@ def epoch(args):
            "max RSS MiB", "final loss", "validation accuracy"],
           [[r["what"], f"{r['wall_time']:.2f}",
             f"{mib(r['gemm']['peak_bytes']):.1f}" if r["gemm"] else "-",
-            f"{mib(r['allocated_peak']):.1f}", f"{mib(r['max_rss']):.0f}",
+            f"{mib(r['allocated_peak']):.1f}",
+            f"{mib(r['max_rss']):.0f}" if r["max_rss"] is not None else "-",
             f"{r['final']['loss']:.6f}",
             f"{r['final']['validation_accuracy']:.4f}"] for r in rows])
     return dict(epoch=rows)

@@ -308,7 +308,20 @@ def test_single_in_memory_tile_is_direct():
         a17, b17, c17 = operands(rng, 17, 16, 100)
         assert_product(engine.gemm(a17, b17), a17, b17, c17)
         assert not engine.last.direct and sum(engine.last.tiles) == 2
-        assert engine.last.peak_bytes > 0
+        assert engine.last.peak_bytes == 0   # summed in C itself: no buffers
+        assert_product(engine.gemm(a17, b17, c17.copy(), beta=1.0), a17, b17, c17, beta=1.0)
+        assert engine.last.peak_bytes > 0    # beta 1: buffers, combined into C
+
+
+def test_beta_zero_sums_in_c_and_scales_it_by_alpha():
+    """C in memory, beta 0: the tiles are summed in C itself (no output
+    buffers), alpha scales them there; a memmap C goes through the buffers."""
+    rng = np.random.default_rng(97)
+    a, b, c = operands(rng, 30, 20, 50)
+    with TiledEngine(workers=2, tile=8) as engine:
+        out = engine.gemm(a, b, np.full((30, 20), np.nan), alpha=-2.5)
+        assert_allclose(out, -2.5 * (a @ b), rtol=1e-12, atol=1e-12)
+        assert engine.last.peak_bytes == 0
 
 
 def test_product_stats():
@@ -818,29 +831,28 @@ def test_budget_too_small_for_the_given_tile(tmp_path):
 
 def test_automatic_tile_shrinks_to_fit_the_budget(tmp_path):
     """No tile given: the tile halves from 2048 (256 for this size) until
-    each worker has room for two steps' tiles (to load ahead), else for one,
-    down to 16; only when even 16 does not fit one step, ValueError."""
+    each worker's working set (two output buffers, a product buffer, an A
+    and a B tile) fits the budget, down to 16; only when even 16 does not
+    fit, ValueError."""
     n, workers = 300, 2
     rng = np.random.default_rng(47)
     a, b, c = operands(rng, n, n, n)
     a_file, b_file = on_disk(tmp_path, "a", a), on_disk(tmp_path, "b", b)
     one_step = lambda t: (3 + 2) * t * t * F64       # noqa: E731 - buffers, an A and a B tile
-    two_steps = lambda t: (3 + 4) * t * t * F64      # noqa: E731 - buffers, two of each
     resident = (False, False)
     with TiledEngine(workers=workers) as unbounded:
         assert unbounded.tile_for(n, n, n, np.float64, resident) == 256
         assert unbounded.tile_for(4000, 4000, 10, np.float64) == 2048
         assert unbounded.working_set(n, n, n, 64, np.float64, resident) == one_step(64)
-        assert unbounded.working_set(n, n, n, 64, np.float64, resident, ahead=True) == \
-            two_steps(64)
-    with TiledEngine(workers=workers, memory=workers * two_steps(64)) as engine:
+        # in memory: no A or B tiles, all of k in one step (no product buffer)
+        assert unbounded.working_set(n, n, n, 64, np.float64) == 2 * 64 * 64 * F64
+    with TiledEngine(workers=workers, memory=workers * one_step(64)) as engine:
         assert engine.tile_for(n, n, n, np.float64, resident) == 64
         assert_product(engine.gemm(a_file, b_file), a, b, c)
-        assert engine.last.tile == 64 and engine.last.peak_bytes <= workers * two_steps(64)
-    # room for one step of 64 but not two: a tile of 32, which has room for two
-    with TiledEngine(workers=workers, memory=workers * one_step(64)) as engine:
+        assert engine.last.tile == 64 and engine.last.peak_bytes <= workers * one_step(64)
+    # a byte short of one step of 64: a tile of 32
+    with TiledEngine(workers=workers, memory=workers * one_step(64) - 1) as engine:
         assert engine.tile_for(n, n, n, np.float64, resident) == 32
-    # 16 with room for one step only: still runs
     with TiledEngine(workers=workers, memory=workers * one_step(16)) as engine:
         assert engine.tile_for(n, n, n, np.float64, resident) == 16
         assert_product(engine.gemm(a_file[:40, :50], b_file[:50, :30]), a[:40, :50],

@@ -1,5 +1,5 @@
-"""The layers of the house: the library (pyxbraid and its nn, data and train
-packages) stands on numpy, mpi4py and the extension alone; the command line
+"""The layers of the house: the library (pyxbraid and its nn, data, train and
+gemm packages) stands on numpy, mpi4py, threadpoolctl and the extension alone; the command line
 (cli/, installed as pyxbraid.cli) stands on the library and its extra [cli]
 (click, pydantic, PyYAML, matplotlib); nothing in the library imports the
 command line."""

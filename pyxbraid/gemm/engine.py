@@ -116,8 +116,7 @@ class TiledEngine:
 
     workers: how many (threads standing for devices); tile: the side of the
     square tiles (None: 2048, halved down to 256 until every worker has at
-    least two output tiles, and further until the memory budget holds two
-    steps' tiles of each worker, or at least one);
+    least two output tiles, and further until the memory budget fits);
     memory: bytes for all caches and buffers together (None: unbounded),
     shared equally by the workers; speeds: per worker, its speed relative to
     a full one, in (0, 1] (a worker of speed 0.5 rests as long as it has
@@ -241,29 +240,32 @@ class TiledEngine:
         tile = DEFAULT_TILE
         while tile > MIN_AUTO_TILE and _count(m, tile) * _count(n, tile) < 2 * self.workers:
             tile //= 2
-        # room to load the next step's tiles while one multiplies, if it can be had
-        while tile > SMALLEST_TILE and not self._fits(m, n, k, tile, dtype, resident, ahead=True):
+        # the largest that fits: fewer, larger steps cost less than loading ahead
+        # (measured: out of core at n = 2048, tile 512 without room to load
+        # ahead runs 1.3x faster than tile 256 with it)
+        while tile > SMALLEST_TILE and not self._fits(m, n, k, tile, dtype, resident):
             tile //= 2
         self._check_budget(m, n, k, tile, dtype, resident)
         return tile
 
-    def working_set(self, m, n, k, tile, dtype=np.float64, resident=(True, True), ahead=False):
+    def working_set(self, m, n, k, tile, dtype=np.float64, resident=(True, True)):
         """Bytes one worker needs at least: two output tiles, a product tile
         when there is more than one inner step, and one tile of each operand
         that is a memmap (an operand in memory is used where it is, as a
-        device maps host memory: it takes all of k in one step); ahead: two
-        of each, to load the next step's while one multiplies."""
+        device maps host memory: it takes all of k in one step).  What the
+        budget leaves beyond is cache: for the tiles the next steps need
+        again, and to load the next step's while one multiplies."""
         tiling = Tiling(m, n, k, tile, _depth(k, tile, resident))
         rows, cols, inner = tiling.largest()
         buffers = (2 + (len(tiling.inner) > 1)) * rows * cols
         loaded = (not resident[0]) * rows * inner + (not resident[1]) * inner * cols
-        return (buffers + (1 + ahead) * loaded) * np.dtype(dtype).itemsize
+        return (buffers + loaded) * np.dtype(dtype).itemsize
 
     # ----------------------------------------------------------------------
 
-    def _fits(self, m, n, k, tile, dtype, resident, ahead=False):
+    def _fits(self, m, n, k, tile, dtype, resident):
         return self.memory is None or \
-            self.workers * self.working_set(m, n, k, tile, dtype, resident, ahead) <= self.memory
+            self.workers * self.working_set(m, n, k, tile, dtype, resident) <= self.memory
 
     def _check_budget(self, m, n, k, tile, dtype, resident):
         if self._fits(m, n, k, tile, dtype, resident):
@@ -479,6 +481,8 @@ class _Product:
     def __init__(self, a, b, c, alpha, beta, trans_a, trans_b, resident, tiling, stats):
         self.a, self.b, self.c = a, b, c
         self.resident = resident
+        # C in memory with beta 0: tiles are summed in C (no buffer to copy back)
+        self.in_place = beta == 0.0 and not isinstance(c, np.memmap)
         self.alpha, self.beta = alpha, beta
         self.trans_a, self.trans_b = trans_a, trans_b
         self.tiling, self.stats = tiling, stats
@@ -529,8 +533,9 @@ class _Worker:
         rows, cols, _ = product.tiling.largest()
         self._buffers, self._scratch = [], None
         try:
-            for _ in range(2):
-                self._buffers.append(meter.allocate(rows * cols, dtype))
+            for _ in range(2):  # (empty tokens of the double buffering when C takes the sums)
+                self._buffers.append(meter.allocate(0 if product.in_place else rows * cols,
+                                                    dtype))
             if len(product.tiling.inner) > 1:
                 self._scratch = meter.allocate(rows * cols, dtype)
         except BaseException:
@@ -599,7 +604,7 @@ class _Worker:
                     if kk == 0:
                         buffer = self.free.get()
                     if not product.failed:
-                        self._step(buffer, kk, a, b)
+                        self._step(self._target(task, buffer, a, b), kk, a, b)
                 except BaseException as error:
                     product.fail(error)
                 finally:
@@ -613,11 +618,19 @@ class _Worker:
         finally:
             self.finished.put(None)
 
-    def _step(self, buffer, kk, a, b):
-        start = time.perf_counter()
+    def _target(self, task, buffer, a, b):
+        """Where output tile `task` is summed: in C itself when C is in
+        memory and its old values are not wanted (beta 0), else in the buffer
+        that the writer combines into C."""
+        if self.product.in_place:
+            return self.product.c_tile(*task)
         shape = (a.shape[0], b.shape[1])
+        return buffer[:shape[0] * shape[1]].reshape(shape)
+
+    def _step(self, tile, kk, a, b):
+        start = time.perf_counter()
+        shape = tile.shape
         size = shape[0] * shape[1]
-        tile = buffer[:size].reshape(shape)
         if kk == 0:
             np.matmul(a, b, out=tile)
         else:
@@ -640,7 +653,11 @@ class _Worker:
             try:
                 if not product.failed:
                     c = product.c_tile(i, j)
-                    _combine(c, buffer[:c.size].reshape(c.shape), product.alpha, product.beta)
+                    if not product.in_place:
+                        _combine(c, buffer[:c.size].reshape(c.shape), product.alpha,
+                                 product.beta)
+                    elif product.alpha != 1.0:
+                        c *= product.alpha
                     self.stats.tiles += 1
             except BaseException as error:
                 product.fail(error)
