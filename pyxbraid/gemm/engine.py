@@ -25,7 +25,7 @@ import numpy as np
 
 from pyxbraid.checks import is_real, positive_int
 from pyxbraid.gemm.cache import MemoryMeter, TileCache
-from pyxbraid.gemm.tiles import SCHEDULES, TaskQueue, Tiling
+from pyxbraid.gemm.tiles import SCHEDULES, TaskQueue, Tiling, product_shape
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DEFAULT_TILE = 2048       # BLASX's tile for double precision
@@ -435,12 +435,7 @@ def _check_operands(a, b, c, trans_a, trans_b):
             raise ValueError(f"gemm: {name} must be float32 or float64, got {x.dtype}")
     if a.dtype != b.dtype:
         raise ValueError(f"gemm: a and b must have one dtype, got a {a.dtype} and b {b.dtype}")
-    m, k = a.shape[::-1] if trans_a else a.shape
-    k_b, n = b.shape[::-1] if trans_b else b.shape
-    if k != k_b:
-        raise ValueError(f"gemm: inner dimensions differ: op(a) is {m}x{k} (a {a.shape}, "
-                         f"trans_a={trans_a}), op(b) is {k_b}x{n} (b {b.shape}, "
-                         f"trans_b={trans_b})")
+    m, n, k = product_shape(a, b, trans_a, trans_b)
     if c is not None:
         if not isinstance(c, np.ndarray) or c.shape != (m, n) or c.dtype != a.dtype:
             raise ValueError(f"gemm: c must be a {a.dtype} array of shape {(m, n)}, got "

@@ -10,6 +10,18 @@ import threading
 SCHEDULES = ("dynamic", "static")
 
 
+def product_shape(a, b, trans_a, trans_b):
+    """(m, n, k) of op(a)·op(b) for 2-D arrays; ValueError when the inner
+    dimensions differ."""
+    m, k = a.shape[::-1] if trans_a else a.shape
+    k_b, n = b.shape[::-1] if trans_b else b.shape
+    if k != k_b:
+        raise ValueError(f"gemm: inner dimensions differ: op(a) is {m}x{k} (a {a.shape}, "
+                         f"trans_a={trans_a}), op(b) is {k_b}x{n} (b {b.shape}, "
+                         f"trans_b={trans_b})")
+    return m, n, k
+
+
 def spans(size, tile):
     """[(start, stop)] cutting range(size) into pieces of at most `tile`."""
     return [(start, min(start + tile, size)) for start in range(0, size, tile)]

@@ -12,6 +12,8 @@ import contextlib
 
 import numpy as np
 
+from pyxbraid.gemm.tiles import product_shape
+
 BACKENDS = ("numpy", "tiled")
 
 
@@ -46,12 +48,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, out=None):
             raise ValueError(f"gemm: {name} must be a 2-D float64 array, got "
                              f"{getattr(array, 'dtype', type(array).__name__)} "
                              f"of shape {np.shape(array)}")
-    m, k = a.shape[::-1] if trans_a else a.shape
-    k_b, n = b.shape[::-1] if trans_b else b.shape
-    if k != k_b:
-        raise ValueError(f"gemm: inner dimensions differ: op(a) is {(m, k)} "
-                         f"(a {a.shape}, trans_a={trans_a}), op(b) is {(k_b, n)} "
-                         f"(b {b.shape}, trans_b={trans_b})")
+    m, n, _ = product_shape(a, b, trans_a, trans_b)
     if out is not None and (not isinstance(out, np.ndarray) or out.shape != (m, n)
                             or out.dtype != np.float64):
         raise ValueError(f"gemm: out must be a float64 array of shape {(m, n)}, got "
