@@ -246,8 +246,11 @@ def same_on_the_tiled_engine(run, base, sets, tmp_path, capsys):
     assert len(gemm["tiles"]) == gemm["workers"] and min(gemm["tiles"]) > 0
     assert "gemm" not in numpy_run.summary and "tiled GEMM:" in run.out
     memory = {s.split("=")[0]: s.split("=")[1] for s in sets}.get("network.gemm.memory")
-    if memory is not None:
-        assert 0 < gemm["peak_bytes"] <= int(memory)
+    if memory is not None:  # within it, and it made the tiles smaller
+        assert 0 <= gemm["peak_bytes"] <= int(memory)
+        unbounded = Run(base, [s for s in sets if not s.startswith("network.gemm.memory")],
+                        tmp_path / "unbounded", capsys)
+        assert sum(gemm["tiles"]) > sum(unbounded.summary["gemm"]["tiles"])
 
 
 def weights_in_files(run, base, sets, tmp_path, capsys):

@@ -85,14 +85,16 @@ def test_sections_hold_only_the_fields_of_their_kind(tmp_path):
     peaks = dumped(load_problem(write(tmp_path, PEAKS)))
     assert peaks["data"] == {"kind": "peaks", "n_train": 5000, "n_val": 200}
     assert set(peaks["network"]) == {"kind", "width", "layers", "T", "activation",
-                                     "opening_activation", "gamma_t", "gamma_d", "init_scale"}
+                                     "opening_activation", "gamma_t", "gamma_d", "init_scale",
+                                     "gemm"}
+    assert peaks["network"]["gemm"] == {"backend": "numpy"}  # the engine's fields unused
     assert "window" not in peaks["train"] and "schedule" not in peaks["train"]
     assert "lr_growth" not in peaks["mgrit"] and "skip" not in peaks["mgrit"]
     assert "nfmg" not in peaks["mgrit"]  # cycle V
     xor = dumped(load_problem(write(tmp_path, BASE)))
     assert xor["data"] == {"kind": "xor"} and "layer_parallel" not in xor
     assert set(xor["network"]) == {"kind", "sizes", "activation", "output_activation", "bias",
-                                   "loss", "init"}
+                                   "loss", "init", "gemm", "out_of_core"}
     assert "optimizer" not in xor["train"] and "checkpoint_every" not in xor["train"]
 
 
