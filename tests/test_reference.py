@@ -137,12 +137,12 @@ def test_solution_is_bitwise_independent_of_the_number_of_ranks():
 C_EXAMPLE = ROOT / "vendor" / "xbraid" / "examples" / "dahlquist"
 
 
-def c_example(nranks, run, env=None):
+def c_example(nranks, run, env=None, extra=()):
     opts, stepform = run_options(run)
     cmd = [mpirun_executable(), "-n", str(nranks), str(C_EXAMPLE), "-history", "-counts",
            "-ntime", str(opts["ntime"]), "-ml", str(opts["ml"]), "-cf", str(opts["cf"]),
            "-nu", str(opts["nu"]), "-tol", repr(opts["tol"]), "-skip", str(int(opts["skip"])),
-           "-stepform", str(stepform)]
+           "-stepform", str(stepform), *map(str, extra)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     lines = [line.split() for line in out.stdout.splitlines()]
@@ -164,6 +164,32 @@ def test_c_library_matches_reference(name):
         k: v for k, v in run["counts_np1"].items() if v}
     history, _, _ = c_example(2, run)
     assert history == run["rnorms"]["np2"]
+
+
+@pytest.mark.c_library
+@pytest.mark.skipif(not C_EXAMPLE.exists(), reason="C example not built (make install)")
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_c_library_batched_step_is_the_per_point_step_bit_for_bit(name):
+    """[ours] braid_SetStepBatch: the reference histories and callback counts
+    bit for bit on 1 and 2 ranks, whatever the cap on the batch (1, 3, none),
+    and the batched step really batches (far fewer calls than steps)."""
+    run = RUNS[name]
+    for nranks, reference in ((1, run["rnorms"]["np1"]), (2, run["rnorms"]["np2"])):
+        for cap in (0, 1, 3):
+            history, counts, niter = c_example(nranks, run, extra=["-batch", cap])
+            assert niter == run["niter"] and history == reference, (nranks, cap)
+            batches = counts.pop("batches")
+            if nranks == 1:
+                assert {k: v for k, v in counts.items() if v} == {
+                    k: v for k, v in run["counts_np1"].items() if v}
+            opts, _ = run_options(run)
+            assert batches <= counts["step"]
+            if opts["ml"] == 1:  # one level: a sequential solve, nothing to batch
+                assert batches == 0
+            elif cap == 1:
+                assert 0 < batches < counts["step"]   # the coarsest solve steps point by point
+            elif cap == 0 and opts["ntime"] > 2 * opts["cf"]:
+                assert 0 < batches < counts["step"] // 2
 
 
 C_SOURCES = sorted((ROOT / "vendor" / "xbraid").glob("*.c")) + [C_EXAMPLE.with_suffix(".c")]

@@ -151,9 +151,11 @@ def run_c_example(args, tool=()):
 @pytest.mark.parametrize("callback, at", [("step", 300), ("init", 3), ("clone", 500),
                                           ("free", 400), ("sum", 700), ("norm", 20),
                                           ("access", 5)])
-def test_c_callback_failure_stops_and_frees_everything(callback, at):
+@pytest.mark.parametrize("batch", [[], ["-batch", "0"], ["-batch", "3"]],
+                         ids=["per-point", "batched", "batched-by-3"])
+def test_c_callback_failure_stops_and_frees_everything(callback, at, batch):
     out = run_c_example(["-ntime", "200", "-ml", "4", "-tol", "1e-10", "-counts",
-                         "-fail", callback, str(at)])
+                         "-fail", callback, str(at)] + batch)
     assert out.returncode == 42, out.stdout + out.stderr
     assert "braid_Drive returned 42" in out.stdout
     counts = dict(re.findall(r"count (\w+) (\d+)", out.stdout))
@@ -164,7 +166,9 @@ def test_c_callback_failure_stops_and_frees_everything(callback, at):
 @pytest.mark.c_library
 @pytest.mark.skipif(not (valgrind and C_EXAMPLE.exists()), reason="needs valgrind")
 @pytest.mark.parametrize("extra", [[], ["-fail", "sum", "900"], ["-fmg", "-storage", "0"],
-                                   ["-seqsoln", "-fail", "step", "150"]])
+                                   ["-seqsoln", "-fail", "step", "150"],
+                                   ["-batch", "0", "-storage", "0", "-fail", "step", "300"],
+                                   ["-batch", "2", "-cf", "3", "-nu", "2"]])
 def test_c_library_under_valgrind(extra):
     out = run_c_example(["-ntime", "100", "-ml", "4", "-tol", "1e-10"] + extra,
                         tool=[valgrind, "--leak-check=full"])

@@ -48,6 +48,17 @@ typedef struct
    braid_Int   is_send;
 } _braid_Msg;
 
+/* What a batched step is told, and the arrays of the batch (grown, never shrunk). */
+struct _braid_StepBatch_struct
+{
+   braid_Core    core;
+   braid_Int     n, capacity;
+   braid_Int     level, caller;
+   braid_Real   *tstart, *tstop;
+   braid_Int    *tindex;
+   braid_Vector *ustop, *fstop;
+};
+
 struct _braid_Core_struct
 {
    /* communicators */
@@ -83,6 +94,9 @@ struct _braid_Core_struct
    braid_Int              useshell;
    braid_PtFcnBufAlloc    bufalloc;  /* NULL: malloc */
    braid_PtFcnBufFree     buffree;   /* NULL: free */
+   braid_PtFcnStepBatch   step_batch;  /* [ours] NULL: step point by point */
+   braid_Int              max_batch;   /* steps per batched call, 0 = no limit */
+   struct _braid_StepBatch_struct *batch;  /* its status and arrays, grown as needed */
 
    /* options */
    braid_Int  max_levels, min_coarse, relax_only_cg;
@@ -225,6 +239,9 @@ braid_Int _braid_BaseAccess(braid_Core core, braid_Int level, braid_Int index, b
 braid_Int _braid_BaseSync(braid_Core core, braid_Int caller);
 braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                       braid_Int caller);
+braid_Int _braid_StepBatch(braid_Core core, braid_Int level, braid_Int n,
+                           const braid_Int *index, braid_Vector *u, braid_Int caller);
+void      _braid_FreeStepBatch(braid_Core core);
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index,
                           braid_Vector ustop, braid_Vector r, braid_Int caller);
 braid_Int _braid_FASResidual(braid_Core core, braid_Int level, braid_Int index,

@@ -4,6 +4,7 @@
  * The elementary operations STEP, A and FAS residual of the semantics
  * document live here too, because they fix the order of the user calls.
  */
+#include <stdlib.h>
 #include "_braid.h"
 
 braid_Int
@@ -186,6 +187,115 @@ _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
    if (fstop != NULL)
    {
       _braid_Check(_braid_BaseSum(core, 1.0, fstop, 1.0, u));
+   }
+   return 0;
+}
+
+/* The batch's arrays with room for n steps. */
+static braid_Int
+_braid_BatchRoom(braid_Core core, braid_Int n)
+{
+   struct _braid_StepBatch_struct *b = core->batch;
+
+   if (b == NULL)
+   {
+      b = core->batch = _braid_CAlloc(1, sizeof(*b));
+      if (b == NULL)
+      {
+         return braid_ERROR_MEMORY;
+      }
+      b->core = core;
+   }
+   if (n > b->capacity)
+   {
+      braid_Real   *tstart = realloc(b->tstart, (size_t) n * sizeof(braid_Real));
+      braid_Real   *tstop;
+      braid_Int    *tindex;
+      braid_Vector *ustop, *fstop;
+
+      if (tstart != NULL) b->tstart = tstart;
+      tstop = realloc(b->tstop, (size_t) n * sizeof(braid_Real));
+      if (tstop != NULL) b->tstop = tstop;
+      tindex = realloc(b->tindex, (size_t) n * sizeof(braid_Int));
+      if (tindex != NULL) b->tindex = tindex;
+      ustop = realloc(b->ustop, (size_t) n * sizeof(braid_Vector));
+      if (ustop != NULL) b->ustop = ustop;
+      fstop = realloc(b->fstop, (size_t) n * sizeof(braid_Vector));
+      if (fstop != NULL) b->fstop = fstop;
+      if (tstart == NULL || tstop == NULL || tindex == NULL || ustop == NULL || fstop == NULL)
+      {
+         return braid_ERROR_MEMORY;
+      }
+      b->capacity = n;
+   }
+   return 0;
+}
+
+void
+_braid_FreeStepBatch(braid_Core core)
+{
+   struct _braid_StepBatch_struct *b = core->batch;
+
+   if (b != NULL)
+   {
+      free(b->tstart);
+      free(b->tstop);
+      free(b->tindex);
+      free(b->ustop);
+      free(b->fstop);
+      free(b);
+      core->batch = NULL;
+   }
+}
+
+/*
+ * [ours] STEP of n independent points at once: u[i] holds the value at
+ * index[i]-1 on `level`; afterwards it holds the value at index[i].  The
+ * batched step is called on at most max_batch of them at a time; each u[i]
+ * gets the arithmetic of _braid_Step (the FAS right-hand side added after,
+ * unless a user residual takes it in the step).
+ */
+braid_Int
+_braid_StepBatch(braid_Core core, braid_Int level, braid_Int n, const braid_Int *index,
+                 braid_Vector *u, braid_Int caller)
+{
+   _braid_Grid *g        = &core->grids[level];
+   braid_Int    in_step  = core->residual != NULL && level > 0;
+   braid_Int    chunk    = core->max_batch > 0 ? core->max_batch : n;
+   braid_Int    first, m, i, rc;
+   struct _braid_StepBatch_struct *b;
+
+   if (n <= 0)
+   {
+      return 0;
+   }
+   _braid_Check(_braid_BatchRoom(core, _braid_Min(chunk, n)));
+   b         = core->batch;
+   b->level  = level;
+   b->caller = caller;
+   for (first = 0; first < n; first += m)
+   {
+      m = _braid_Min(chunk, n - first);
+      for (i = 0; i < m; i++)
+      {
+         braid_Int idx = index[first + i];
+
+         _braid_SetStepStatus(core, level, idx, caller);
+         b->tstart[i] = core->t;
+         b->tstop[i]  = core->tnext;
+         b->tindex[i] = core->idx;
+         b->ustop[i]  = _braid_UStop(core, level, idx, u[first + i]);
+         b->fstop[i]  = in_step ? g->fa[idx - g->ilower] : NULL;
+      }
+      b->n = m;
+      _braid_Timed(core, _braid_TIMER_STEP,
+                   core->step_batch(core->app, m, b->ustop, b->fstop, u + first, b));
+      _braid_Check(_braid_UserResult(rc));
+      for (i = 0; i < m && level > 0 && !in_step; i++)
+      {
+         _braid_Check(_braid_BaseSum(core, 1.0, g->fa[index[first + i] - g->ilower], 1.0,
+                                     u[first + i]));
+      }
    }
    return 0;
 }

@@ -444,6 +444,29 @@ braid_Int braid_GetMyID(braid_Core core, braid_Int *myid_ptr);
 braid_Int braid_GetSpatialAccuracy(braid_StepStatus status, braid_Real loose_tol,
                                    braid_Real tight_tol, braid_Real *tol_ptr);
 
+/* ------------------------------------------------ batched steps [ours] */
+
+/* [ours] n steps at once, of independent intervals of this rank: step i
+   advances u[i] from the status's tstart(i) to tstop(i), exactly as the
+   single step would with ustop[i] and fstop[i] (fstop[i] non-NULL only when
+   a user residual is set, on coarse levels; otherwise the core adds the
+   right-hand side after).  Returns 0, or a non-zero code that stops the
+   solve. */
+typedef braid_Int (*braid_PtFcnStepBatch)(braid_App app, braid_Int n, braid_Vector *ustop,
+                                          braid_Vector *fstop, braid_Vector *u,
+                                          braid_StepBatchStatus status);
+/* [ours] Let the sweeps whose steps are independent across intervals step
+   them together: the j-th F-point of every interval of the rank in one call
+   (then the C-points), at most max_batch steps a call (0: no limit; each
+   step of a call keeps its vector, so the extra memory is at most max_batch
+   pointers).  The arithmetic on every vector is the single step's, in the
+   same order, so the result is bit for bit the per-point one; callbacks other
+   than the step (access, messages) may come in another order.  NULL turns it
+   off (the default).  Sweeps batched: F/C-relaxation.  braid_ERROR_ARG for a
+   negative max_batch. */
+braid_Int braid_SetStepBatch(braid_Core core, braid_PtFcnStepBatch step_batch,
+                             braid_Int max_batch);
+
 #ifdef __cplusplus
 }
 #endif

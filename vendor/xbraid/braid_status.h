@@ -340,6 +340,31 @@ braid_Int braid_ObjectiveStatusGetNTPoints(braid_ObjectiveStatus s, braid_Int *n
 /* The stopping tolerance as set. */
 braid_Int braid_ObjectiveStatusGetTol(braid_ObjectiveStatus s, braid_Real *tol_ptr);
 
+/* ----------------------------------------------- batched steps [ours] */
+
+/* [ours] What a batched step (braid_SetStepBatch) is told: n steps on one
+   level, for one calling function, step i from tstart[i] to tstop[i] at
+   tindex[i] (the index of tstart[i]).  Valid only during the call. */
+typedef struct _braid_StepBatch_struct *braid_StepBatchStatus;
+
+/* [ours] The number of steps in the batch. */
+braid_Int braid_StepBatchStatusGetSize(braid_StepBatchStatus s, braid_Int *n_ptr);
+/* [ours] The times step i starts from and ends at; braid_ERROR_ARG unless
+   0 <= i < n. */
+braid_Int braid_StepBatchStatusGetTstartTstop(braid_StepBatchStatus s, braid_Int i,
+                                              braid_Real *tstart_ptr, braid_Real *tstop_ptr);
+/* [ours] The index of step i's tstart on its level; braid_ERROR_ARG unless
+   0 <= i < n. */
+braid_Int braid_StepBatchStatusGetTIndex(braid_StepBatchStatus s, braid_Int i,
+                                         braid_Int *tindex_ptr);
+/* [ours] The level of the batch's steps (0 = finest). */
+braid_Int braid_StepBatchStatusGetLevel(braid_StepBatchStatus s, braid_Int *level_ptr);
+/* [ours] The sweep the batch belongs to (braid_ASCaller_*). */
+braid_Int braid_StepBatchStatusGetCallingFunction(braid_StepBatchStatus s,
+                                                  braid_Int *caller_ptr);
+/* [ours] Iterations done so far. */
+braid_Int braid_StepBatchStatusGetIter(braid_StepBatchStatus s, braid_Int *iter_ptr);
+
 #ifdef __cplusplus
 }
 #endif

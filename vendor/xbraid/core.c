@@ -144,6 +144,7 @@ braid_Destroy(braid_Core core)
    free(core->CWts);
    free(core->rnorms);
    free(core->timer_file_stem);
+   _braid_FreeStepBatch(core);
    if (core->printfile != NULL)
    {
       fclose(core->printfile);
@@ -431,6 +432,19 @@ braid_Int
 braid_SetSync(braid_Core core, braid_PtFcnSync sync)
 {
    core->sync = sync;
+   return 0;
+}
+
+/* [ours] */
+braid_Int
+braid_SetStepBatch(braid_Core core, braid_PtFcnStepBatch step_batch, braid_Int max_batch)
+{
+   if (max_batch < 0)
+   {
+      return braid_ERROR_ARG;
+   }
+   core->step_batch = step_batch;
+   core->max_batch  = max_batch;
    return 0;
 }
 

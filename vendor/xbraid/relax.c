@@ -207,6 +207,143 @@ cleanup:
  * nsweeps F-then-C sweeps on `level`.  `final` marks the closing sweep of a
  * solve (braid_SetFinalFCRelax): it reports every point to access, done = 1.
  */
+/*
+ * [ours] The same sweeps with a batched step (braid_SetStepBatch): every
+ * interval's start value first (right to left, as above), then the j-th
+ * F-point of every interval in one batch, j = 0, 1, ..., then the C-points.
+ * Each vector sees the arithmetic of the point-by-point sweep in the same
+ * order, and the C-steps still start from the old C-values; only the order
+ * of callbacks across intervals (access, messages) differs.
+ */
+static braid_Int
+_braid_FCRelaxBatched(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int final)
+{
+   _braid_Grid  *g          = &core->grids[level];
+   braid_Real    cwt        = _braid_LevelCWt(core, level);
+   braid_Int     weighted   = (cwt != 1.0) &&
+                              (level != core->nlevels - 1 || core->relax_only_cg);
+   braid_Int     access_all = final || core->access_level >= 3;
+   braid_Int     caller     = braid_ASCaller_FCRelax;
+   braid_Int     nint       = g->ncpoints + 1;
+   braid_Int     nu, p, j, m, q, longest, slot, rc = 0;
+   braid_Int    *flo = NULL, *fhi = NULL, *ci = NULL, *index = NULL;
+   braid_Vector *v = NULL, *batch = NULL, old = NULL, none = NULL;
+   _braid_Msg    recv = {0}, send = {0};
+
+   flo   = malloc((size_t) nint * sizeof(braid_Int));
+   fhi   = malloc((size_t) nint * sizeof(braid_Int));
+   ci    = malloc((size_t) nint * sizeof(braid_Int));
+   index = malloc((size_t) nint * sizeof(braid_Int));
+   v     = _braid_CAlloc((size_t) nint, sizeof(braid_Vector));
+   batch = malloc((size_t) nint * sizeof(braid_Vector));
+   if (!flo || !fhi || !ci || !index || !v || !batch)
+   {
+      rc = braid_ERROR_MEMORY;
+      goto cleanup;
+   }
+   for (nu = 0; nu < nsweeps; nu++)
+   {
+      if (g->left >= 0)
+      {
+         _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
+      }
+      if (g->right >= 0 && _braid_IsCPoint(g->iupper, g->cfactor))
+      {
+         _braid_Try(_braid_SendPost(core, level, g->iupper,
+                                    g->ua[_braid_USlot(g, g->iupper)], g->right, &send));
+      }
+      /* interval p = ncpoints - k: right to left, as the point-by-point sweep */
+      longest = 0;
+      for (p = 0; p < nint; p++)
+      {
+         _braid_GetInterval(g, g->ncpoints - p, &flo[p], &fhi[p], &ci[p]);
+         if (flo[p] <= fhi[p])
+         {
+            _braid_Try(_braid_StartValue(core, level, flo[p], &recv, &v[p]));
+            longest = _braid_Max(longest, fhi[p] - flo[p] + 1);
+         }
+         else if (_braid_HasCPointUpdate(core, ci[p]))
+         {
+            _braid_Try(_braid_StartValue(core, level, ci[p], &recv, &v[p]));
+         }
+      }
+      for (j = 0; j < longest; j++)
+      {
+         for (m = 0, p = 0; p < nint; p++)
+         {
+            if (flo[p] + j <= fhi[p])
+            {
+               index[m]   = flo[p] + j;
+               batch[m++] = v[p];
+            }
+         }
+         _braid_Try(_braid_StepBatch(core, level, m, index, batch, caller));
+         for (q = 0; q < m; q++)
+         {
+            _braid_Try(_braid_StoreFPoint(core, level, index[q], batch[q]));
+            if (access_all)
+            {
+               _braid_Try(_braid_BaseAccess(core, level, index[q], batch[q], caller));
+            }
+            if (index[q] == g->iupper && g->right >= 0)
+            {
+               _braid_Try(_braid_SendPost(core, level, index[q], batch[q], g->right, &send));
+            }
+         }
+      }
+      for (m = 0, p = 0; p < nint; p++)
+      {
+         if (_braid_HasCPointUpdate(core, ci[p]))
+         {
+            index[m]   = ci[p];
+            batch[m++] = v[p];
+         }
+      }
+      _braid_Try(_braid_StepBatch(core, level, m, index, batch, caller));
+      for (p = 0; p < nint; p++)
+      {
+         if (_braid_HasCPointUpdate(core, ci[p]))
+         {
+            slot = _braid_USlot(g, ci[p]);
+            if (weighted)
+            {
+               _braid_Try(_braid_BaseSum(core, 1.0 - cwt, g->ua[slot], cwt, v[p]));
+            }
+            old         = g->ua[slot];
+            g->ua[slot] = v[p];
+            v[p]        = NULL;
+            _braid_Try(_braid_FreeVector(core, &old));
+         }
+         else if (v[p] != NULL)
+         {
+            _braid_Try(_braid_FreeVector(core, &v[p]));
+         }
+         if (ci[p] >= 0 && access_all)
+         {
+            _braid_Try(_braid_BaseAccess(core, level, ci[p], g->ua[_braid_USlot(g, ci[p])],
+                                         caller));
+         }
+      }
+      _braid_Try(_braid_SendFinish(core, &send));
+   }
+cleanup:
+   if (rc)
+   {
+      for (p = 0; v != NULL && p < nint; p++)
+      {
+         _braid_FreeQuietly(core, &v[p]);
+      }
+      _braid_SweepCleanup(core, &none, &old, &recv, &send);
+   }
+   free(flo);
+   free(fhi);
+   free(ci);
+   free(index);
+   free(v);
+   free(batch);
+   return rc;
+}
+
 braid_Int
 _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int final)
 {
@@ -220,6 +357,10 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
    braid_Vector v = NULL, old = NULL;
    _braid_Msg   recv = {0}, send = {0};
 
+   if (core->step_batch != NULL)
+   {
+      return _braid_FCRelaxBatched(core, level, nsweeps, final);
+   }
    for (nu = 0; nu < nsweeps; nu++)
    {
       if (g->left >= 0)

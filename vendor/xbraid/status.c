@@ -609,3 +609,57 @@ _braid_View1(Objective, NLevels, braid_Int)
 _braid_View1(Objective, NRefine, braid_Int)
 _braid_View1(Objective, NTPoints, braid_Int)
 _braid_View1(Objective, Tol, braid_Real)
+
+/* ----------------------------------------------- batched steps [ours] */
+
+braid_Int
+braid_StepBatchStatusGetSize(braid_StepBatchStatus s, braid_Int *n_ptr)
+{
+   *n_ptr = s->n;
+   return 0;
+}
+
+braid_Int
+braid_StepBatchStatusGetTstartTstop(braid_StepBatchStatus s, braid_Int i,
+                                    braid_Real *tstart_ptr, braid_Real *tstop_ptr)
+{
+   if (i < 0 || i >= s->n)
+   {
+      return braid_ERROR_ARG;
+   }
+   *tstart_ptr = s->tstart[i];
+   *tstop_ptr  = s->tstop[i];
+   return 0;
+}
+
+braid_Int
+braid_StepBatchStatusGetTIndex(braid_StepBatchStatus s, braid_Int i, braid_Int *tindex_ptr)
+{
+   if (i < 0 || i >= s->n)
+   {
+      return braid_ERROR_ARG;
+   }
+   *tindex_ptr = s->tindex[i];
+   return 0;
+}
+
+braid_Int
+braid_StepBatchStatusGetLevel(braid_StepBatchStatus s, braid_Int *level_ptr)
+{
+   *level_ptr = s->level;
+   return 0;
+}
+
+braid_Int
+braid_StepBatchStatusGetCallingFunction(braid_StepBatchStatus s, braid_Int *caller_ptr)
+{
+   *caller_ptr = s->caller;
+   return 0;
+}
+
+braid_Int
+braid_StepBatchStatusGetIter(braid_StepBatchStatus s, braid_Int *iter_ptr)
+{
+   *iter_ptr = s->core->iter;
+   return 0;
+}

@@ -23,6 +23,8 @@
  *                 bufpack, bufunpack) returns 42 at its N-th call: braid_Drive
  *                 must stop, free everything and return 42
  *   -nuc K        FC-sweeps on level ml-1 (the coarsest level, when relaxed)
+ *   -batch B      [ours] a batched step (braid_SetStepBatch), at most B steps a
+ *                 call (0: no limit); -counts adds the number of its calls
  *   -relaxcg      solve the coarsest level by FC-relaxation (braid_SetRelaxOnlyCG)
  *   -periodic     periodic in time (braid_SetPeriodic) with the forcing
  *                 cos(2 pi t / tstop): u_i = (u_{i-1} + dt cos(2 pi t_i / tstop)) / (1 - lambda dt)
@@ -50,6 +52,7 @@ typedef struct
    long step, init, clone, free, sum, norm, access, bufpack, bufunpack;
    long sinit, sclone, sfree, bufalloc, buffree;
    long shell_misuse, ustop_shell_f, ustop_shell_c;
+   long batches;         /* calls of the batched step */
 } my_Counts;
 
 typedef struct _braid_App_struct
@@ -57,6 +60,7 @@ typedef struct _braid_App_struct
    double    lambda;
    double    period;    /* > 0: the forcing cos(2 pi t / period) */
    int       stepform;
+   int       cf;        /* the coarsening factor of every level */
    my_Counts n;
    int       show_solution;
    char   fail_name[16];
@@ -99,25 +103,10 @@ need_data(braid_App app, braid_Vector u)
    }
 }
 
-static int
-my_Step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
-        braid_StepStatus status)
+/* u at tstart -> u at tstop */
+static void
+advance(braid_App app, braid_Vector u, double tstart, double tstop)
 {
-   double tstart, tstop;
-   int    index, level, cf;
-
-   (void) fstop;
-   need_data(app, u);
-   if (ustop->shell)
-   {
-      /* the stored guess at an F-point may be a shell, never at a C-point */
-      braid_StepStatusGetTIndex(status, &index);
-      braid_StepStatusGetLevel(status, &level);
-      braid_StepStatusGetCFactor(status, &cf, level);
-      if (cf > 0 && (index + 1) % cf == 0) app->n.ustop_shell_c++;
-      else app->n.ustop_shell_f++;
-   }
-   braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
    if (app->stepform == 0)
    {
       u->value = 1. / (1. + tstop - tstart) * u->value;
@@ -131,7 +120,61 @@ my_Step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
    {
       u->value = u->value / (1.0 - app->lambda * (tstop - tstart));
    }
+}
+
+/* the stored guess at an F-point may be a shell, never at a C-point */
+static void
+count_shell_ustop(braid_App app, braid_Vector ustop, int index, int cf)
+{
+   if (ustop->shell)
+   {
+      if (cf > 0 && (index + 1) % cf == 0) app->n.ustop_shell_c++;
+      else app->n.ustop_shell_f++;
+   }
+}
+
+static int
+my_Step(braid_App app, braid_Vector ustop, braid_Vector fstop, braid_Vector u,
+        braid_StepStatus status)
+{
+   double tstart, tstop;
+   int    index, level, cf;
+
+   (void) fstop;
+   need_data(app, u);
+   if (ustop->shell)
+   {
+      braid_StepStatusGetTIndex(status, &index);
+      braid_StepStatusGetLevel(status, &level);
+      braid_StepStatusGetCFactor(status, &cf, level);
+      count_shell_ustop(app, ustop, index, cf);
+   }
+   braid_StepStatusGetTstartTstop(status, &tstart, &tstop);
+   advance(app, u, tstart, tstop);
    return injected(app, "step", ++app->n.step);
+}
+
+/* [ours] the batched step (-batch): each u[i] as my_Step would */
+static int
+my_StepBatch(braid_App app, int n, braid_Vector *ustop, braid_Vector *fstop, braid_Vector *u,
+             braid_StepBatchStatus status)
+{
+   double tstart, tstop;
+   int    i, index, rc;
+
+   (void) fstop;
+   app->n.batches++;
+   for (i = 0; i < n; i++)
+   {
+      need_data(app, u[i]);
+      braid_StepBatchStatusGetTIndex(status, i, &index);
+      count_shell_ustop(app, ustop[i], index, app->cf);
+      braid_StepBatchStatusGetTstartTstop(status, i, &tstart, &tstop);
+      advance(app, u[i], tstart, tstop);
+      rc = injected(app, "step", ++app->n.step);
+      if (rc) return rc;
+   }
+   return 0;
 }
 
 static int
@@ -362,7 +405,7 @@ main(int argc, char *argv[])
    int        tnorm = 2, fmg = 0, seqsoln = 0, print = 0, history = 0, counts = 0, timing = 0;
    int        repeat = 1, myid, i, rc = 0, niter, nlevels, n, k, d;
    int        nuc = -1, relaxcg = 0, periodic = 0, shell = 0, bufalloc = 0, timings = 0;
-   int        drives = 1, init_only = 0, off_value = 0;
+   int        drives = 1, init_only = 0, off_value = 0, batch = -1;
    const char *timerfile = NULL, *off_name = NULL;
    double     tol = 1e-6, wall, best = -1.0;
    double    *rnorms;
@@ -394,6 +437,7 @@ main(int argc, char *argv[])
       else if (!strcmp(argv[i], "-time")) timing = 1;
       else if (!strcmp(argv[i], "-repeat")) repeat = max_int(1, arg_int(argc, argv, &i));
       else if (!strcmp(argv[i], "-nuc")) nuc = arg_int(argc, argv, &i);
+      else if (!strcmp(argv[i], "-batch")) batch = arg_int(argc, argv, &i);
       else if (!strcmp(argv[i], "-relaxcg")) relaxcg = 1;
       else if (!strcmp(argv[i], "-periodic")) periodic = 1;
       else if (!strcmp(argv[i], "-shell")) shell = 1;
@@ -452,6 +496,7 @@ main(int argc, char *argv[])
       braid_SetFileIOLevel(core, 0);
       braid_SetMaxLevels(core, ml);
       braid_SetCFactor(core, -1, cf);
+      app.cf = cf;
       braid_SetNRelax(core, -1, nu);
       braid_SetAbsTol(core, tol);
       braid_SetMaxIter(core, maxiter);
@@ -468,6 +513,7 @@ main(int argc, char *argv[])
          braid_SetPeriodic(core, 1);
       }
       if (shell) braid_SetShell(core, my_SInit, my_SClone, my_SFree);
+      if (batch >= 0) braid_SetStepBatch(core, my_StepBatch, batch);
       if (bufalloc) braid_SetBufAllocFree(core, my_BufAlloc, my_BufFree);
       if (timings) braid_SetTimings(core, timings);
       if (timerfile) braid_SetTimerFile(core, (int) strlen(timerfile), timerfile);
@@ -512,6 +558,7 @@ main(int argc, char *argv[])
          printf("count bufalloc %ld\ncount buffree %ld\n", app.n.bufalloc, app.n.buffree);
          printf("count shell_misuse %ld\ncount ustop_shell_f %ld\ncount ustop_shell_c %ld\n",
                 app.n.shell_misuse, app.n.ustop_shell_f, app.n.ustop_shell_c);
+         if (batch >= 0) printf("count batches %ld\n", app.n.batches);
       }
       if (timing)
       {
