@@ -240,12 +240,15 @@ braid_Int _braid_BaseSync(braid_Core core, braid_Int caller);
 braid_Int _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
                       braid_Int caller);
 braid_Int _braid_StepBatch(braid_Core core, braid_Int level, braid_Int n,
-                           const braid_Int *index, braid_Vector *u, braid_Int caller);
+                           const braid_Int *index, braid_Vector *u, braid_Vector *ustop,
+                           braid_Int caller);
 void      _braid_FreeStepBatch(braid_Core core);
+braid_Int _braid_Residuals(braid_Core core, braid_Int level, braid_Int n,
+                           const braid_Int *index, braid_Vector *ustop, braid_Vector *r,
+                           braid_Int caller);
+braid_Int _braid_FASNegate(braid_Core core, braid_Int level, braid_Int index, braid_Vector r);
 braid_Int _braid_Residual(braid_Core core, braid_Int level, braid_Int index,
                           braid_Vector ustop, braid_Vector r, braid_Int caller);
-braid_Int _braid_FASResidual(braid_Core core, braid_Int level, braid_Int index,
-                             braid_Vector ustop, braid_Vector r);
 void      _braid_FreeQuietly(braid_Core core, braid_Vector *u_ptr);
 
 /* comm.c */

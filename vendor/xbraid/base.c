@@ -253,14 +253,17 @@ _braid_FreeStepBatch(braid_Core core)
  * index[i]-1 on `level`; afterwards it holds the value at index[i].  The
  * batched step is called on at most max_batch of them at a time; each u[i]
  * gets the arithmetic of _braid_Step (the FAS right-hand side added after,
- * unless a user residual takes it in the step).
+ * unless a user residual takes it in the step).  With ustop given, the steps
+ * of residuals (_braid_Residual without a user residual): ustop[i] as the
+ * guess, no right-hand side.
  */
 braid_Int
 _braid_StepBatch(braid_Core core, braid_Int level, braid_Int n, const braid_Int *index,
-                 braid_Vector *u, braid_Int caller)
+                 braid_Vector *u, braid_Vector *ustop, braid_Int caller)
 {
    _braid_Grid *g        = &core->grids[level];
-   braid_Int    in_step  = core->residual != NULL && level > 0;
+   braid_Int    fas      = ustop == NULL && level > 0;  /* a step, not a residual's */
+   braid_Int    in_step  = fas && core->residual != NULL;
    braid_Int    chunk    = core->max_batch > 0 ? core->max_batch : n;
    braid_Int    first, m, i, rc;
    struct _braid_StepBatch_struct *b;
@@ -284,17 +287,22 @@ _braid_StepBatch(braid_Core core, braid_Int level, braid_Int n, const braid_Int 
          b->tstart[i] = core->t;
          b->tstop[i]  = core->tnext;
          b->tindex[i] = core->idx;
-         b->ustop[i]  = _braid_UStop(core, level, idx, u[first + i]);
+         b->ustop[i]  = ustop != NULL ? ustop[first + i]
+                                      : _braid_UStop(core, level, idx, u[first + i]);
          b->fstop[i]  = in_step ? g->fa[idx - g->ilower] : NULL;
       }
       b->n = m;
       _braid_Timed(core, _braid_TIMER_STEP,
                    core->step_batch(core->app, m, b->ustop, b->fstop, u + first, b));
       _braid_Check(_braid_UserResult(rc));
-      for (i = 0; i < m && level > 0 && !in_step; i++)
+      for (i = 0; i < m && fas && !in_step; i++)
       {
-         _braid_Check(_braid_BaseSum(core, 1.0, g->fa[index[first + i] - g->ilower], 1.0,
-                                     u[first + i]));
+         braid_Vector fstop = g->fa[index[first + i] - g->ilower];
+
+         if (fstop != NULL)
+         {
+            _braid_Check(_braid_BaseSum(core, 1.0, fstop, 1.0, u[first + i]));
+         }
       }
    }
    return 0;
@@ -320,18 +328,43 @@ _braid_Residual(braid_Core core, braid_Int level, braid_Int index, braid_Vector 
    return _braid_BaseSum(core, 1.0, ustop, -1.0, r);
 }
 
-/* FAS residual at a C-point: r = f - A(ustop, r), or -A on the fine level. */
+/* r = f - r at a C-point of `level` (-r on the fine level, which has no f). */
 braid_Int
-_braid_FASResidual(braid_Core core, braid_Int level, braid_Int index, braid_Vector ustop,
-                   braid_Vector r)
+_braid_FASNegate(braid_Core core, braid_Int level, braid_Int index, braid_Vector r)
 {
    _braid_Grid *g = &core->grids[level];
    braid_Vector f = level > 0 ? g->fa[index - g->ilower] : NULL;
 
-   _braid_Check(_braid_Residual(core, level, index, ustop, r, braid_ASCaller_FASResidual));
    if (f == NULL)
    {
       return _braid_BaseSum(core, 0.0, r, -1.0, r);
    }
    return _braid_BaseSum(core, 1.0, f, -1.0, r);
+}
+
+/*
+ * The residuals of n independent points: r[i] holds the value at index[i]-1;
+ * afterwards r[i] = ustop[i] - Phi(r[i]), or the user residual.  [ours] With a
+ * batched step (and no user residual) the steps go in one batch.
+ */
+braid_Int
+_braid_Residuals(braid_Core core, braid_Int level, braid_Int n, const braid_Int *index,
+                 braid_Vector *ustop, braid_Vector *r, braid_Int caller)
+{
+   braid_Int i;
+
+   if (core->step_batch == NULL || core->residual != NULL)
+   {
+      for (i = 0; i < n; i++)
+      {
+         _braid_Check(_braid_Residual(core, level, index[i], ustop[i], r[i], caller));
+      }
+      return 0;
+   }
+   _braid_Check(_braid_StepBatch(core, level, n, index, r, ustop, caller));
+   for (i = 0; i < n; i++)
+   {
+      _braid_Check(_braid_BaseSum(core, 1.0, ustop[i], -1.0, r[i]));
+   }
+   return 0;
 }

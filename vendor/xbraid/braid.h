@@ -456,14 +456,20 @@ typedef braid_Int (*braid_PtFcnStepBatch)(braid_App app, braid_Int n, braid_Vect
                                           braid_Vector *fstop, braid_Vector *u,
                                           braid_StepBatchStatus status);
 /* [ours] Let the sweeps whose steps are independent across intervals step
-   them together: the j-th F-point of every interval of the rank in one call
-   (then the C-points), at most max_batch steps a call (0: no limit; each
-   step of a call keeps its vector, so the extra memory is at most max_batch
-   pointers).  The arithmetic on every vector is the single step's, in the
-   same order, so the result is bit for bit the per-point one; callbacks other
-   than the step (access, messages) may come in another order.  NULL turns it
-   off (the default).  Sweeps batched: F/C-relaxation.  braid_ERROR_ARG for a
-   negative max_batch. */
+   them together: F/C-relaxation, restriction (its F-relaxation, the C-point
+   residuals and the coarse right-hand side, unless a user residual is set),
+   interpolation (and the coarsest level's F-relaxation) and the access
+   sweep.  The rank's intervals go in groups of max_batch (0: all of them),
+   right to left; in a group the j-th F-point of every interval is stepped in
+   one call, j = 0, 1, ..., then the C-points; the left-most interval, which
+   waits for the left neighbour's message, goes alone and last.  A group
+   holds one working vector per interval, so max_batch bounds the extra
+   memory.  The arithmetic on every vector is the single step's, in the same
+   order, so every result is bit for bit the per-point one; callbacks other
+   than the step (access, messages) may come in another order.  The
+   sequential parts (the initial guess, braid_SetSeqSoln) step point by point
+   with the single step.  NULL turns it off (the default).  braid_ERROR_ARG
+   for a negative max_batch. */
 braid_Int braid_SetStepBatch(braid_Core core, braid_PtFcnStepBatch step_batch,
                              braid_Int max_batch);
 

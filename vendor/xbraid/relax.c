@@ -201,166 +201,191 @@ cleanup:
    return rc;
 }
 
+/* ------------------------------------------- intervals, in groups */
+
+/*
+ * Every sweep below visits the intervals of this rank in groups, right to
+ * left: a group's start values, then its F-points, then its C-points.  With
+ * the point-by-point step a group is one interval, the order of XBraid.
+ * [ours] With a batched step (braid_SetStepBatch) a group is max_batch
+ * intervals (all of them when 0): the j-th F-point of every interval of the
+ * group is stepped in one call, then their C-points.  Each vector sees the
+ * same arithmetic in the same order, and the C-points a group changes are
+ * the start values of groups already done, so the result is the same bit for
+ * bit; the order of callbacks across intervals (access, messages) differs.
+ */
+typedef struct
+{
+   braid_Int     size, n;          /* room, and intervals in the group */
+   braid_Int    *flo, *fhi, *ci;   /* of each interval */
+   braid_Vector *v;                /* each interval's working vector */
+   braid_Int    *index;            /* scratch of a batch: its points, */
+   braid_Vector *u, *ustop;        /* their vectors and guesses */
+} _braid_Group;
+
+/* What a sweep does after the step into F-point fi (v: its value). */
+typedef struct _braid_FPointWork _braid_FPointWork;
+typedef braid_Int (*_braid_FPointFcn)(braid_Core core, braid_Int level, braid_Int fi,
+                                      braid_Vector v, _braid_FPointWork *work);
+struct _braid_FPointWork
+{
+   _braid_FPointFcn fcn;
+   braid_Int        caller, access, send_last, done;
+   _braid_Msg      *send;
+   braid_Vector     last;          /* FAccess: the previous ulast, to free */
+};
+
+static braid_Int
+_braid_GroupInit(braid_Core core, const _braid_Grid *g, _braid_Group *grp)
+{
+   braid_Int nint = g->ncpoints + 1;
+   size_t    n;
+
+   grp->size  = core->step_batch == NULL ? 1 :
+                (core->max_batch > 0 ? _braid_Min(core->max_batch, nint) : nint);
+   n          = (size_t) grp->size;
+   grp->n     = 0;
+   grp->flo   = malloc(n * sizeof(braid_Int));
+   grp->fhi   = malloc(n * sizeof(braid_Int));
+   grp->ci    = malloc(n * sizeof(braid_Int));
+   grp->index = malloc(n * sizeof(braid_Int));
+   grp->v     = _braid_CAlloc(n, sizeof(braid_Vector));
+   grp->u     = malloc(n * sizeof(braid_Vector));
+   grp->ustop = malloc(n * sizeof(braid_Vector));
+   if (!grp->flo || !grp->fhi || !grp->ci || !grp->index || !grp->v || !grp->u || !grp->ustop)
+   {
+      return braid_ERROR_MEMORY;
+   }
+   return 0;
+}
+
+/* Free the group's arrays and (after a failure) its working vectors. */
+static void
+_braid_GroupFinal(braid_Core core, _braid_Group *grp)
+{
+   braid_Int p;
+
+   for (p = 0; grp->v != NULL && p < grp->size; p++)
+   {
+      _braid_FreeQuietly(core, &grp->v[p]);
+   }
+   free(grp->flo);
+   free(grp->fhi);
+   free(grp->ci);
+   free(grp->index);
+   free(grp->v);
+   free(grp->u);
+   free(grp->ustop);
+}
+
+/* Steps into index[0..n-1] of independent vectors u: one batched call, or point by point. */
+static braid_Int
+_braid_Steps(braid_Core core, braid_Int level, braid_Int n, const braid_Int *index,
+             braid_Vector *u, braid_Int caller)
+{
+   braid_Int i;
+
+   if (core->step_batch != NULL)
+   {
+      return _braid_StepBatch(core, level, n, index, u, NULL, caller);
+   }
+   for (i = 0; i < n; i++)
+   {
+      _braid_Check(_braid_Step(core, level, index[i], u[i], caller));
+   }
+   return 0;
+}
+
+/*
+ * The group of intervals top, top-1, ... (at most its size, down to 1, or 0
+ * alone when a left neighbour sends its start value): their
+ * start values (an interval without F-points starts at its C-point when
+ * from_c and the C-point is updated), then their F-points, the j-th of every
+ * interval at once, each followed by work->fcn.
+ */
+static braid_Int
+_braid_GroupFRelax(braid_Core core, braid_Int level, _braid_Group *grp, braid_Int top,
+                   _braid_Msg *recv, braid_Int from_c, _braid_FPointWork *work)
+{
+   _braid_Grid *g = &core->grids[level];
+   braid_Int    p, j, m, longest = 0;
+
+   /* the left-most interval waits for the left neighbour's message: alone and
+      last, so that the sends to the right (and a periodic grid's to myself)
+      go first, as point by point */
+   grp->n = _braid_Min(grp->size, (g->left >= 0 && top > 0) ? top : top + 1);
+   for (p = 0; p < grp->n; p++)
+   {
+      _braid_GetInterval(g, top - p, &grp->flo[p], &grp->fhi[p], &grp->ci[p]);
+      if (grp->flo[p] <= grp->fhi[p])
+      {
+         _braid_Check(_braid_StartValue(core, level, grp->flo[p], recv, &grp->v[p]));
+         longest = _braid_Max(longest, grp->fhi[p] - grp->flo[p] + 1);
+      }
+      else if (from_c && _braid_HasCPointUpdate(core, grp->ci[p]))
+      {
+         _braid_Check(_braid_StartValue(core, level, grp->ci[p], recv, &grp->v[p]));
+      }
+   }
+   for (j = 0; j < longest; j++)
+   {
+      for (m = 0, p = 0; p < grp->n; p++)
+      {
+         if (grp->flo[p] + j <= grp->fhi[p])
+         {
+            grp->index[m] = grp->flo[p] + j;
+            grp->u[m++]   = grp->v[p];
+         }
+      }
+      _braid_Check(_braid_Steps(core, level, m, grp->index, grp->u, work->caller));
+      for (p = 0; p < m; p++)
+      {
+         _braid_Check(work->fcn(core, level, grp->index[p], grp->u[p], work));
+      }
+   }
+   return 0;
+}
+
+/* After an F-step of relaxation or restriction: store, show, send the last point. */
+static braid_Int
+_braid_RelaxFPoint(braid_Core core, braid_Int level, braid_Int fi, braid_Vector v,
+                   _braid_FPointWork *work)
+{
+   _braid_Grid *g = &core->grids[level];
+
+   _braid_Check(_braid_StoreFPoint(core, level, fi, v));
+   if (work->access)
+   {
+      _braid_Check(_braid_BaseAccess(core, level, fi, v, work->caller));
+   }
+   if (fi == g->iupper && work->send_last)
+   {
+      _braid_Check(_braid_SendPost(core, level, fi, v, g->right, work->send));
+   }
+   return 0;
+}
+
 /* ----------------------------------------------------- F/C-relaxation */
 
 /*
  * nsweeps F-then-C sweeps on `level`.  `final` marks the closing sweep of a
  * solve (braid_SetFinalFCRelax): it reports every point to access, done = 1.
  */
-/*
- * [ours] The same sweeps with a batched step (braid_SetStepBatch): every
- * interval's start value first (right to left, as above), then the j-th
- * F-point of every interval in one batch, j = 0, 1, ..., then the C-points.
- * Each vector sees the arithmetic of the point-by-point sweep in the same
- * order, and the C-steps still start from the old C-values; only the order
- * of callbacks across intervals (access, messages) differs.
- */
-static braid_Int
-_braid_FCRelaxBatched(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int final)
-{
-   _braid_Grid  *g          = &core->grids[level];
-   braid_Real    cwt        = _braid_LevelCWt(core, level);
-   braid_Int     weighted   = (cwt != 1.0) &&
-                              (level != core->nlevels - 1 || core->relax_only_cg);
-   braid_Int     access_all = final || core->access_level >= 3;
-   braid_Int     caller     = braid_ASCaller_FCRelax;
-   braid_Int     nint       = g->ncpoints + 1;
-   braid_Int     nu, p, j, m, q, longest, slot, rc = 0;
-   braid_Int    *flo = NULL, *fhi = NULL, *ci = NULL, *index = NULL;
-   braid_Vector *v = NULL, *batch = NULL, old = NULL, none = NULL;
-   _braid_Msg    recv = {0}, send = {0};
-
-   flo   = malloc((size_t) nint * sizeof(braid_Int));
-   fhi   = malloc((size_t) nint * sizeof(braid_Int));
-   ci    = malloc((size_t) nint * sizeof(braid_Int));
-   index = malloc((size_t) nint * sizeof(braid_Int));
-   v     = _braid_CAlloc((size_t) nint, sizeof(braid_Vector));
-   batch = malloc((size_t) nint * sizeof(braid_Vector));
-   if (!flo || !fhi || !ci || !index || !v || !batch)
-   {
-      rc = braid_ERROR_MEMORY;
-      goto cleanup;
-   }
-   for (nu = 0; nu < nsweeps; nu++)
-   {
-      if (g->left >= 0)
-      {
-         _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
-      }
-      if (g->right >= 0 && _braid_IsCPoint(g->iupper, g->cfactor))
-      {
-         _braid_Try(_braid_SendPost(core, level, g->iupper,
-                                    g->ua[_braid_USlot(g, g->iupper)], g->right, &send));
-      }
-      /* interval p = ncpoints - k: right to left, as the point-by-point sweep */
-      longest = 0;
-      for (p = 0; p < nint; p++)
-      {
-         _braid_GetInterval(g, g->ncpoints - p, &flo[p], &fhi[p], &ci[p]);
-         if (flo[p] <= fhi[p])
-         {
-            _braid_Try(_braid_StartValue(core, level, flo[p], &recv, &v[p]));
-            longest = _braid_Max(longest, fhi[p] - flo[p] + 1);
-         }
-         else if (_braid_HasCPointUpdate(core, ci[p]))
-         {
-            _braid_Try(_braid_StartValue(core, level, ci[p], &recv, &v[p]));
-         }
-      }
-      for (j = 0; j < longest; j++)
-      {
-         for (m = 0, p = 0; p < nint; p++)
-         {
-            if (flo[p] + j <= fhi[p])
-            {
-               index[m]   = flo[p] + j;
-               batch[m++] = v[p];
-            }
-         }
-         _braid_Try(_braid_StepBatch(core, level, m, index, batch, caller));
-         for (q = 0; q < m; q++)
-         {
-            _braid_Try(_braid_StoreFPoint(core, level, index[q], batch[q]));
-            if (access_all)
-            {
-               _braid_Try(_braid_BaseAccess(core, level, index[q], batch[q], caller));
-            }
-            if (index[q] == g->iupper && g->right >= 0)
-            {
-               _braid_Try(_braid_SendPost(core, level, index[q], batch[q], g->right, &send));
-            }
-         }
-      }
-      for (m = 0, p = 0; p < nint; p++)
-      {
-         if (_braid_HasCPointUpdate(core, ci[p]))
-         {
-            index[m]   = ci[p];
-            batch[m++] = v[p];
-         }
-      }
-      _braid_Try(_braid_StepBatch(core, level, m, index, batch, caller));
-      for (p = 0; p < nint; p++)
-      {
-         if (_braid_HasCPointUpdate(core, ci[p]))
-         {
-            slot = _braid_USlot(g, ci[p]);
-            if (weighted)
-            {
-               _braid_Try(_braid_BaseSum(core, 1.0 - cwt, g->ua[slot], cwt, v[p]));
-            }
-            old         = g->ua[slot];
-            g->ua[slot] = v[p];
-            v[p]        = NULL;
-            _braid_Try(_braid_FreeVector(core, &old));
-         }
-         else if (v[p] != NULL)
-         {
-            _braid_Try(_braid_FreeVector(core, &v[p]));
-         }
-         if (ci[p] >= 0 && access_all)
-         {
-            _braid_Try(_braid_BaseAccess(core, level, ci[p], g->ua[_braid_USlot(g, ci[p])],
-                                         caller));
-         }
-      }
-      _braid_Try(_braid_SendFinish(core, &send));
-   }
-cleanup:
-   if (rc)
-   {
-      for (p = 0; v != NULL && p < nint; p++)
-      {
-         _braid_FreeQuietly(core, &v[p]);
-      }
-      _braid_SweepCleanup(core, &none, &old, &recv, &send);
-   }
-   free(flo);
-   free(fhi);
-   free(ci);
-   free(index);
-   free(v);
-   free(batch);
-   return rc;
-}
-
 braid_Int
 _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int final)
 {
-   _braid_Grid *g          = &core->grids[level];
-   braid_Real   cwt        = _braid_LevelCWt(core, level);
-   braid_Int    weighted   = (cwt != 1.0) &&
-                             (level != core->nlevels - 1 || core->relax_only_cg);
-   braid_Int    access_all = final || core->access_level >= 3;
-   braid_Int    caller     = braid_ASCaller_FCRelax;
-   braid_Int    nu, k, flo, fhi, ci, fi, slot, rc = 0;
-   braid_Vector v = NULL, old = NULL;
-   _braid_Msg   recv = {0}, send = {0};
+   _braid_Grid      *g        = &core->grids[level];
+   braid_Real        cwt      = _braid_LevelCWt(core, level);
+   braid_Int         weighted = (cwt != 1.0) &&
+                                (level != core->nlevels - 1 || core->relax_only_cg);
+   braid_Int         nu, top, p, m, slot, rc = 0;
+   braid_Vector      old = NULL, none = NULL;
+   _braid_Msg        recv = {0}, send = {0};
+   _braid_Group      grp = {0};
+   _braid_FPointWork work = {_braid_RelaxFPoint, braid_ASCaller_FCRelax,
+                             final || core->access_level >= 3, g->right >= 0, 0, &send, NULL};
 
-   if (core->step_batch != NULL)
-   {
-      return _braid_FCRelaxBatched(core, level, nsweeps, final);
-   }
+   _braid_Try(_braid_GroupInit(core, g, &grp));
    for (nu = 0; nu < nsweeps; nu++)
    {
       if (g->left >= 0)
@@ -373,50 +398,41 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
          _braid_Try(_braid_SendPost(core, level, g->iupper,
                                     g->ua[_braid_USlot(g, g->iupper)], g->right, &send));
       }
-      for (k = g->ncpoints; k >= 0; k--)
+      for (top = g->ncpoints; top >= 0; top -= grp.n)
       {
-         _braid_GetInterval(g, k, &flo, &fhi, &ci);
-         if (flo <= fhi)
+         _braid_Try(_braid_GroupFRelax(core, level, &grp, top, &recv, 1, &work));
+         for (m = 0, p = 0; p < grp.n; p++)
          {
-            _braid_Try(_braid_StartValue(core, level, flo, &recv, &v));
-         }
-         else if (_braid_HasCPointUpdate(core, ci))
-         {
-            _braid_Try(_braid_StartValue(core, level, ci, &recv, &v));
-         }
-         for (fi = flo; fi <= fhi; fi++)
-         {
-            _braid_Try(_braid_Step(core, level, fi, v, caller));
-            _braid_Try(_braid_StoreFPoint(core, level, fi, v));
-            if (access_all)
+            if (_braid_HasCPointUpdate(core, grp.ci[p]))
             {
-               _braid_Try(_braid_BaseAccess(core, level, fi, v, caller));
-            }
-            if (fi == g->iupper && g->right >= 0)
-            {
-               _braid_Try(_braid_SendPost(core, level, fi, v, g->right, &send));
+               grp.index[m] = grp.ci[p];
+               grp.u[m++]   = grp.v[p];
             }
          }
-         if (_braid_HasCPointUpdate(core, ci))
+         _braid_Try(_braid_Steps(core, level, m, grp.index, grp.u, work.caller));
+         for (p = 0; p < grp.n; p++)
          {
-            slot = _braid_USlot(g, ci);
-            _braid_Try(_braid_Step(core, level, ci, v, caller));
-            if (weighted)
+            if (_braid_HasCPointUpdate(core, grp.ci[p]))
             {
-               _braid_Try(_braid_BaseSum(core, 1.0 - cwt, g->ua[slot], cwt, v));
+               slot = _braid_USlot(g, grp.ci[p]);
+               if (weighted)
+               {
+                  _braid_Try(_braid_BaseSum(core, 1.0 - cwt, g->ua[slot], cwt, grp.v[p]));
+               }
+               old         = g->ua[slot];
+               g->ua[slot] = grp.v[p];
+               grp.v[p]    = NULL;
+               _braid_Try(_braid_FreeVector(core, &old));
             }
-            old         = g->ua[slot];
-            g->ua[slot] = v;
-            v           = NULL;
-            _braid_Try(_braid_FreeVector(core, &old));
-         }
-         else if (v != NULL)
-         {
-            _braid_Try(_braid_FreeVector(core, &v));
-         }
-         if (ci >= 0 && access_all)
-         {
-            _braid_Try(_braid_BaseAccess(core, level, ci, g->ua[_braid_USlot(g, ci)], caller));
+            else if (grp.v[p] != NULL)
+            {
+               _braid_Try(_braid_FreeVector(core, &grp.v[p]));
+            }
+            if (grp.ci[p] >= 0 && work.access)
+            {
+               _braid_Try(_braid_BaseAccess(core, level, grp.ci[p],
+                                            g->ua[_braid_USlot(g, grp.ci[p])], work.caller));
+            }
          }
       }
       _braid_Try(_braid_SendFinish(core, &send));
@@ -424,8 +440,9 @@ _braid_FCRelax(braid_Core core, braid_Int level, braid_Int nsweeps, braid_Int fi
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &old, &recv, &send);
+      _braid_SweepCleanup(core, &none, &old, &recv, &send);
    }
+   _braid_GroupFinal(core, &grp);
    return rc;
 }
 
@@ -475,6 +492,50 @@ _braid_StoreRNorm(braid_Core core, braid_Real acc)
    }
 }
 
+/* The FAS right-hand side of level+1, f_j = r_j + (v_j - Phi_c(v_{j-1})),
+   j right to left in groups as the intervals above. */
+static braid_Int
+_braid_CoarseRHS(braid_Core core, braid_Int level, _braid_Group *grp, _braid_Msg *crecv,
+                 _braid_Msg *csend)
+{
+   _braid_Grid *cg   = &core->grids[level + 1];
+   braid_Int    jmin = core->periodic ? cg->ilower : _braid_Max(cg->ilower, 1);
+   braid_Int    top, q, n, j;
+
+   if (cg->right >= 0)
+   {
+      _braid_Check(_braid_SendPost(core, level + 1, cg->iupper,
+                                   cg->va[cg->iupper - cg->ilower], cg->right, csend));
+   }
+   for (top = cg->iupper; top >= jmin; top -= n)
+   {
+      n = _braid_Min(grp->size, top - jmin + 1);
+      for (q = 0; q < n; q++)
+      {
+         j             = top - q;
+         grp->index[q] = j;
+         grp->ustop[q] = cg->va[j - cg->ilower];
+         if (j == cg->ilower)
+         {
+            _braid_Check(_braid_RecvFinish(core, level + 1, j - 1, crecv, &grp->v[q]));
+         }
+         else
+         {
+            _braid_Check(_braid_BaseClone(core, cg->va[j - 1 - cg->ilower], &grp->v[q]));
+         }
+      }
+      _braid_Check(_braid_Residuals(core, level + 1, n, grp->index, grp->ustop, grp->v,
+                                    braid_ASCaller_Residual));
+      for (q = 0; q < n; q++)
+      {
+         j = grp->index[q];
+         _braid_Check(_braid_BaseSum(core, 1.0, grp->v[q], 1.0, cg->fa[j - cg->ilower]));
+         _braid_Check(_braid_FreeVector(core, &grp->v[q]));
+      }
+   }
+   return _braid_SendFinish(core, csend);
+}
+
 /*
  * F-relax `level`, compute the residual at its C-points and restrict to
  * level+1: the coarse values v (injection), the coarse initial guess u = v,
@@ -484,22 +545,27 @@ _braid_StoreRNorm(braid_Core core, braid_Real acc)
 braid_Int
 _braid_FRestrict(braid_Core core, braid_Int level)
 {
-   _braid_Grid *g    = &core->grids[level];
-   _braid_Grid *cg   = &core->grids[level + 1];
-   braid_Int    m    = g->cfactor, caller = braid_ASCaller_FRestrict;
-   braid_Int    norms = (level == 0 && core->resid_compute);
-   braid_Int    k, flo, fhi, ci, fi, slot, c, j, rc = 0;
-   braid_Real   acc = 0.0, norm;
-   braid_Real  *cnorms = NULL; /* the C-points' norms, for print level 3 */
-   braid_Vector v = NULL, w = NULL;
-   _braid_Msg   recv = {0}, send = {0}, crecv = {0}, csend = {0};
+   _braid_Grid      *g    = &core->grids[level];
+   _braid_Grid      *cg   = &core->grids[level + 1];
+   braid_Int         m    = g->cfactor;
+   braid_Int         norms = (level == 0 && core->resid_compute);
+   braid_Int         top, p, n, slot, c, j, rc = 0;
+   braid_Real        acc = 0.0, norm;
+   braid_Real       *cnorms = NULL; /* the C-points' norms, for print level 3 */
+   braid_Vector      w = NULL, none = NULL;
+   _braid_Msg        recv = {0}, send = {0}, crecv = {0}, csend = {0};
+   _braid_Group      grp = {0};
+   _braid_FPointWork work = {_braid_RelaxFPoint, braid_ASCaller_FRestrict,
+                             core->access_level >= 3, g->right >= 0, 0, &send, NULL};
 
+   _braid_Try(_braid_GroupInit(core, g, &grp));
    if (norms && core->print_level > 2)
    {
       cnorms = (braid_Real *) _braid_CAlloc((size_t) g->ncpoints, sizeof(braid_Real));
       if (cnorms == NULL)
       {
-         return braid_ERROR_MEMORY;
+         rc = braid_ERROR_MEMORY;
+         goto cleanup;
       }
    }
 
@@ -517,55 +583,48 @@ _braid_FRestrict(braid_Core core, braid_Int level)
       _braid_Try(_braid_SendPost(core, level, g->iupper, g->ua[_braid_USlot(g, g->iupper)],
                                  g->right, &send));
    }
-   for (k = g->ncpoints; k >= 0; k--)
+   for (top = g->ncpoints; top >= 0; top -= grp.n)
    {
-      _braid_GetInterval(g, k, &flo, &fhi, &ci);
-      if (flo <= fhi)
+      _braid_Try(_braid_GroupFRelax(core, level, &grp, top, &recv, 1, &work));
+      for (n = 0, p = 0; p < grp.n; p++)
       {
-         _braid_Try(_braid_StartValue(core, level, flo, &recv, &v));
-      }
-      else if (_braid_HasCPointUpdate(core, ci))
-      {
-         _braid_Try(_braid_StartValue(core, level, ci, &recv, &v));
-      }
-      for (fi = flo; fi <= fhi; fi++)
-      {
-         _braid_Try(_braid_Step(core, level, fi, v, caller));
-         _braid_Try(_braid_StoreFPoint(core, level, fi, v));
-         if (core->access_level >= 3)
+         if (_braid_HasCPointUpdate(core, grp.ci[p]))
          {
-            _braid_Try(_braid_BaseAccess(core, level, fi, v, caller));
-         }
-         if (fi == g->iupper && g->right >= 0)
-         {
-            _braid_Try(_braid_SendPost(core, level, fi, v, g->right, &send));
+            grp.index[n] = grp.ci[p];
+            grp.ustop[n] = g->ua[_braid_USlot(g, grp.ci[p])];
+            grp.u[n++]   = grp.v[p];
          }
       }
-      if (_braid_HasCPointUpdate(core, ci))
+      _braid_Try(_braid_Residuals(core, level, n, grp.index, grp.ustop, grp.u,
+                                  braid_ASCaller_FASResidual));
+      for (p = 0; p < grp.n; p++)
       {
-         slot = _braid_USlot(g, ci);
-         c    = ci / m - cg->ilower;
-         _braid_Try(_braid_FASResidual(core, level, ci, g->ua[slot], v));
-         if (norms)
+         if (_braid_HasCPointUpdate(core, grp.ci[p]))
          {
-            _braid_Try(_braid_BaseSpatialNorm(core, v, &norm));
-            _braid_AccumulateNorm(core, norm, &acc);
-            if (cnorms != NULL)
+            slot = _braid_USlot(g, grp.ci[p]);
+            c    = grp.ci[p] / m - cg->ilower;
+            _braid_Try(_braid_FASNegate(core, level, grp.ci[p], grp.v[p]));
+            if (norms)
             {
-               cnorms[k] = norm;
+               _braid_Try(_braid_BaseSpatialNorm(core, grp.v[p], &norm));
+               _braid_AccumulateNorm(core, norm, &acc);
+               if (cnorms != NULL)
+               {
+                  cnorms[top - p] = norm;
+               }
             }
+            _braid_Try(_braid_BaseClone(core, g->ua[slot], &cg->va[c]));
+            _braid_Try(_braid_BaseClone(core, grp.v[p], &cg->fa[c]));
+            _braid_Try(_braid_FreeVector(core, &grp.v[p]));
          }
-         _braid_Try(_braid_BaseClone(core, g->ua[slot], &cg->va[c]));
-         _braid_Try(_braid_BaseClone(core, v, &cg->fa[c]));
-         _braid_Try(_braid_FreeVector(core, &v));
-      }
-      else if (ci == 0)
-      {
-         _braid_Try(_braid_BaseClone(core, g->ua[_braid_USlot(g, 0)], &cg->va[0]));
-      }
-      else if (v != NULL)
-      {
-         _braid_Try(_braid_FreeVector(core, &v));
+         else if (grp.ci[p] == 0)
+         {
+            _braid_Try(_braid_BaseClone(core, g->ua[_braid_USlot(g, 0)], &cg->va[0]));
+         }
+         else if (grp.v[p] != NULL)
+         {
+            _braid_Try(_braid_FreeVector(core, &grp.v[p]));
+         }
       }
    }
    _braid_Try(_braid_SendFinish(core, &send));
@@ -584,29 +643,7 @@ _braid_FRestrict(braid_Core core, braid_Int level)
          _braid_Try(_braid_BaseClone(core, cg->va[j - cg->ilower], &cg->ua[slot]));
       }
    }
-
-   /* FAS right-hand side: f_j = r_j + (v_j - Phi_c(v_{j-1})) */
-   if (cg->right >= 0)
-   {
-      _braid_Try(_braid_SendPost(core, level + 1, cg->iupper,
-                                 cg->va[cg->iupper - cg->ilower], cg->right, &csend));
-   }
-   for (j = cg->iupper; j >= (core->periodic ? cg->ilower : _braid_Max(cg->ilower, 1)); j--)
-   {
-      if (j == cg->ilower)
-      {
-         _braid_Try(_braid_RecvFinish(core, level + 1, j - 1, &crecv, &w));
-      }
-      else
-      {
-         _braid_Try(_braid_BaseClone(core, cg->va[j - 1 - cg->ilower], &w));
-      }
-      _braid_Try(_braid_Residual(core, level + 1, j, cg->va[j - cg->ilower], w,
-                                 braid_ASCaller_Residual));
-      _braid_Try(_braid_BaseSum(core, 1.0, w, 1.0, cg->fa[j - cg->ilower]));
-      _braid_Try(_braid_FreeVector(core, &w));
-   }
-   _braid_Try(_braid_SendFinish(core, &csend));
+   _braid_Try(_braid_CoarseRHS(core, level, &grp, &crecv, &csend));
 
    if (level == 0)
    {
@@ -619,15 +656,39 @@ _braid_FRestrict(braid_Core core, braid_Int level)
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &w, &recv, &send);
+      _braid_SweepCleanup(core, &none, &w, &recv, &send);
       _braid_MsgAbandon(core, &crecv);
       _braid_MsgAbandon(core, &csend);
    }
+   _braid_GroupFinal(core, &grp);
    free(cnorms);
    return rc;
 }
 
 /* ----------------------------------------------------- interpolation */
+
+/* After an F-step of interpolation: store, show, send the last point, and
+   add the change of the coarse value (e = u_c - v_c) to the fine C-point. */
+static braid_Int
+_braid_InterpFPoint(braid_Core core, braid_Int level, braid_Int fi, braid_Vector v,
+                    _braid_FPointWork *work)
+{
+   _braid_Grid *g  = &core->grids[level];
+   _braid_Grid *fg = &core->grids[level - 1];
+   braid_Vector e  = g->va[fi - g->ilower], fe = NULL;
+   braid_Int    rc = 0;
+
+   _braid_Check(_braid_RelaxFPoint(core, level, fi, v, work));
+   _braid_Check(_braid_BaseSum(core, 1.0, v, -1.0, e));
+   _braid_Check(_braid_BaseClone(core, e, &fe));
+   rc = _braid_BaseSum(core, 1.0, fe, 1.0, fg->ua[_braid_USlot(fg, fi * fg->cfactor)]);
+   if (rc == 0)
+   {
+      return _braid_FreeVector(core, &fe);
+   }
+   _braid_FreeQuietly(core, &fe);
+   return rc;
+}
 
 /*
  * F-relax the coarse `level` and correct the C-points of level-1 by the
@@ -637,13 +698,17 @@ cleanup:
 braid_Int
 _braid_FInterp(braid_Core core, braid_Int level)
 {
-   _braid_Grid *g  = &core->grids[level];
-   _braid_Grid *fg = &core->grids[level - 1];
-   braid_Int    m = g->cfactor, fm = fg->cfactor, caller = braid_ASCaller_FInterp;
-   braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(_braid_Wrap(g, g->iupper + 1), m);
-   braid_Int    k, flo, fhi, ci, fi, rc = 0;
-   braid_Vector v = NULL, fe = NULL, e;
-   _braid_Msg   recv = {0}, send = {0};
+   _braid_Grid      *g  = &core->grids[level];
+   _braid_Grid      *fg = &core->grids[level - 1];
+   braid_Int         m = g->cfactor, fm = fg->cfactor;
+   braid_Int         need_send = g->right >= 0 &&
+                                 !_braid_IsCPoint(_braid_Wrap(g, g->iupper + 1), m);
+   braid_Int         top, p, ci, rc = 0;
+   braid_Vector      fe = NULL, none = NULL, e;
+   _braid_Msg        recv = {0}, send = {0};
+   _braid_Group      grp = {0};
+   _braid_FPointWork work = {_braid_InterpFPoint, braid_ASCaller_FInterp,
+                             core->access_level >= 3, need_send, 0, &send, NULL};
 
    /* the coarsest level is solved by FC-relaxation when asked, and on a periodic grid */
    if (level == core->nlevels - 1 && (core->relax_only_cg || core->periodic))
@@ -651,6 +716,7 @@ _braid_FInterp(braid_Core core, braid_Int level)
       _braid_Check(_braid_FCRelax(core, level,
                                   _braid_LevelNRelax(core, core->max_levels - 1), 0));
    }
+   _braid_Try(_braid_GroupInit(core, g, &grp));
    if (g->left >= 0 && !_braid_IsCPoint(g->ilower, m))
    {
       _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
@@ -660,41 +726,24 @@ _braid_FInterp(braid_Core core, braid_Int level)
       _braid_Try(_braid_SendPost(core, level, g->iupper, g->ua[_braid_USlot(g, g->iupper)],
                                  g->right, &send));
    }
-   for (k = g->ncpoints; k >= 0; k--)
+   for (top = g->ncpoints; top >= 0; top -= grp.n)
    {
-      _braid_GetInterval(g, k, &flo, &fhi, &ci);
-      if (flo <= fhi)
+      _braid_Try(_braid_GroupFRelax(core, level, &grp, top, &recv, 0, &work));
+      for (p = 0; p < grp.n; p++)
       {
-         _braid_Try(_braid_StartValue(core, level, flo, &recv, &v));
-         for (fi = flo; fi <= fhi; fi++)
+         if (grp.v[p] != NULL)
          {
-            _braid_Try(_braid_Step(core, level, fi, v, caller));
-            _braid_Try(_braid_StoreFPoint(core, level, fi, v));
-            if (core->access_level >= 3)
-            {
-               _braid_Try(_braid_BaseAccess(core, level, fi, v, caller));
-            }
-            if (fi == g->iupper && need_send)
-            {
-               _braid_Try(_braid_SendPost(core, level, fi, v, g->right, &send));
-            }
-            /* e = u_c - v_c, added to the fine C-point */
-            e = g->va[fi - g->ilower];
-            _braid_Try(_braid_BaseSum(core, 1.0, v, -1.0, e));
+            _braid_Try(_braid_FreeVector(core, &grp.v[p]));
+         }
+         ci = grp.ci[p];
+         if (_braid_HasCPointUpdate(core, ci))
+         {
+            e = g->va[ci - g->ilower];
+            _braid_Try(_braid_BaseSum(core, 1.0, g->ua[_braid_USlot(g, ci)], -1.0, e));
             _braid_Try(_braid_BaseClone(core, e, &fe));
-            _braid_Try(_braid_BaseSum(core, 1.0, fe, 1.0,
-                                      fg->ua[_braid_USlot(fg, fi * fm)]));
+            _braid_Try(_braid_BaseSum(core, 1.0, fe, 1.0, fg->ua[_braid_USlot(fg, ci * fm)]));
             _braid_Try(_braid_FreeVector(core, &fe));
          }
-         _braid_Try(_braid_FreeVector(core, &v));
-      }
-      if (_braid_HasCPointUpdate(core, ci))
-      {
-         e = g->va[ci - g->ilower];
-         _braid_Try(_braid_BaseSum(core, 1.0, g->ua[_braid_USlot(g, ci)], -1.0, e));
-         _braid_Try(_braid_BaseClone(core, e, &fe));
-         _braid_Try(_braid_BaseSum(core, 1.0, fe, 1.0, fg->ua[_braid_USlot(fg, ci * fm)]));
-         _braid_Try(_braid_FreeVector(core, &fe));
       }
    }
    _braid_Try(_braid_SendFinish(core, &send));
@@ -702,12 +751,43 @@ _braid_FInterp(braid_Core core, braid_Int level)
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &fe, &recv, &send);
+      _braid_SweepCleanup(core, &none, &fe, &recv, &send);
    }
+   _braid_GroupFinal(core, &grp);
    return rc;
 }
 
 /* ------------------------------------------------------------ access */
+
+/* After an F-step of the access sweep: store, send the last point, keep the
+   value at the last time index (done, level 0, not stored), show it. */
+static braid_Int
+_braid_AccessFPoint(braid_Core core, braid_Int level, braid_Int fi, braid_Vector v,
+                    _braid_FPointWork *work)
+{
+   _braid_Grid *g = &core->grids[level];
+
+   _braid_Check(_braid_StoreFPoint(core, level, fi, v));
+   if (fi == g->iupper && work->send_last)
+   {
+      _braid_Check(_braid_SendPost(core, level, fi, v, g->right, work->send));
+   }
+   if (work->done && level == 0 && fi == g->gupper && _braid_USlot(g, fi) < 0)
+   {
+      work->last  = core->ulast;
+      core->ulast = NULL;
+      _braid_Check(_braid_BaseClone(core, v, &core->ulast));
+      if (work->last != NULL)
+      {
+         _braid_Check(_braid_FreeVector(core, &work->last));
+      }
+   }
+   if (work->access)
+   {
+      _braid_Check(_braid_BaseAccess(core, level, fi, v, work->caller));
+   }
+   return 0;
+}
 
 /*
  * F-relax `level` and show every point to the user's access function.  At
@@ -717,15 +797,19 @@ cleanup:
 braid_Int
 _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
 {
-   _braid_Grid *g = &core->grids[level];
-   braid_Int    m = g->cfactor, caller = braid_ASCaller_FAccess;
-   braid_Int    need_send = g->right >= 0 && !_braid_IsCPoint(_braid_Wrap(g, g->iupper + 1), m);
-   braid_Int    show = core->access_level >= 1;
-   braid_Int    k, flo, fhi, ci, fi, rc = 0;
-   braid_Vector v = NULL, last = NULL;
-   _braid_Msg   recv = {0}, send = {0};
+   _braid_Grid      *g = &core->grids[level];
+   braid_Int         m = g->cfactor;
+   braid_Int         need_send = g->right >= 0 &&
+                                 !_braid_IsCPoint(_braid_Wrap(g, g->iupper + 1), m);
+   braid_Int         top, p, rc = 0;
+   braid_Vector      none = NULL;
+   _braid_Msg        recv = {0}, send = {0};
+   _braid_Group      grp = {0};
+   _braid_FPointWork work = {_braid_AccessFPoint, braid_ASCaller_FAccess,
+                             core->access_level >= 1, need_send, done, &send, NULL};
 
    core->done = done;
+   _braid_Try(_braid_GroupInit(core, g, &grp));
    if (g->left >= 0 && !_braid_IsCPoint(g->ilower, m))
    {
       _braid_Try(_braid_RecvPost(core, level, _braid_Wrap(g, g->ilower - 1), g->left, &recv));
@@ -735,47 +819,28 @@ _braid_FAccess(braid_Core core, braid_Int level, braid_Int done)
       _braid_Try(_braid_SendPost(core, level, g->iupper, g->ua[_braid_USlot(g, g->iupper)],
                                  g->right, &send));
    }
-   for (k = g->ncpoints; k >= 0; k--)
+   for (top = g->ncpoints; top >= 0; top -= grp.n)
    {
-      _braid_GetInterval(g, k, &flo, &fhi, &ci);
-      if (flo <= fhi)
+      _braid_Try(_braid_GroupFRelax(core, level, &grp, top, &recv, 0, &work));
+      for (p = 0; p < grp.n; p++)
       {
-         _braid_Try(_braid_StartValue(core, level, flo, &recv, &v));
-         for (fi = flo; fi <= fhi; fi++)
+         if (grp.v[p] != NULL)
          {
-            _braid_Try(_braid_Step(core, level, fi, v, caller));
-            _braid_Try(_braid_StoreFPoint(core, level, fi, v));
-            if (fi == g->iupper && need_send)
-            {
-               _braid_Try(_braid_SendPost(core, level, fi, v, g->right, &send));
-            }
-            if (done && level == 0 && fi == g->gupper && _braid_USlot(g, fi) < 0)
-            {
-               last        = core->ulast;
-               core->ulast = NULL;
-               _braid_Try(_braid_BaseClone(core, v, &core->ulast));
-               if (last != NULL)
-               {
-                  _braid_Try(_braid_FreeVector(core, &last));
-               }
-            }
-            if (show)
-            {
-               _braid_Try(_braid_BaseAccess(core, level, fi, v, caller));
-            }
+            _braid_Try(_braid_FreeVector(core, &grp.v[p]));
          }
-         _braid_Try(_braid_FreeVector(core, &v));
-      }
-      if (ci >= 0 && show)
-      {
-         _braid_Try(_braid_BaseAccess(core, level, ci, g->ua[_braid_USlot(g, ci)], caller));
+         if (grp.ci[p] >= 0 && work.access)
+         {
+            _braid_Try(_braid_BaseAccess(core, level, grp.ci[p],
+                                         g->ua[_braid_USlot(g, grp.ci[p])], work.caller));
+         }
       }
    }
    _braid_Try(_braid_SendFinish(core, &send));
 cleanup:
    if (rc)
    {
-      _braid_SweepCleanup(core, &v, &last, &recv, &send);
+      _braid_SweepCleanup(core, &none, &work.last, &recv, &send);
    }
+   _braid_GroupFinal(core, &grp);
    return rc;
 }
