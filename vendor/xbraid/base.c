@@ -191,7 +191,21 @@ _braid_Step(braid_Core core, braid_Int level, braid_Int index, braid_Vector u,
    return 0;
 }
 
-/* The batch's arrays with room for n steps. */
+static void
+_braid_FreeBatchArrays(struct _braid_StepBatch_struct *b)
+{
+   free(b->tstart);
+   free(b->tstop);
+   free(b->tindex);
+   free(b->ustop);
+   free(b->fstop);
+   b->tstart = b->tstop = NULL;
+   b->tindex = NULL;
+   b->ustop = b->fstop = NULL;
+   b->capacity = 0;
+}
+
+/* The batch's arrays with room for n steps (their contents are not kept). */
 static braid_Int
 _braid_BatchRoom(braid_Core core, braid_Int n)
 {
@@ -208,22 +222,15 @@ _braid_BatchRoom(braid_Core core, braid_Int n)
    }
    if (n > b->capacity)
    {
-      braid_Real   *tstart = realloc(b->tstart, (size_t) n * sizeof(braid_Real));
-      braid_Real   *tstop;
-      braid_Int    *tindex;
-      braid_Vector *ustop, *fstop;
-
-      if (tstart != NULL) b->tstart = tstart;
-      tstop = realloc(b->tstop, (size_t) n * sizeof(braid_Real));
-      if (tstop != NULL) b->tstop = tstop;
-      tindex = realloc(b->tindex, (size_t) n * sizeof(braid_Int));
-      if (tindex != NULL) b->tindex = tindex;
-      ustop = realloc(b->ustop, (size_t) n * sizeof(braid_Vector));
-      if (ustop != NULL) b->ustop = ustop;
-      fstop = realloc(b->fstop, (size_t) n * sizeof(braid_Vector));
-      if (fstop != NULL) b->fstop = fstop;
-      if (tstart == NULL || tstop == NULL || tindex == NULL || ustop == NULL || fstop == NULL)
+      _braid_FreeBatchArrays(b);
+      b->tstart = malloc((size_t) n * sizeof(braid_Real));
+      b->tstop  = malloc((size_t) n * sizeof(braid_Real));
+      b->tindex = malloc((size_t) n * sizeof(braid_Int));
+      b->ustop  = malloc((size_t) n * sizeof(braid_Vector));
+      b->fstop  = malloc((size_t) n * sizeof(braid_Vector));
+      if (!b->tstart || !b->tstop || !b->tindex || !b->ustop || !b->fstop)
       {
+         _braid_FreeBatchArrays(b);
          return braid_ERROR_MEMORY;
       }
       b->capacity = n;
@@ -234,75 +241,61 @@ _braid_BatchRoom(braid_Core core, braid_Int n)
 void
 _braid_FreeStepBatch(braid_Core core)
 {
-   struct _braid_StepBatch_struct *b = core->batch;
-
-   if (b != NULL)
+   if (core->batch != NULL)
    {
-      free(b->tstart);
-      free(b->tstop);
-      free(b->tindex);
-      free(b->ustop);
-      free(b->fstop);
-      free(b);
+      _braid_FreeBatchArrays(core->batch);
+      free(core->batch);
       core->batch = NULL;
    }
 }
 
 /*
- * [ours] STEP of n independent points at once: u[i] holds the value at
- * index[i]-1 on `level`; afterwards it holds the value at index[i].  The
- * batched step is called on at most max_batch of them at a time; each u[i]
- * gets the arithmetic of _braid_Step (the FAS right-hand side added after,
- * unless a user residual takes it in the step).  With ustop given, the steps
- * of residuals (_braid_Residual without a user residual): ustop[i] as the
- * guess, no right-hand side.
+ * [ours] STEP of n independent points in one call of the batched step (the
+ * sweeps' groups keep n <= max_batch): u[i] holds the value at index[i]-1 on
+ * `level`; afterwards it holds the value at index[i], with the arithmetic of
+ * _braid_Step (the FAS right-hand side added after, unless a user residual
+ * takes it in the step).  With ustop given, the steps of residuals
+ * (_braid_Residual without a user residual): ustop[i] as the guess, no
+ * right-hand side.
  */
 braid_Int
 _braid_StepBatch(braid_Core core, braid_Int level, braid_Int n, const braid_Int *index,
                  braid_Vector *u, braid_Vector *ustop, braid_Int caller)
 {
-   _braid_Grid *g        = &core->grids[level];
-   braid_Int    fas      = ustop == NULL && level > 0;  /* a step, not a residual's */
-   braid_Int    in_step  = fas && core->residual != NULL;
-   braid_Int    chunk    = core->max_batch > 0 ? core->max_batch : n;
-   braid_Int    first, m, i, rc;
+   _braid_Grid *g       = &core->grids[level];
+   braid_Int    fas     = ustop == NULL && level > 0;  /* a step, not a residual's */
+   braid_Int    in_step = fas && core->residual != NULL;
+   braid_Int    i, rc;
+   braid_Vector fstop;
    struct _braid_StepBatch_struct *b;
 
    if (n <= 0)
    {
       return 0;
    }
-   _braid_Check(_braid_BatchRoom(core, _braid_Min(chunk, n)));
+   _braid_Check(_braid_BatchRoom(core, n));
    b         = core->batch;
+   b->n      = n;
    b->level  = level;
    b->caller = caller;
-   for (first = 0; first < n; first += m)
+   for (i = 0; i < n; i++)
    {
-      m = _braid_Min(chunk, n - first);
-      for (i = 0; i < m; i++)
+      _braid_SetStepStatus(core, level, index[i], caller);
+      b->tstart[i] = core->t;
+      b->tstop[i]  = core->tnext;
+      b->tindex[i] = core->idx;
+      b->ustop[i]  = ustop != NULL ? ustop[i] : _braid_UStop(core, level, index[i], u[i]);
+      b->fstop[i]  = in_step ? g->fa[index[i] - g->ilower] : NULL;
+   }
+   _braid_Timed(core, _braid_TIMER_STEP,
+                core->step_batch(core->app, n, b->ustop, b->fstop, u, b));
+   _braid_Check(_braid_UserResult(rc));
+   for (i = 0; i < n && fas && !in_step; i++)
+   {
+      fstop = g->fa[index[i] - g->ilower];
+      if (fstop != NULL)
       {
-         braid_Int idx = index[first + i];
-
-         _braid_SetStepStatus(core, level, idx, caller);
-         b->tstart[i] = core->t;
-         b->tstop[i]  = core->tnext;
-         b->tindex[i] = core->idx;
-         b->ustop[i]  = ustop != NULL ? ustop[first + i]
-                                      : _braid_UStop(core, level, idx, u[first + i]);
-         b->fstop[i]  = in_step ? g->fa[idx - g->ilower] : NULL;
-      }
-      b->n = m;
-      _braid_Timed(core, _braid_TIMER_STEP,
-                   core->step_batch(core->app, m, b->ustop, b->fstop, u + first, b));
-      _braid_Check(_braid_UserResult(rc));
-      for (i = 0; i < m && fas && !in_step; i++)
-      {
-         braid_Vector fstop = g->fa[index[first + i] - g->ilower];
-
-         if (fstop != NULL)
-         {
-            _braid_Check(_braid_BaseSum(core, 1.0, fstop, 1.0, u[first + i]));
-         }
+         _braid_Check(_braid_BaseSum(core, 1.0, fstop, 1.0, u[i]));
       }
    }
    return 0;
