@@ -40,6 +40,17 @@ class _Dahlquist:
         if fstop is not None:
             u[0] = u.item(0) + fstop.item(0)
 
+    def step_batch(self, ustop, fstop, u, status):
+        # every step of the batch at once, row i as step() does it: the same
+        # IEEE operations, element by element (NumpyApp: (n, 1) arrays)
+        dt = status.tstop - status.tstart
+        if self.stepform == 0:
+            u[:, 0] = 1.0 / (1.0 + dt) * u[:, 0]
+        else:
+            u[:, 0] = u[:, 0] / (1.0 - self.lam * dt)
+        if fstop is not None:
+            u[:, 0] += fstop[:, 0]
+
     def access(self, u, status):
         if self.solution is not None and status.done:
             self.solution[status.tindex] = float(u[0])
@@ -71,6 +82,19 @@ class DahlquistPython(_Dahlquist, pyxbraid.App):
 
     def bufunpack(self, buffer, status):
         return np.frombuffer(buffer, dtype=np.float64, count=1).copy()
+
+    def step_batch(self, ustop, fstop, u, status):
+        # lists of vectors (an App's are any objects): one step() each
+        for i, (us, v) in enumerate(zip(ustop, u)):
+            self.step(us, None if fstop is None else fstop[i], v, _OneStep(status, i))
+
+
+class _OneStep:
+    """Step i of a batch, as a step's status."""
+
+    def __init__(self, batch, i):
+        self.tstart = float(batch.tstart[i])
+        self.tstop = float(batch.tstop[i])
 
 
 def solve(app, ntime, ml=2, cf=2, nu=1, tol=1e-6, skip=True, max_iter=100, comm=None,

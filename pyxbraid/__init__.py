@@ -53,6 +53,8 @@ StepStatus = _braid.StepStatus
 AccessStatus = _braid.AccessStatus
 BufferStatus = _braid.BufferStatus
 SyncStatus = _braid.SyncStatus
+StepBatchStatus = _braid.StepBatchStatus
+STEP_BATCH = _braid.STEP_BATCH
 BraidError = _braid.BraidError
 BraidMemoryError = _braid.BraidMemoryError
 PeerRankError = _braid.PeerRankError
@@ -62,6 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App", "NumpyApp", "Core", "StepStatus", "AccessStatus", "BufferStatus", "SyncStatus",
+    "StepBatchStatus", "STEP_BATCH",
     "BraidError", "BraidMemoryError", "PeerRankError", "split_commworld", "BRAID_LIBRARY",
     "UPSTREAM_SEMANTICS", "CALLERS", "pin_blas_threads",
 ]

@@ -14,6 +14,7 @@ interface in braid.pxd):
   options.pxi    option checks, defaults and order
   status.pxi     the status objects the callbacks receive
   callbacks.pxi  the app protocol (App) and its trampolines
+  batch.pxi      the batched step (ours): its status and trampolines
   numpyapp.pxi   NumpyApp and its C kernels on the array memory
   core.pxi       Core: the solver
   comm.pxi       communicators split between space and time
@@ -27,7 +28,7 @@ from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_READ, PyBUF_WRITE
 from libc.math cimport sqrt, NAN
 from libc.stdio cimport FILE, tmpfile, fclose, fflush, fread, rewind
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from mpi4py cimport MPI
 from mpi4py.libmpi cimport MPI_Comm
 
@@ -93,6 +94,7 @@ include "errors.pxi"
 include "options.pxi"
 include "status.pxi"
 include "callbacks.pxi"
+include "batch.pxi"
 include "numpyapp.pxi"
 include "core.pxi"
 include "comm.pxi"

@@ -173,3 +173,26 @@ cdef extern from "braid_test.h":
                             braid_PtFcnBufPack bufpack, braid_PtFcnBufUnpack bufunpack,
                             braid_PtFcnSCoarsen coarsen, braid_PtFcnSRefine refine,
                             braid_PtFcnResidual residual, braid_PtFcnStep step)
+
+
+# The batched step, vendor/xbraid's extension of the interface [ours], under
+# names that also compile against upstream XBraid (step_batch.h), where
+# PYXBRAID_STEP_BATCH is 0 and pyxbraid_SetStepBatch refuses.
+cdef extern from "step_batch.h" nogil:
+    int PYXBRAID_STEP_BATCH
+    cdef struct _pyxbraid_BatchStatus_struct
+    ctypedef _pyxbraid_BatchStatus_struct *pyxbraid_BatchStatus
+    braid_Int pyxbraid_BatchGetSize(pyxbraid_BatchStatus s, braid_Int *n_ptr)
+    braid_Int pyxbraid_BatchGetTstartTstop(pyxbraid_BatchStatus s, braid_Int i,
+                                           braid_Real *tstart_ptr, braid_Real *tstop_ptr)
+    braid_Int pyxbraid_BatchGetTIndex(pyxbraid_BatchStatus s, braid_Int i, braid_Int *tindex_ptr)
+    braid_Int pyxbraid_BatchGetLevel(pyxbraid_BatchStatus s, braid_Int *level_ptr)
+    braid_Int pyxbraid_BatchGetCallingFunction(pyxbraid_BatchStatus s, braid_Int *caller_ptr)
+    braid_Int pyxbraid_BatchGetIter(pyxbraid_BatchStatus s, braid_Int *iter_ptr)
+
+cdef extern from "step_batch.h":
+    ctypedef braid_Int (*pyxbraid_PtFcnStepBatch)(braid_App, braid_Int, braid_Vector *,
+                                                  braid_Vector *, braid_Vector *,
+                                                  pyxbraid_BatchStatus) noexcept
+    braid_Int pyxbraid_SetStepBatch(braid_Core core, pyxbraid_PtFcnStepBatch step_batch,
+                                    braid_Int max_batch)

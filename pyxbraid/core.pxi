@@ -16,7 +16,8 @@ cdef class Core:
     or {level: n}), cwt (float or {level: w}), abs_tol, rel_tol, max_iter,
     skip, fmg, nfmg, nfmg_vcyc, temporal_norm, storage, seq_soln, access_level,
     print_level, file_io_level, relax_only_cg, final_fc_relax, residual (use
-    app.residual), residual_computation, time_grid (ntime+1 increasing times).
+    app.residual), residual_computation, time_grid (ntime+1 increasing times),
+    batch and max_batch (ours: app.step_batch, see set_batch).
 
     Defaults are XBraid's, except file_io_level = 0 (XBraid writes
     braid.out.cycle into the working directory; pass 1 for that).
@@ -44,8 +45,11 @@ cdef class Core:
     cdef AccessStatus _access_status
     cdef BufferStatus _buffer_status
     cdef SyncStatus _sync_status
+    cdef StepBatchStatus _batch_status
     cdef object _init, _step, _clone, _sum, _norm, _free, _access, _sync, _residual
     cdef object _bufsize, _bufpack, _bufunpack
+    cdef object _step_batch
+    cdef list _batch_buffers     # a NumpyApp's rows of u, ustop, fstop for step_batch
     cdef braid_Int _last_bufsize
     cdef _AppData _data
     cdef object _vec_shape
@@ -71,7 +75,7 @@ cdef class Core:
                  skip=None, fmg=None, nfmg=None, nfmg_vcyc=None, temporal_norm=None,
                  storage=None, seq_soln=None, access_level=None, print_level=None,
                  file_io_level=None, relax_only_cg=None, final_fc_relax=None, residual=None,
-                 residual_computation=None, time_grid=None):
+                 residual_computation=None, time_grid=None, batch=None, max_batch=None):
         if self.app is not None:
             raise RuntimeError("Core.__init__ called twice")
         comm = _MPI.COMM_WORLD if comm is None else comm
@@ -97,6 +101,8 @@ cdef class Core:
         self._access_status = AccessStatus()
         self._buffer_status = BufferStatus()
         self._sync_status = SyncStatus()
+        self._batch_status = StepBatchStatus()
+        self._batch_buffers = [None, None, None]
         self._set(file_io_level=0 if file_io_level is None else file_io_level, max_levels=max_levels, min_coarse=min_coarse,
                   cfactor=cfactor, nrelax=nrelax, cwt=cwt, abs_tol=abs_tol, rel_tol=rel_tol,
                   max_iter=max_iter, skip=skip, fmg=fmg, nfmg=nfmg, nfmg_vcyc=nfmg_vcyc,
@@ -104,7 +110,7 @@ cdef class Core:
                   access_level=access_level, print_level=print_level,
                   relax_only_cg=relax_only_cg, final_fc_relax=final_fc_relax,
                   residual=residual, residual_computation=residual_computation,
-                  time_grid=time_grid)
+                  time_grid=time_grid, batch=batch, max_batch=max_batch)
 
     cdef _bind_app(self, app, int nranks):
         """Cache the app's bound methods; None selects the C fast path."""
@@ -126,6 +132,9 @@ cdef class Core:
 
         self._init = app.init
         self._step = app.step
+        self._step_batch = getattr(app, "step_batch", None) if _batch_is_current(app) else None
+        if not callable(self._step_batch):
+            self._step_batch = None
         self._clone = own("clone")
         self._sum = own("sum")
         self._norm = own("spatialnorm")
@@ -183,6 +192,15 @@ cdef class Core:
         # freed vectors kept for reuse: a level's worth, within 64 MiB
         self._data.pool_limit = min(1 << 20, (64 << 20) // (self._data.n * sizeof(double) + 128))
 
+    cdef object _batch_rows(self, int which, Py_ssize_t n):
+        """n rows of vectors, (n, *shape), in buffer `which` (0: u, 1: ustop,
+        2: fstop), grown to the largest batch seen."""
+        buffer = self._batch_buffers[which]
+        if buffer is None or buffer.shape[0] < n:
+            buffer = np.empty((n, self._data.n), dtype=np.float64)
+            self._batch_buffers[which] = buffer
+        return buffer[:n].reshape((n,) + self._vec_shape)
+
     def _learn_shape_from_init(self):
         # a rank that holds no C-point has not seen a vector yet: ask init once
         self._adopt(self._init(self.tstart), "init", True)
@@ -232,6 +250,7 @@ cdef class Core:
             for name in _OPTION_ORDER:
                 if name in self._options:
                     self._apply(name, self._options[name])
+            self._apply_batch()
         except BaseException:
             self._discard()
             raise
@@ -335,10 +354,51 @@ cdef class Core:
             _check_rc(braid_SetFileIOLevel(c, value), "braid_SetFileIOLevel")
         elif name == "relax_only_cg":
             _check_rc(braid_SetRelaxOnlyCG(c, value), "braid_SetRelaxOnlyCG")
+        elif name in ("batch", "max_batch"):
+            self._apply_batch()
         elif name == "residual_computation":
             _check_rc(braid_SetResidualComputation(c, value), "braid_SetResidualComputation")
         else:
             raise AssertionError(f"no braid setter for option {name!r}")
+
+    cdef _apply_batch(self):
+        """braid_SetStepBatch [ours], from the batch options and the app."""
+        cdef pyxbraid_PtFcnStepBatch step_batch = NULL
+        if not PYXBRAID_STEP_BATCH:
+            return
+        if self.batched:
+            step_batch = _cb_step_batch_np if self._numpy else _cb_step_batch
+        _check_rc(pyxbraid_SetStepBatch(self._c, step_batch, self._options.get("max_batch", 0)),
+                  "braid_SetStepBatch")
+
+    @property
+    def batched(self):
+        """True when the sweeps call app.step_batch: the app has one, batch
+        is on, and the library has batched steps (pyxbraid.STEP_BATCH)."""
+        return bool(PYXBRAID_STEP_BATCH and self._step_batch is not None
+                    and self._options.get("batch", True))
+
+    def set_batch(self, batch):
+        """[ours] Step the rank's intervals together through
+        ``app.step_batch(ustop, fstop, u, status)`` where the sweeps allow it
+        (default True when the app has step_batch).  Every result is the
+        per-point one, bit for bit, when step_batch does per row what step
+        does (braid_SetStepBatch, ours).  Upstream XBraid has no batched
+        step: there it is ignored."""
+        batch = _bool_option("batch", batch)
+        if batch and self._step_batch is None:
+            if callable(getattr(self.app, "step_batch", None)):
+                raise ValueError(f"batch: {type(self.app).__name__} overrides step but "
+                                 f"inherits step_batch, which would not do what its step does")
+            raise ValueError(f"batch: {type(self.app).__name__} has no "
+                             f"step_batch(ustop, fstop, u, status) method")
+        self._store("batch", batch)
+
+    def set_max_batch(self, max_batch):
+        """[ours] Most steps in one step_batch call, 0 for no limit (default
+        0; braid_SetStepBatch, ours).  A NumpyApp's batch holds three arrays
+        of that many vectors."""
+        self._store("max_batch", _int_option("max_batch", max_batch, 0))
 
     def set_max_levels(self, max_levels):
         """Most levels of the hierarchy (braid_SetMaxLevels; default 30)."""
@@ -492,6 +552,7 @@ cdef class Core:
         if options["seq_soln"]:
             options["skip"] = False  # braid_SetSeqSoln turns skip off
         options["time_grid"] = None if self._time_grid is None else self._time_grid.copy()
+        options["batch"] = self.batched  # what the solve does: the app and library decide too
         return options
 
     # ------------------------------------------------------------------ solving
@@ -654,6 +715,7 @@ cdef class Core:
     def destroy(self):
         """Release the solver and every vector it holds (also done when collected)."""
         self._destroyed = True
+        self._batch_buffers = [None, None, None]
         self._error = None
         self._data.failed = False
         try:
@@ -690,6 +752,15 @@ cdef class Core:
 
     def __dealloc__(self):
         self._release_pool()
+
+
+def _batch_is_current(app):
+    """False when a subclass overrides step but inherits step_batch: the
+    inherited batch would not do what the new step does."""
+    mro = type(app).__mro__
+    def definer(name):
+        return next((i for i, cls in enumerate(mro) if name in vars(cls)), len(mro))
+    return "step_batch" in vars(app) or definer("step_batch") <= definer("step")
 
 
 def _no_buffers(*args):

@@ -76,7 +76,7 @@ _DEFAULTS = {
     "fmg": False, "nfmg": -1, "nfmg_vcyc": 1, "temporal_norm": 2, "storage": -1,
     "seq_soln": False, "access_level": 1, "print_level": 2, "file_io_level": 1,
     "relax_only_cg": False, "final_fc_relax": False, "residual": False,
-    "residual_computation": True, "time_grid": None,
+    "residual_computation": True, "time_grid": None, "batch": True, "max_batch": 0,
 }
 
 

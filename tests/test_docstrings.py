@@ -28,6 +28,7 @@ def test_every_option_has_a_setter_and_a_documented_default():
 @pytest.mark.parametrize("obj", [pyxbraid.Core, pyxbraid.App, pyxbraid.NumpyApp,
                                  pyxbraid.StepStatus, pyxbraid.AccessStatus,
                                  pyxbraid.SyncStatus, pyxbraid.BufferStatus,
+                                 pyxbraid.StepBatchStatus,
                                  pyxbraid.split_commworld])
 def test_public_names_have_docstrings(obj):
     assert obj.__doc__ and obj.__doc__.strip()

@@ -346,7 +346,7 @@ _braid_Residuals(braid_Core core, braid_Int level, braid_Int n, const braid_Int 
 {
    braid_Int i;
 
-   if (core->step_batch == NULL || core->residual != NULL)
+   if (core->step_batch == NULL || core->residual != NULL || n == 1)
    {
       for (i = 0; i < n; i++)
       {

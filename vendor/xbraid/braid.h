@@ -462,7 +462,8 @@ typedef braid_Int (*braid_PtFcnStepBatch)(braid_App app, braid_Int n, braid_Vect
    sweep.  The rank's intervals go in groups of max_batch (0: all of them),
    right to left; in a group the j-th F-point of every interval is stepped in
    one call, j = 0, 1, ..., then the C-points; the left-most interval, which
-   waits for the left neighbour's message, goes alone and last.  A group
+   waits for the left neighbour's message, goes alone and last.  A lone step
+   (a group of one, as on the coarsest level) uses the single step.  A group
    holds one working vector per interval, so max_batch bounds the extra
    memory.  The arithmetic on every vector is the single step's, in the same
    order, so every result is bit for bit the per-point one; callbacks other

@@ -278,14 +278,15 @@ _braid_GroupFinal(braid_Core core, _braid_Group *grp)
    free(grp->ustop);
 }
 
-/* Steps into index[0..n-1] of independent vectors u: one batched call, or point by point. */
+/* Steps into index[0..n-1] of independent vectors u: one batched call, or point by
+   point (also a lone step: the coarsest level's and other sequential runs). */
 static braid_Int
 _braid_Steps(braid_Core core, braid_Int level, braid_Int n, const braid_Int *index,
              braid_Vector *u, braid_Int caller)
 {
    braid_Int i;
 
-   if (core->step_batch != NULL)
+   if (core->step_batch != NULL && n > 1)
    {
       return _braid_StepBatch(core, level, n, index, u, NULL, caller);
    }
