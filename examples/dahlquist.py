@@ -6,6 +6,7 @@ tests/data/xbraid-v3.1-histories.json, written as a pyxbraid app.
 Two apps solve the same problem with the same arithmetic:
 - DahlquistNumpy: a NumpyApp, so clone/sum/norm/buffers run in C;
 - DahlquistPython: every callback in Python.
+Both step a rank's intervals together (step_batch) unless --batch 0.
 """
 import argparse
 import json
@@ -117,18 +118,22 @@ def main(argv=None):
     p.add_argument("--skip", type=int, default=1)
     p.add_argument("--stepform", type=int, default=1)
     p.add_argument("--python", action="store_true", help="every callback in Python")
+    p.add_argument("--batch", type=int, default=1, choices=(0, 1),
+                   help="0: step point by point instead of a batch of steps at once")
+    p.add_argument("--max-batch", type=int, default=0, help="most steps a batch (0: all)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (rank 0)")
     args = p.parse_args(argv)
 
     cls = DahlquistPython if args.python else DahlquistNumpy
     app = cls(stepform=args.stepform, record=True)
-    core = solve(app, args.ntime, args.ml, args.cf, args.nu, args.tol, bool(args.skip))
+    core = solve(app, args.ntime, args.ml, args.cf, args.nu, args.tol, bool(args.skip),
+                 batch=bool(args.batch), max_batch=args.max_batch)
     comm = core.comm
     solution = {}
     for part in comm.gather(app.solution, root=0) or []:
         solution.update(part)
     if comm.rank == 0:
-        result = {"niter": core.niter, "nlevels": core.nlevels,
+        result = {"niter": core.niter, "nlevels": core.nlevels, "batched": core.batched,
                   "rnorms": [float(r) for r in core.rnorms],
                   "solution": {str(k): solution[k] for k in sorted(solution)}}
         if args.json:

@@ -136,7 +136,7 @@ cdef void _gather(double *rows, braid_Vector *vectors, braid_Int n, Py_ssize_t s
         if vectors[i] == NULL:
             memset(rows + i * size, 0, size * sizeof(double))
         else:
-            memcpy(rows + i * size, pyxbraid_data(vectors[i]), size * sizeof(double))
+            memcpy(rows + i * size, pyxbraid_vdata(vectors[i]), size * sizeof(double))
 
 
 cdef braid_Int _cb_step_batch_np(braid_App app, braid_Int n, braid_Vector *ustop,
@@ -167,7 +167,7 @@ cdef braid_Int _cb_step_batch_np(braid_App app, braid_Int n, braid_Vector *ustop
         _returned_none(core._step_batch(S, F, U, st))
         rows = pyxbraid_data(<void *> U)
         for i in range(n):
-            memcpy(pyxbraid_data(u[i]), rows + i * size, size * sizeof(double))
+            memcpy(pyxbraid_vdata(u[i]), rows + i * size, size * sizeof(double))
         return 0
     except BaseException as e:
         return _failure(app, e)

@@ -57,8 +57,10 @@ ctypedef struct _Callbacks:
 
 ctypedef struct _AppData:
     PyObject *core          # the Core (borrowed: it owns this struct)
+    bint numpy              # a NumpyApp: its vectors are pyxbraid_Vec (numpyapp.pxi)
+    PyObject *like          # a NumpyApp's array of the vectors' shape (borrowed)
     Py_ssize_t n            # doubles per NumpyApp vector, -1 until known
-    PyObject **pool         # spare NumpyApp vectors, one reference each
+    void **pool             # spare NumpyApp vectors (pyxbraid_Vec *)
     Py_ssize_t npool        # vectors in the pool
     Py_ssize_t pool_size    # allocated slots
     Py_ssize_t pool_limit   # most vectors the pool may keep
@@ -82,6 +84,23 @@ cdef inline object _vec(braid_Vector u):
     return <object> <void *> u
 
 
+cdef inline object _arg(braid_App app, braid_Vector u):
+    """The Python object an app is shown for a core vector: itself, or a
+    NumpyApp vector's array."""
+    cdef _AppData *d = <_AppData *> app
+    if d.numpy:
+        return pyxbraid_vec_array(<pyxbraid_Vec *> u, d.like)
+    return <object> <void *> u
+
+
+cdef inline braid_Vector _made(braid_App app, object u, str where) except NULL:
+    """The core vector of a vector the app returned (one reference to it, or
+    a NumpyApp vector with its values)."""
+    if (<_AppData *> app).numpy:
+        return _core(app)._adopt_np(u, where)
+    return _own(u)
+
+
 cdef inline braid_Int _failure(braid_App app, object e) noexcept:
     """The one way a trampoline fails: keep the exception for drive(), and
     return the code a failing callback gives the library."""
@@ -89,9 +108,10 @@ cdef inline braid_Int _failure(braid_App app, object e) noexcept:
     return _CALLBACK_FAILED
 
 
-cdef inline braid_Int _no_vector(braid_Vector *u_ptr) noexcept:
-    """The new vector of a callback that made none: None, never dereferenced."""
-    u_ptr[0] = _own(None)
+cdef inline braid_Int _no_vector(braid_App app, braid_Vector *u_ptr) noexcept:
+    """The new vector of a callback that made none, never dereferenced: None
+    (NULL for a NumpyApp)."""
+    u_ptr[0] = NULL if (<_AppData *> app).numpy else _own(None)
     return 0
 
 
@@ -103,7 +123,8 @@ cdef braid_Int _cb_step(braid_App app, braid_Vector ustop, braid_Vector fstop, b
     cdef StepStatus st = core._step_status
     st.s = <braid_Status> status
     try:
-        returned = core._step(_vec(ustop), None if fstop == NULL else _vec(fstop), _vec(u), st)
+        returned = core._step(_arg(app, ustop), None if fstop == NULL else _arg(app, fstop),
+                              _arg(app, u), st)
         if returned is not None:
             raise TypeError(f"step returned a {type(returned).__name__}: a step must change "
                             f"u in place (u[...] = ...) and return None")
@@ -122,7 +143,7 @@ cdef braid_Int _cb_residual(braid_App app, braid_Vector ustop, braid_Vector r,
     cdef StepStatus st = core._step_status
     st.s = <braid_Status> status
     try:
-        core._residual(_vec(ustop), _vec(r), st)
+        core._residual(_arg(app, ustop), _arg(app, r), st)
         return 0
     except BaseException as e:
         return _failure(app, e)
@@ -132,40 +153,39 @@ cdef braid_Int _cb_residual(braid_App app, braid_Vector ustop, braid_Vector r,
 
 cdef braid_Int _cb_init(braid_App app, braid_Real t, braid_Vector *u_ptr) noexcept:
     if _failed(app):
-        return _no_vector(u_ptr)
-    cdef Core core = _core(app)
+        return _no_vector(app, u_ptr)
     try:
-        u = core._init(t)
-        u = core._adopt(u, "init", True) if core._numpy else u
+        # a NumpyApp's init arrays are copied: an app may return an array it
+        # keeps, such as its initial condition, every time
+        u_ptr[0] = _made(app, _core(app)._init(t), "init")
+        return 0
     except BaseException as e:
-        _no_vector(u_ptr)
+        _no_vector(app, u_ptr)
         return _failure(app, e)
-    u_ptr[0] = _own(u)
-    return 0
 
 
 cdef braid_Int _cb_clone(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
     if _failed(app):
-        return _no_vector(v_ptr)
-    cdef Core core = _core(app)
+        return _no_vector(app, v_ptr)
     try:
-        v = core._clone(_vec(u))
-        v = core._adopt(v, "clone") if core._numpy else v
+        v_ptr[0] = _made(app, _core(app)._clone(_arg(app, u)), "clone")
+        return 0
     except BaseException as e:
-        _no_vector(v_ptr)
+        _no_vector(app, v_ptr)
         return _failure(app, e)
-    v_ptr[0] = _own(v)
-    return 0
 
 
 cdef braid_Int _cb_free(braid_App app, braid_Vector u) noexcept:
     cdef braid_Int rc = 0
     if not _failed(app):
         try:
-            _core(app)._free(_vec(u))
+            _core(app)._free(_arg(app, u))
         except BaseException as e:
             rc = _failure(app, e)
-    Py_DECREF(_vec(u))
+    if (<_AppData *> app).numpy:
+        _np_release(<_AppData *> app, <pyxbraid_Vec *> u)
+    else:
+        Py_DECREF(_vec(u))
     return rc
 
 
@@ -179,7 +199,7 @@ cdef braid_Int _cb_sum(braid_App app, braid_Real alpha, braid_Vector x, braid_Re
     if _failed(app):
         return 0
     try:
-        _core(app)._sum(alpha, _vec(x), beta, _vec(y))
+        _core(app)._sum(alpha, _arg(app, x), beta, _arg(app, y))
         return 0
     except BaseException as e:
         return _failure(app, e)
@@ -190,7 +210,7 @@ cdef braid_Int _cb_spatialnorm(braid_App app, braid_Vector u, braid_Real *norm_p
     if _failed(app):
         return 0
     try:
-        norm = float(_core(app)._norm(_vec(u)))
+        norm = float(_core(app)._norm(_arg(app, u)))
         if not norm >= 0.0:  # NaN too: it would end the solve without a word
             raise ValueError(f"spatialnorm returned {norm!r}: a norm is a number >= 0 "
                              f"(NaN usually means the vector holds NaN: the solve diverged)")
@@ -207,7 +227,7 @@ cdef braid_Int _cb_access(braid_App app, braid_Vector u, braid_AccessStatus stat
     cdef AccessStatus st = core._access_status
     st.s = <braid_Status> status
     try:
-        core._access(_vec(u), st)
+        core._access(_arg(app, u), st)
         return 0
     except BaseException as e:
         return _failure(app, e)
@@ -266,7 +286,7 @@ cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
         # nothing in the interface says bufsize was called just before)
         view = PyMemoryView_FromMemory(<char *> buffer, core._user_bufsize(st), PyBUF_WRITE)
         try:
-            core._bufpack(_vec(u), view, st)
+            core._bufpack(_arg(app, u), view, st)
         finally:
             view.release()
         return 0
@@ -280,24 +300,22 @@ cdef braid_Int _cb_bufpack(braid_App app, braid_Vector u, void *buffer,
 cdef braid_Int _cb_bufunpack(braid_App app, void *buffer, braid_Vector *u_ptr,
                              braid_BufferStatus status) noexcept:
     if _failed(app):
-        return _no_vector(u_ptr)
+        return _no_vector(app, u_ptr)
     cdef Core core = _core(app)
     cdef BufferStatus st = core._buffer_status
     st.s = <braid_Status> status
     try:
         view = PyMemoryView_FromMemory(<char *> buffer, core._user_bufsize(st), PyBUF_READ)
         try:
-            u = core._bufunpack(view, st)
-            u = core._adopt(u, "bufunpack") if core._numpy else u
+            u_ptr[0] = _made(app, core._bufunpack(view, st), "bufunpack")
         finally:
             view.release()
+        return 0
     except BaseException as e:
-        _no_vector(u_ptr)
+        _no_vector(app, u_ptr)
         return _failure(app, e)
     finally:
         st.s = NULL
-    u_ptr[0] = _own(u)
-    return 0
 
 
 cdef braid_Int _cb_timegrid(braid_App app, braid_Real *ta, braid_Int *ilower,

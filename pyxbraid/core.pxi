@@ -53,6 +53,7 @@ cdef class Core:
     cdef braid_Int _last_bufsize
     cdef _AppData _data
     cdef object _vec_shape
+    cdef object _like           # an array of the NumpyApp vectors' shape (_AppData.like)
     cdef object _time_grid
     cdef dict _options          # option name -> checked value, for the next C core
     cdef bint _driven           # the C core has finished a solve: the next is warm
@@ -63,6 +64,8 @@ cdef class Core:
         self._c = NULL
         self._data.core = <PyObject *> self
         self._data.n = -1
+        self._data.numpy = False
+        self._data.like = NULL
         self._data.pool = NULL
         self._data.npool = self._data.pool_size = self._data.pool_limit = 0
         self._data.failed = False
@@ -115,6 +118,7 @@ cdef class Core:
     cdef _bind_app(self, app, int nranks):
         """Cache the app's bound methods; None selects the C fast path."""
         self._numpy = isinstance(app, NumpyApp)
+        self._data.numpy = self._numpy
         required = ["init", "step"]
         if not self._numpy:
             required += ["clone", "sum", "spatialnorm"]
@@ -159,35 +163,25 @@ cdef class Core:
             self._error = exc
         self._data.failed = True
 
-    cdef object _adopt(self, u, str where, bint copy=False):
-        """A core vector from a NumpyApp vector the app returned (float64, of
-        the app's shape): a copy when asked (init's arrays: an app may return
-        an array it keeps, such as its initial condition, every time), else a
-        view of it.  Core vectors never own their memory, so that a step's
-        ``u.resize(...)`` raises instead of leaving the core's data behind."""
-        cdef PyObject *v
+    cdef braid_Vector _adopt_np(self, u, str where) except NULL:
+        """A NumpyApp core vector with the values of an array the app returned
+        (float64, of the app's shape), copied: the app may keep its array
+        and return it again (an initial condition, say)."""
+        cdef pyxbraid_Vec *v
         u = _as_vector(u, where)
         if self._data.n < 0:
             self._learn_shape(u.shape)
         elif u.shape != self._vec_shape:
             raise ValueError(f"{where}: vector of shape {u.shape}, but this NumpyApp's "
                              f"vectors have the shape {self._vec_shape}")
-        if not copy:
-            return pyxbraid_view(u, <PyObject *> u)
-        v = _pool_take(&self._data)
-        if v == NULL:
-            return _copy_vector(u)
-        memcpy(pyxbraid_data(v), pyxbraid_data(<void *> u), self._data.n * sizeof(double))
-        vector = <object> v
-        Py_DECREF(vector)  # the pool's reference, now held by `vector`
-        return vector
-
-    cdef object _new_vector(self):
-        """A core vector of the app's shape (values unset)."""
-        return pyxbraid_view(np.empty(self._vec_shape, dtype=np.float64), NULL)
+        v = _np_vector(&self._data)
+        memcpy(pyxbraid_vdata(v), pyxbraid_data(<void *> u), self._data.n * sizeof(double))
+        return <braid_Vector> v
 
     cdef _learn_shape(self, shape):
         self._vec_shape = tuple(shape)
+        self._like = np.empty(self._vec_shape, dtype=np.float64)
+        self._data.like = <PyObject *> self._like
         self._data.n = int(np.prod(shape, dtype=np.int64))
         # freed vectors kept for reuse: a level's worth, within 64 MiB
         self._data.pool_limit = min(1 << 20, (64 << 20) // (self._data.n * sizeof(double) + 128))
@@ -203,12 +197,13 @@ cdef class Core:
 
     def _learn_shape_from_init(self):
         # a rank that holds no C-point has not seen a vector yet: ask init once
-        self._adopt(self._init(self.tstart), "init", True)
+        u = _as_vector(self._init(self.tstart), "init")
+        self._learn_shape(u.shape)
 
     cdef _release_pool(self):
         cdef Py_ssize_t i
         for i in range(self._data.npool):
-            Py_DECREF(<object> self._data.pool[i])
+            pyxbraid_vec_free(<pyxbraid_Vec *> self._data.pool[i])
         PyMem_Free(self._data.pool)
         self._data.pool = NULL
         self._data.npool = self._data.pool_size = 0

@@ -1,6 +1,6 @@
 # NumpyApp: an app whose vectors are float64 arrays of one shape, and the C
 # kernels that do its vector work (clone, sum, norm, free, buffers) on the
-# array memory without calling Python.
+# vectors' memory without calling Python.
 
 cdef extern from *:
     """
@@ -9,43 +9,92 @@ cdef extern from *:
         return (double *) PyArray_DATA((PyArrayObject *) array);
     }
 
-    /* A float64 array of the shape of `like` that does not own its memory:
-       a view of `owner` (a new array when owner is NULL), made in C rather
-       than by ndarray.view(), which parses arguments on every call. */
-    static PyObject *pyxbraid_view(PyObject *like, PyObject *owner)
+    /* A NumpyApp vector of the core: its values inline (one small block, as
+       a C app's vector), and the ndarray over them that Python is shown,
+       made the first time Python needs one: in a batched solve most vectors
+       never reach Python. */
+    typedef struct
+    {
+        PyObject *array;   /* NULL, or an ndarray over data, not owning it */
+        double    data[];
+    } pyxbraid_Vec;
+
+    static inline double *pyxbraid_vdata(void *v)
+    {
+        return ((pyxbraid_Vec *) v)->data;
+    }
+
+    static pyxbraid_Vec *pyxbraid_vec_new(Py_ssize_t n)
+    {
+        pyxbraid_Vec *v = (pyxbraid_Vec *) PyMem_Malloc(sizeof(pyxbraid_Vec)
+                                                        + (size_t) n * sizeof(double));
+        if (v == NULL)
+        {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        v->array = NULL;
+        return v;
+    }
+
+    /* The ndarray of v, shaped as `like` (a new reference; kept on v). */
+    static PyObject *pyxbraid_vec_array(pyxbraid_Vec *v, PyObject *like)
     {
         PyArrayObject *shape = (PyArrayObject *) like;
-        PyObject *view;
 
-        if (owner == NULL)
+        if (v->array == NULL)
         {
-            owner = PyArray_EMPTY(PyArray_NDIM(shape), PyArray_DIMS(shape), NPY_FLOAT64, 0);
-            if (owner == NULL) return NULL;
+            v->array = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(NPY_FLOAT64),
+                                            PyArray_NDIM(shape), PyArray_DIMS(shape), NULL,
+                                            v->data, NPY_ARRAY_CARRAY, NULL);
+            if (v->array == NULL) return NULL;
         }
-        else
+        Py_INCREF(v->array);
+        return v->array;
+    }
+
+    /* Python still shows v's array to no one. */
+    static inline int pyxbraid_vec_unshared(pyxbraid_Vec *v)
+    {
+        return v->array == NULL || Py_REFCNT(v->array) == 1;
+    }
+
+    static void pyxbraid_vec_orphan_free(PyObject *capsule)
+    {
+        PyMem_Free(PyCapsule_GetPointer(capsule, NULL));
+    }
+
+    /* The core is done with v: freed now, or, when Python still holds its
+       array, when that array dies (the array's base then owns v). */
+    static void pyxbraid_vec_free(pyxbraid_Vec *v)
+    {
+        PyObject *array = v->array, *owner;
+
+        if (array == NULL || Py_REFCNT(array) == 1)
         {
-            Py_INCREF(owner);
+            Py_XDECREF(array);
+            PyMem_Free(v);
+            return;
         }
-        view = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(NPY_FLOAT64),
-                                    PyArray_NDIM(shape), PyArray_DIMS(shape), NULL,
-                                    PyArray_DATA((PyArrayObject *) owner), NPY_ARRAY_CARRAY,
-                                    NULL);
-        if (view == NULL)
+        /* the destructor is set only once the array holds the capsule: a
+           failure leaks v rather than free memory the array points at */
+        owner = PyCapsule_New(v, NULL, NULL);
+        if (owner != NULL && PyArray_SetBaseObject((PyArrayObject *) array, owner) == 0)
         {
-            Py_DECREF(owner);
-            return NULL;
+            PyCapsule_SetDestructor(owner, pyxbraid_vec_orphan_free);
         }
-        /* steals the reference to owner, also when it fails */
-        if (PyArray_SetBaseObject((PyArrayObject *) view, owner) < 0)
-        {
-            Py_DECREF(view);
-            return NULL;
-        }
-        return view;
+        PyErr_Clear();
+        Py_DECREF(array);
     }
     """
+    ctypedef struct pyxbraid_Vec:
+        PyObject *array
     double *pyxbraid_data(void *array) noexcept nogil
-    object pyxbraid_view(object like, PyObject *owner)
+    double *pyxbraid_vdata(void *v) noexcept nogil
+    pyxbraid_Vec *pyxbraid_vec_new(Py_ssize_t n) except NULL
+    object pyxbraid_vec_array(pyxbraid_Vec *v, PyObject *like)
+    bint pyxbraid_vec_unshared(pyxbraid_Vec *v) noexcept
+    void pyxbraid_vec_free(pyxbraid_Vec *v) noexcept
 
 
 cdef inline void _axpby(Py_ssize_t n, double alpha, const double *x, double beta,
@@ -83,15 +132,6 @@ cdef object _as_vector(object u, str where):
     return np.ascontiguousarray(u, dtype=np.float64)
 
 
-cdef inline object _copy_vector(object u):
-    """A new vector with u's values.  The braid core's vectors do not own
-    their memory (they are views), so that ``u.resize(...)`` in a step raises
-    instead of silently leaving the core's data behind."""
-    v = pyxbraid_view(u, NULL)
-    memcpy(pyxbraid_data(<void *> v), pyxbraid_data(<void *> u), _size(u) * sizeof(double))
-    return v
-
-
 class NumpyApp(App):
     """An app whose vectors are float64 numpy arrays of one shape.
 
@@ -105,7 +145,7 @@ class NumpyApp(App):
     vector_shape = None
 
     def clone(self, u):
-        return _copy_vector(_as_vector(u, "clone"))
+        return _as_vector(u, "clone").copy()
 
     def sum(self, alpha, x, beta, y):
         if not _is_vector(y):
@@ -125,66 +165,70 @@ cdef bint _overrides(object app, str name):
 
 
 # ------------------------------------------------------- the NumpyApp kernels
-# Every vector of a NumpyApp is a C-contiguous float64 array of the app's one
-# shape (Core._adopt sees to it), so the kernels need only the data pointer.
-# After a failure vectors may be None: the kernels then touch no memory.
+# Every vector of a NumpyApp's core is a pyxbraid_Vec of the app's size (made
+# by _Core._adopt_np, the kernels and the pool), so the kernels work on its
+# inline values.  After a failure vectors may be NULL: the kernels then touch
+# no memory.
 
 cdef braid_Int _cb_sum_np(braid_App app, braid_Real alpha, braid_Vector x, braid_Real beta,
                           braid_Vector y) noexcept:
     if not _failed(app):
-        _axpby((<_AppData *> app).n, alpha, pyxbraid_data(x), beta, pyxbraid_data(y))
+        _axpby((<_AppData *> app).n, alpha, pyxbraid_vdata(x), beta, pyxbraid_vdata(y))
     return 0
 
 
 cdef braid_Int _cb_norm_np(braid_App app, braid_Vector u, braid_Real *norm_ptr) noexcept:
     cdef _AppData *d = <_AppData *> app
-    norm_ptr[0] = NAN if d.failed else _norm2(d.n, pyxbraid_data(u))
+    norm_ptr[0] = NAN if d.failed else _norm2(d.n, pyxbraid_vdata(u))
     return 0
 
 
-cdef inline PyObject *_pool_take(_AppData *d) noexcept:
-    """A spare vector (the reference passes to the caller), or NULL."""
-    if d.npool == 0:
-        return NULL
-    d.npool -= 1
-    return d.pool[d.npool]
+cdef inline pyxbraid_Vec *_np_vector(_AppData *d) except NULL:
+    """A vector of the app's size, values unset: a spare one, or a new one."""
+    if d.npool > 0:
+        d.npool -= 1
+        return <pyxbraid_Vec *> d.pool[d.npool]
+    return pyxbraid_vec_new(d.n)
+
+
+cdef inline void _np_release(_AppData *d, pyxbraid_Vec *v) noexcept:
+    """The core is done with v: kept for reuse when nothing else refers to
+    it, else freed (or left to the array Python holds)."""
+    cdef void **grown
+    cdef Py_ssize_t size
+    if v == NULL:
+        return
+    if not d.failed and d.npool < d.pool_limit and pyxbraid_vec_unshared(v):
+        if d.npool == d.pool_size:
+            size = min(max(2 * d.pool_size, 64), d.pool_limit)
+            grown = <void **> PyMem_Realloc(d.pool, size * sizeof(void *))
+            if grown == NULL:
+                pyxbraid_vec_free(v)
+                return
+            d.pool, d.pool_size = grown, size
+        d.pool[d.npool] = <void *> v
+        d.npool += 1
+        return
+    pyxbraid_vec_free(v)
 
 
 cdef braid_Int _cb_clone_np(braid_App app, braid_Vector u, braid_Vector *v_ptr) noexcept:
     cdef _AppData *d = <_AppData *> app
-    cdef PyObject *v
+    cdef pyxbraid_Vec *v
     if d.failed:
-        return _no_vector(v_ptr)
-    v = _pool_take(d)
-    if v != NULL:
-        memcpy(pyxbraid_data(v), pyxbraid_data(u), d.n * sizeof(double))
-        v_ptr[0] = <braid_Vector> v
-        return 0
+        return _no_vector(app, v_ptr)
     try:
-        v_ptr[0] = _own(_copy_vector(_vec(u)))
-        return 0
+        v = _np_vector(d)
     except BaseException as e:
-        _no_vector(v_ptr)
+        _no_vector(app, v_ptr)
         return _failure(app, e)
+    memcpy(pyxbraid_vdata(v), pyxbraid_vdata(u), d.n * sizeof(double))
+    v_ptr[0] = <braid_Vector> v
+    return 0
 
 
 cdef braid_Int _cb_free_np(braid_App app, braid_Vector u) noexcept:
-    # a vector nobody else refers to is kept for the next clone
-    cdef _AppData *d = <_AppData *> app
-    cdef PyObject **grown
-    cdef Py_ssize_t size
-    if not d.failed and Py_REFCNT(<PyObject *> u) == 1 and d.npool < d.pool_limit:
-        if d.npool == d.pool_size:
-            size = min(max(2 * d.pool_size, 64), d.pool_limit)
-            grown = <PyObject **> PyMem_Realloc(d.pool, size * sizeof(PyObject *))
-            if grown == NULL:
-                Py_DECREF(_vec(u))
-                return 0
-            d.pool, d.pool_size = grown, size
-        d.pool[d.npool] = <PyObject *> u
-        d.npool += 1
-        return 0
-    Py_DECREF(_vec(u))
+    _np_release(<_AppData *> app, <pyxbraid_Vec *> u)
     return 0
 
 
@@ -211,27 +255,21 @@ cdef braid_Int _cb_bufpack_np(braid_App app, braid_Vector u, void *buffer,
         for i in range(max(d.n, 0)):
             out[i] = NAN
     else:
-        memcpy(buffer, pyxbraid_data(u), d.n * sizeof(double))
+        memcpy(buffer, pyxbraid_vdata(u), d.n * sizeof(double))
     return braid_BufferStatusSetSize(status, <double> (max(d.n, 0) * sizeof(double)))
 
 
 cdef braid_Int _cb_bufunpack_np(braid_App app, void *buffer, braid_Vector *u_ptr,
                                 braid_BufferStatus status) noexcept:
     cdef _AppData *d = <_AppData *> app
-    cdef PyObject *v
+    cdef pyxbraid_Vec *v
     if d.failed:
-        return _no_vector(u_ptr)
-    v = _pool_take(d)
-    if v == NULL:
-        try:
-            u = _core(app)._new_vector()
-        except BaseException as e:
-            _no_vector(u_ptr)
-            return _failure(app, e)
-        Py_INCREF(u)
-        v = <PyObject *> u
-    memcpy(pyxbraid_data(v), buffer, d.n * sizeof(double))
+        return _no_vector(app, u_ptr)
+    try:
+        v = _np_vector(d)
+    except BaseException as e:
+        _no_vector(app, u_ptr)
+        return _failure(app, e)
+    memcpy(pyxbraid_vdata(v), buffer, d.n * sizeof(double))
     u_ptr[0] = <braid_Vector> v
     return 0
-
-

@@ -1,6 +1,8 @@
 """Every run of XBraid v3.1's reference histories, through pyxbraid and through
 the C library directly: 1 rank bit for bit with the callback counts, 2 ranks bit
-for bit, 4 ranks within 4 ulp (bit for bit with MPICH's pairwise allreduce)."""
+for bit, 4 ranks within 4 ulp (bit for bit with MPICH's pairwise allreduce);
+stepping point by point and through the batched step (step_batch, ours), with
+its cap at 1, 3 and none."""
 import math
 import subprocess
 import sys
@@ -8,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+import pyxbraid
 from conftest import (EXAMPLES, ROOT, last_json_line, load_example, load_reference,
                       mpirun_executable, run_mpi)
 
@@ -67,17 +70,40 @@ class CountingDahlquist(DahlquistPython):
         super().access(u, status)
 
 
+class CountingBatches(CountingDahlquist):
+    """Counts the batches too (their rows go through step(), counted there)."""
+
+    def step_batch(self, ustop, fstop, u, status):
+        self.counts["batch"] += 1
+        assert status.size == len(u) == len(ustop)
+        DahlquistPython.step_batch(self, ustop, fstop, u, status)
+
+
 def ulps(a, b):
     return abs(a - b) / math.ulp(max(abs(a), abs(b))) if a != b else 0.0
 
 
+# (app, Core options, batched): the per-point path, and the batched one of a
+# NumpyApp (rows gathered in C) and of an App (lists of vectors)
+VARIANTS = {
+    "numpy": (DahlquistNumpy, {}, True),
+    "numpy-per-point": (DahlquistNumpy, {"batch": False}, False),
+    "numpy-cap1": (DahlquistNumpy, {"max_batch": 1}, True),
+    "numpy-cap3": (DahlquistNumpy, {"max_batch": 3}, True),
+    "python": (DahlquistPython, {}, True),
+    "counting-per-point": (CountingDahlquist, {}, False),  # overrides step: not batched
+}
+
+
 @pytest.mark.parametrize("name", sorted(RUNS))
-@pytest.mark.parametrize("app_class", [DahlquistNumpy, CountingDahlquist])
-def test_one_rank_bit_for_bit(name, app_class):
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_one_rank_bit_for_bit(name, variant):
     run = RUNS[name]
+    app_class, options, batched = VARIANTS[variant]
     opts, stepform = run_options(run)
     app = app_class(stepform=stepform, record=True)
-    core = solve(app, **opts)
+    core = solve(app, **opts, **options)
+    assert core.batched == (batched and pyxbraid.STEP_BATCH)
     assert core.niter == run["niter"]
     assert core.nlevels == run["nlevels"]
     assert core.rnorms.tolist() == run["rnorms"]["np1"]
@@ -90,11 +116,32 @@ def test_one_rank_bit_for_bit(name, app_class):
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_two_ranks_bit_for_bit(name):
+def test_batches_make_every_step_once(name):
+    """The steps of the batches and the lone steps are the reference's steps,
+    one for one, and every other callback is called as often; a run of more
+    than one interval batches its steps."""
     run = RUNS[name]
-    out = run_mpi(2, [EXAMPLES / "dahlquist.py", "--json"] + cli_args(run))
+    opts, stepform = run_options(run)
+    app = CountingBatches(stepform=stepform, record=True)
+    core = solve(app, **opts)
+    assert core.rnorms.tolist() == run["rnorms"]["np1"]
+    batches = app.counts.pop("batch", 0)
+    assert dict(app.counts) == {k: v for k, v in run["counts_np1"].items() if v}
+    if pyxbraid.STEP_BATCH and opts["ml"] > 1 and opts["ntime"] > 4 * opts["cf"]:
+        assert 0 < batches < app.counts["step"]
+    else:
+        assert batches == 0
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+@pytest.mark.parametrize("batch", [["--batch", 1], ["--batch", 0], ["--max-batch", 3]],
+                         ids=["batched", "per-point", "cap3"])
+def test_two_ranks_bit_for_bit(name, batch):
+    run = RUNS[name]
+    out = run_mpi(2, [EXAMPLES / "dahlquist.py", "--json", *batch] + cli_args(run))
     assert out.returncode == 0, out.stderr
     result = last_json_line(out.stdout)
+    assert result["batched"] == (batch != ["--batch", 0] and pyxbraid.STEP_BATCH)
     assert (result["niter"], result["nlevels"]) == (run["niter"], run["nlevels"])
     assert result["rnorms"] == run["rnorms"]["np2"]
     for index, value in (run["solution"] or {}).items():
@@ -102,9 +149,11 @@ def test_two_ranks_bit_for_bit(name):
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_four_ranks_within_4_ulp(name):
+@pytest.mark.parametrize("batch", [1, 0], ids=["batched", "per-point"])
+def test_four_ranks_within_4_ulp(name, batch):
     run = RUNS[name]
-    out = run_mpi(4, [EXAMPLES / "dahlquist.py", "--json", "--python"] + cli_args(run))
+    out = run_mpi(4, [EXAMPLES / "dahlquist.py", "--json", "--python", "--batch", batch]
+                  + cli_args(run))
     assert out.returncode == 0, out.stderr
     result = last_json_line(out.stdout)
     assert (result["niter"], result["nlevels"]) == (run["niter"], run["nlevels"])
