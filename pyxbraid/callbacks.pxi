@@ -9,7 +9,8 @@
 # re-raises it with its traceback.  Once an error is pending every trampoline
 # is a no-op that calls no Python and touches no vector memory, so that a
 # library that ignores return codes (upstream XBraid) runs to its end
-# quickly: new vectors are None (never dereferenced; _no_vector), free only
+# quickly: new vectors are None, or NULL for a NumpyApp (never dereferenced;
+# _no_vector), free only
 # drops its reference, the spatial norm is NaN (which ends upstream's
 # iteration), bufsize gives the last size it gave (a healthy rank's message
 # still fits), and bufpack sends nothing (the NumpyApp kernel sends NaN).
@@ -26,8 +27,13 @@ class App:
     beta*y`` in place), ``spatialnorm(u) -> float``.
     With more than one rank: ``bufsize(status) -> int``, ``bufpack(u, buffer,
     status)`` (``buffer`` is a writable memoryview), ``bufunpack(buffer, status) -> u``.
-    Optional: ``access(u, status)``, ``free(u)``, ``sync(status)``, and
-    ``residual(ustop, r, status)`` (used when the Core has ``residual=True``).
+    Optional: ``access(u, status)``, ``free(u)``, ``sync(status)``,
+    ``residual(ustop, r, status)`` (used when the Core has ``residual=True``),
+    and ``step_batch(ustop, fstop, u, status)`` (ours): n independent steps
+    in one call, lists of vectors (fstop None, or a list with None where a
+    step has none) and a StepBatchStatus; u[i] must become what step would
+    make it with ustop[i], fstop[i], tstart[i] and tstop[i].  The Core uses it
+    where the sweeps allow (Core.batched; Core(batch=False) turns it off).
     """
     access = None
     free = None

@@ -141,6 +141,14 @@ class NumpyApp(App):
     place (``u[...] = ...``, ``u *= ...``), never rebind it.
     ``vector_shape`` may be set to the shape of the vectors; otherwise it is
     taken from the first vector ``init`` returns.
+
+    ``step_batch(ustop, fstop, u, status)`` (optional, ours) steps n
+    vectors at once: ``u`` is an (n, *shape) array to change in place, row i
+    as ``step`` would change that vector from ``status.tstart[i]`` to
+    ``status.tstop[i]``; ``ustop`` is (n, *shape), ``fstop`` None or
+    (n, *shape) (rows of zeros where a step has none).  The arrays are
+    gathered from the core's vectors and scattered back in C, and are valid
+    only during the call: copy what you keep.
     """
     vector_shape = None
 

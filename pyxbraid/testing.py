@@ -7,7 +7,8 @@ It runs the braid library's wrapper tests (XBraid's braid_TestInitAccess,
 TestClone, TestSum, TestSpatialNorm, TestBuf, TestResidual and TestAll, in
 vendor/xbraid/braid_test.h) on the app's callbacks, through the same
 trampolines as a solve, and first what only a Python app can get wrong: a step
-that returns its result, or rebinds u, instead of changing u in place.
+that returns its result, or rebinds u, instead of changing u in place; and a
+step_batch that does not do per row what step does.
 """
 from dataclasses import dataclass, field
 
@@ -49,6 +50,9 @@ def check_app(app, t=0.0, dt=0.1, comm=None, *, raise_on_failure=True):
       inequality), the message buffers (pack then unpack gives u back; a
       NumpyApp's C fast path, or the app's own), and, when the app has a
       `residual` method, that step and residual agree.
+    - A batched step (step_batch, when the library has them): two iterations
+      of a small solve (8 steps of dt from t, 2 levels) batched and point by
+      point give the same residuals, within 1e-9 relative.
 
     comm is the app's spatial communicator (default MPI.COMM_SELF): all its
     ranks call check_app together.  Returns an AppReport; raises AppCheckError
@@ -60,6 +64,12 @@ def check_app(app, t=0.0, dt=0.1, comm=None, *, raise_on_failure=True):
         lines.append(f"step: {problem}")
     if not failures:
         lines.append(f"step: one step from t = {t:g} to {t + dt:g} changes u in place: passed")
+    if not failures and pyxbraid.STEP_BATCH and pyxbraid.Core(app, MPI.COMM_SELF,
+                                                             ntime=1).batched:
+        problem = _step_batch_problem(app, t, dt)
+        lines.append(f"step_batch: {problem or 'does per row what step does: passed'}")
+        if problem:
+            failures.append("step_batch")
 
     core = pyxbraid.Core(app, MPI.COMM_SELF, tstart=t, tstop=t + dt, ntime=1, print_level=0)
     names = ["init_access", "clone", "sum", "spatialnorm"]
@@ -98,6 +108,30 @@ def check_app(app, t=0.0, dt=0.1, comm=None, *, raise_on_failure=True):
     if failures and raise_on_failure:
         raise AppCheckError(report.text)
     return report
+
+
+def _step_batch_problem(app, t, dt, ntime=8):
+    """What differs between a batched and a per-point solve of `app` (a
+    sentence), or None."""
+    histories = {}
+    for batch in (False, True):
+        core = pyxbraid.Core(app, MPI.COMM_SELF, tstart=t, tstop=t + ntime * dt, ntime=ntime,
+                             max_levels=2, cfactor=2, max_iter=3, abs_tol=0.0, skip=False,
+                             access_level=0, print_level=0, batch=batch)
+        try:
+            core.drive()
+        except Exception as e:
+            how = "batched" if batch else "point by point"
+            return f"a small solve {how} raised {type(e).__name__}: {e}"
+        finally:
+            core.destroy()
+        histories[batch] = core.rnorms[1:]
+    per_point, batched = histories[False], histories[True]
+    scale = max(abs(per_point).max(), 1e-300)
+    if not (abs(batched - per_point) <= 1e-9 * scale).all():
+        return (f"does not do per row what step does: the residuals of a small solve are "
+                f"{batched.tolist()} batched, {per_point.tolist()} point by point")
+    return None
 
 
 def _graded(passed, name):

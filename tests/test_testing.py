@@ -91,6 +91,36 @@ def test_broken_callbacks_fail_by_name(app, failed, says):
     assert "init_access" not in report.failures
 
 
+def _batch_with_another_dt(self, ustop, fstop, u, status):
+    u /= (1.0 + 2.0 * (status.tstop - status.tstart))[:, None]
+
+
+def _batch_of_the_first_row(self, ustop, fstop, u, status):
+    u[:] = u[0] / (1.0 + status.tstop[0] - status.tstart[0])
+
+
+def _batch_that_raises(self, ustop, fstop, u, status):
+    raise ZeroDivisionError("step_batch is broken")
+
+
+@pytest.mark.skipif(not pyxbraid.STEP_BATCH, reason="the library has no batched step")
+@pytest.mark.parametrize("method, says", [
+    (_batch_with_another_dt, "does not do per row what step does"),
+    (_batch_of_the_first_row, "does not do per row what step does"),
+    (_batch_that_raises, "batched raised ZeroDivisionError: step_batch is broken"),
+])
+def test_a_batched_step_that_is_not_the_step_fails(method, says):
+    report = check_app(broken(DahlquistNumpy, step_batch=method), raise_on_failure=False)
+    assert report.failures == ["step_batch"] and says in str(report)
+
+
+def test_a_right_batched_step_passes_and_is_named():
+    text = str(check_app(DahlquistNumpy()))
+    assert ("step_batch: does per row what step does: passed" in text) == pyxbraid.STEP_BATCH
+    # an app stepped point by point (it overrides step) has no batch to check
+    assert "step_batch" not in str(check_app(broken(DahlquistNumpy, step=DahlquistNumpy.step)))
+
+
 def test_an_app_without_buffers_is_checked_without_them():
     class NoBuffers(pyxbraid.App):
         def init(self, t):
