@@ -28,6 +28,14 @@ ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, wid
 b_o (width,); residual K (n_layers, width, width), b (n_layers, width);
 classifier W_c (width, n_classes), b_c (n_classes,)."""
 
+BatchWeights = collections.namedtuple("BatchWeights", "K_t b_rep repeat")
+BatchWeights.__doc__ = """The residual layers' weights as the batched primitives
+use them (ResNet.batch_weights): K_t the transposed K, contiguous
+(n_layers, width, width), for products without a transposed operand (BLAS
+runs them faster); b_rep each layer's bias repeated `repeat` times,
+(n_layers, repeat * width), added to a stack of states seen as rows of
+repeat states.  Copies: made again when theta changes."""
+
 
 class ResNet:
     """x -> Y_0 = act_open(x W_o + b_o) -> Y_{k+1} = Y_k + h act(Y_k K_k^T + b_k)
@@ -142,23 +150,27 @@ class ResNet:
     # one gemm_batch each, over the layers' stacked weights: views when the
     # layers are evenly spaced, as in every batch of a sweep.
 
-    def transposed_weights(self, theta):
-        """K_k^T of every layer, a new contiguous (n_layers, width, width)
-        array: the batched products are faster with it (no transposed
-        operand), so a solver makes it once per evaluation and passes it as
-        K_t."""
+    def batch_weights(self, theta, batch):
+        """BatchWeights for states of `batch` rows: a solver makes them once
+        per evaluation and passes them to the batched primitives."""
         p = self._params(theta, "theta")
-        return np.ascontiguousarray(p.K.transpose(0, 2, 1))
+        if not is_integer(batch) or batch < 1:
+            raise ValueError(f"batch: expected an int >= 1, got {batch!r}")
+        # the fewest repeats that make rows of >= 64 values (a divisor of batch)
+        repeat = next((r for r in range(1, int(batch) + 1)
+                       if batch % r == 0 and r * self.width >= 64), int(batch))
+        return BatchWeights(np.ascontiguousarray(p.K.transpose(0, 2, 1)),
+                            np.tile(p.b, repeat), repeat)
 
-    def step_batch(self, theta, layers, Y, h, K_t=None):
+    def step_batch(self, theta, layers, Y, h, weights=None):
         """step(theta, layers[i], Y[i], h) for every i: Y an (n, batch, width)
-        stack changed in place, layers n layer indices; K_t
-        transposed_weights(theta), or None."""
+        stack changed in place, layers n layer indices; weights:
+        batch_weights(theta, batch), or None."""
         p = self._params(theta, "theta")
         rows = self._layer_rows(layers, len(self._check_stack("Y", Y)))
-        self._add_residual(Y, self._residual_z_batch(p, rows, Y, self._check_K_t(K_t)), h)
+        self._add_residual(Y, self._residual_z_batch(p, rows, Y, weights), h)
 
-    def derivatives(self, theta, layers, Y_ks, K_t=None, out=None):
+    def derivatives(self, theta, layers, Y_ks, weights=None, out=None):
         """act'(Z_k) for the layers k = layers[i] at the states Y_ks[i]
         (Z_k = Y_k K_k^T + b_k), an (n, batch, width) stack, into out when
         given.  At fixed forward states a solver's adjoint steps each layer
@@ -168,7 +180,7 @@ class ResNet:
         rows = self._layer_rows(layers, len(self._check_stack("Y_ks", Y_ks)))
         if out is not None:
             self._check_stack("out", out, Y_ks.shape)
-        z = self._residual_z_batch(p, rows, Y_ks, self._check_K_t(K_t))
+        z = self._residual_z_batch(p, rows, Y_ks, weights)
         # backward is linear in its last argument: its value at 1 is act'(z)
         # (new, as every activation's backward makes it for an array of ones)
         d = self.activation.backward(z, self.activation.forward(z), np.ones_like(z))
@@ -177,29 +189,29 @@ class ResNet:
         out[...] = d
         return out
 
-    def adjoint_step_batch(self, theta, layers, Y_ks, P, h, K_t=None, derivatives=None):
+    def adjoint_step_batch(self, theta, layers, Y_ks, P, h, weights=None, derivatives=None):
         """adjoint_step(theta, layers[i], Y_ks[i], P[i], h) for every i: P an
         (n, batch, width) stack changed in place, Y_ks the layers' forward
         states stacked alike.  derivatives: self.derivatives(theta, layers,
         Y_ks) when the caller has them (then Y_ks is not read and may be
-        None); K_t: transposed_weights(theta), or None."""
+        None); weights as step_batch takes them."""
         p = self._params(theta, "theta")
         rows = self._layer_rows(layers, len(self._check_stack("P", P)))
-        P += gemm_batch(self._sensitivity_batch(p, rows, Y_ks, P, h, K_t, derivatives),
+        P += gemm_batch(self._sensitivity_batch(p, rows, Y_ks, P, h, weights, derivatives),
                         p.K[rows])
 
-    def layer_gradient_batch(self, theta, layers, Y_ks, P_nexts, grad, K_t=None,
+    def layer_gradient_batch(self, theta, layers, Y_ks, P_nexts, grad, weights=None,
                              derivatives=None):
         """layer_gradient(theta, layers[i], Y_ks[i], P_nexts[i], grad) for
         every i (no preconditioner): Y_ks and P_nexts (n, batch, width)
-        stacks, layers n distinct layer indices; K_t and derivatives as
+        stacks, layers n distinct layer indices; weights and derivatives as
         adjoint_step_batch takes them."""
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         n = len(self._check_stack("Y_ks", Y_ks))
         rows = self._layer_rows(layers, n)
         if len(np.unique(layers)) != n:  # a layer's gradient is added once
             raise ValueError(f"layers: expected distinct layer indices, got {layers!r}")
-        s = self._sensitivity_batch(p, rows, Y_ks, P_nexts, self.h, K_t, derivatives)
+        s = self._sensitivity_batch(p, rows, Y_ks, P_nexts, self.h, weights, derivatives)
         g.K[rows] += gemm_batch(s, Y_ks, trans_a=True)
         g.b[rows] += s.sum(axis=1)
 
@@ -340,13 +352,22 @@ class ResNet:
         # into z (no longer needed), never in place: Identity.backward returns P itself
         return np.multiply(grad_z, h, out=z)
 
-    def _residual_z_batch(self, p, rows, Y, K_t):
+    def _residual_z_batch(self, p, rows, Y, weights):
         """Y[i] K_k^T + b_k for the layers k of rows (from _layer_rows), a new stack."""
-        z = gemm_batch(Y, p.K[rows], trans_b=True) if K_t is None else gemm_batch(Y, K_t[rows])
-        z += p.b[rows][:, np.newaxis, :]
+        if weights is None:
+            z = gemm_batch(Y, p.K[rows], trans_b=True)
+            z += p.b[rows][:, np.newaxis, :]
+            return z
+        weights = self._check_weights(weights, Y.shape[1])
+        z = gemm_batch(Y, weights.K_t[rows])
+        n, batch, width = z.shape
+        # the same sums, on rows of `repeat` states: numpy adds a bias to
+        # many short rows much more slowly
+        z.reshape(n, batch // weights.repeat, weights.repeat * width)[...] += \
+            weights.b_rep[rows][:, np.newaxis, :]
         return z
 
-    def _sensitivity_batch(self, p, rows, Y_ks, P, h, K_t, derivatives):
+    def _sensitivity_batch(self, p, rows, Y_ks, P, h, weights, derivatives):
         """h act'(Z_k) * P for a stack, a new array: from the derivatives
         when given (backward's operations for the activations whose backward
         multiplies grad_a by the derivative: all here but sigmoid, which
@@ -354,21 +375,22 @@ class ResNet:
         _sensitivity."""
         if derivatives is None:
             self._check_stack("Y_ks", Y_ks, P.shape)
-            return self._sensitivity(self._residual_z_batch(p, rows, Y_ks, self._check_K_t(K_t)),
-                                     P, h)
+            return self._sensitivity(self._residual_z_batch(p, rows, Y_ks, weights), P, h)
         self._check_stack("derivatives", derivatives, P.shape)
         s = np.multiply(P, derivatives)
         s *= h
         return s
 
-    def _check_K_t(self, K_t):
-        shape = (self.n_layers, self.width, self.width)
-        if K_t is not None and (not isinstance(K_t, np.ndarray) or K_t.dtype != np.float64
-                                or K_t.shape != shape):
-            raise ValueError(f"K_t: expected transposed_weights (float64 of shape {shape}), "
-                             f"got {getattr(K_t, 'dtype', type(K_t).__name__)} "
-                             f"of shape {np.shape(K_t)}")
-        return K_t
+    def _check_weights(self, weights, batch):
+        """BatchWeights of this network for states of `batch` rows."""
+        w = self.width
+        if (not isinstance(weights, BatchWeights)
+                or np.shape(weights.K_t) != (self.n_layers, w, w)
+                or np.shape(weights.b_rep) != (self.n_layers, weights.repeat * w)
+                or batch % weights.repeat):
+            raise ValueError(f"weights: expected this network's batch_weights(theta, batch) "
+                             f"for states of {batch} rows")
+        return weights
 
     def _layer_rows(self, layers, n):
         """stack_rows of n checked layer indices."""

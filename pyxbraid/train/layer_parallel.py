@@ -111,7 +111,7 @@ class _ForwardApp(_LayerApp):
         # row i as step does it: the layer of its own tindex
         stride = self.batch_stride(status)
         self.net.step_batch(self.solver.params, status.tindex * stride, u, self.net.h * stride,
-                            self.solver.K_t)
+                            self.solver.weights)
 
 
 class _AdjointApp(_LayerApp):
@@ -201,9 +201,8 @@ class LayerParallel:
         # the apps' step_batch is used unless batch=False (then every step,
         # and every layer gradient, goes point by point as before)
         self.batched = options.get("batch", True) is not False
-        # set per evaluation: the batches' most rows, and the transposed
-        # weights of the batched steps
-        self.batch_rows = self.K_t = None
+        # set per evaluation: the batches' most rows, the batched steps' weights
+        self.batch_rows = self.weights = None
         self.params = None  # the views of the parameters being evaluated (ResNetParams)
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
@@ -238,27 +237,33 @@ class LayerParallel:
         """The forward states of the layers (of those this rank's adjoint
         needs), stacked: (len(layers), batch, width), a view when they are
         evenly spaced."""
-        return self._forward_stack[stack_rows(np.asarray(layers) - self._stack_first)]
+        return self._forward_stack[self._stack_rows(layers)]
 
     def derivatives(self, layers):
         """The layers' activation derivatives at their forward states
         (ResNet.derivatives), stacked as forward_states."""
-        return self._derivative_stack[stack_rows(np.asarray(layers) - self._stack_first)]
+        return self._derivative_stack[self._stack_rows(layers)]
+
+    def _stack_rows(self, layers):
+        # the stacks run down the layers, as the adjoint's points do: its
+        # batches are then rows of increasing index (numpy is slower on
+        # arrays of negative strides)
+        return stack_rows(self._stack_top - np.asarray(layers))
 
     def _stack_forward_states(self, params):
         """Stack the forward states this rank's adjoint needs (a range of
-        layers) and their activation derivatives, batch_rows layers at a
-        time: once per gradient, for the batched adjoint steps and layer
-        gradients, which then only gather rows."""
-        layers = sorted(self._forward_states)   # a range, never empty: see _adjoint_needs
-        self._stack_first = layers[0]
+        layers, top layer first) and their activation derivatives,
+        batch_rows layers at a time: once per gradient, for the batched
+        adjoint steps and layer gradients, which then only gather rows."""
+        layers = sorted(self._forward_states, reverse=True)  # never empty: see _adjoint_needs
+        self._stack_top = layers[0]
         self._forward_stack = np.stack([self._forward_states[k] for k in layers])
         self._derivative_stack = np.empty_like(self._forward_stack)
         rows = self.batch_rows or len(layers)
         for lo in range(0, len(layers), rows):
             part = slice(lo, lo + rows)
             self.net.derivatives(params, np.asarray(layers[part]), self._forward_stack[part],
-                                 self.K_t, out=self._derivative_stack[part])
+                                 self.weights, out=self._derivative_stack[part])
 
     def warm_states(self):
         """This rank's warm starts for one-shot solves, as named arrays."""
@@ -302,7 +307,7 @@ class LayerParallel:
         net, comm, n = self.net, self.comm, self.net.n_layers
         params = self.params = net.views(theta)  # split once: the layer steps take the views
         self.batch_rows = self._batch_rows(len(x))
-        self.K_t = net.transposed_weights(params) if self.batched else None
+        self.weights = net.batch_weights(params, len(x)) if self.batched else None
         warm = self.mode == "one-shot"
         stats = self.stats = SolveStats()
         states, stats.forward = self._solve(
