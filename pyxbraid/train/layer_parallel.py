@@ -174,7 +174,17 @@ class LayerParallel:
     simultaneous method), whatever the residual (tol is not used).
     `options` are pyxbraid.Core options for both solves (max_levels,
     cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
-    and skip is off (the solves start from given guesses)."""
+    and skip is off (the solves start from given guesses).
+
+    Batched time stepping (Core option batch, default True): the solves
+    step all the independent points of a sweep in one call (the apps'
+    step_batch, ResNet.step_batch and adjoint_step_batch), and the layer
+    gradients go batch by batch; the gradients are the per-point ones up to
+    round-off.  max_batch caps a batch (0: no cap); by default a batch holds
+    about BATCH_BYTES of states (at least one state), which keeps it in cache.
+    Per gradient a rank then also keeps its adjoint's forward states and
+    their activation derivatives in two stacks (twice the memory of those
+    states).  batch=False steps point by point, as before."""
 
     MODES = ("exact", "one-shot")
     BATCH_BYTES = 1 << 20   # the default size of a batched step's stack of states
@@ -255,7 +265,9 @@ class LayerParallel:
         layers, top layer first) and their activation derivatives,
         batch_rows layers at a time: once per gradient, for the batched
         adjoint steps and layer gradients, which then only gather rows."""
-        layers = sorted(self._forward_states, reverse=True)  # never empty: see _adjoint_needs
+        layers = sorted(self._forward_states, reverse=True)  # a range: see _adjoint_needs
+        if not layers:   # a rank without points (more ranks than points)
+            return
         self._stack_top = layers[0]
         self._forward_stack = np.stack([self._forward_states[k] for k in layers])
         self._derivative_stack = np.empty_like(self._forward_stack)
@@ -292,7 +304,9 @@ class LayerParallel:
     def _solve(self, app_class, comm, first, warm, iterations):
         """(the states this rank holds at the end, the BraidRun)."""
         app = app_class(self, first, warm)
-        options = dict(self.options, skip=False, max_batch=self.batch_rows)
+        options = dict(self.options, skip=False)
+        if self.batched:
+            options["max_batch"] = self.batch_rows
         if self.mode == "exact":
             options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
             options["max_iter"] = self.max_iter
