@@ -5,10 +5,15 @@
    and one-shot mode on 1 and 2 ranks;
 2. the model speed-up from critical-path layer evaluations on 16, 64 and
    256 ranks (forward, adjoint and layer gradients, against 3N serially);
-3. validation accuracies on peaks and digits, serial versus layer-parallel.
+3. validation accuracies on peaks and digits, serial versus layer-parallel;
+4. batched time stepping (the apps' step_batch, the default) against per
+   point (batch=False) and serial training: seconds per Adam step of
+   one-shot on one rank at N = 1024 for width 8, batch 64 and width 32,
+   batch 256 (--batched runs only this part).
 
     python bench/layer_parallel.py [--repeat 3] [--depths 64 256 1024] [--no-accuracy]
     python bench/layer_parallel.py --layer-step
+    python bench/layer_parallel.py --batched [--repeat 3]
 
 --layer-step only times one layer step and one adjoint step (width 32),
 given the flat parameter vector (split into views at every call) and given
@@ -19,7 +24,9 @@ process time), which a machine loaded by other work disturbs less than the
 wall clock.
 
 Goals: one-shot on 2 ranks at least 1.6x faster than on 1 rank at N = 1024;
-model speed-up at 64 ranks, N = 1024, at least 8x.
+model speed-up at 64 ranks, N = 1024, at least 8x; batched one-shot at least
+3x faster than per point at width 8 and 1.2x at width 32, and at width 8
+faster on one rank than serial training.
 """
 import argparse
 import json
@@ -33,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPTHS = [64, 256, 1024]
 WIDTH, BATCH, CFACTOR = 32, 256, 4
 MODEL_RANKS = [16, 64, 256]
+BATCHED_DEPTH, BATCHED_SHAPES = 1024, [(8, 64), (32, 256)]   # N; (width, batch)
+BATCHED_KINDS = ("per-point", "batched", "serial")
 
 
 def levels_for(n_layers):
@@ -81,6 +90,65 @@ def timing_worker(kind, n_layers, repeat):
         print(json.dumps(dict(seconds=best, cpu_seconds=best_cpu,
                               forward=stats.forward_iterations if stats else 0,
                               adjoint=stats.adjoint_iterations if stats else 0)))
+
+
+def batched_worker(width, batch, repeat):
+    """Under mpirun on one rank: the best seconds (wall clock and CPU) per
+    Adam step at N = BATCHED_DEPTH of one-shot per point (batch=False),
+    batched, and serial training, the three taking turns step by step (so
+    that a change in the machine's load hits them alike), after one warm-up
+    step each."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from pyxbraid.data import peaks
+    from pyxbraid.nn import ResNet
+    from pyxbraid.train.layer_parallel import LayerParallel, Serial
+    from pyxbraid.train.optim import Adam
+
+    data, _ = peaks(batch, 10, seed=0)
+    net = ResNet(2, width, BATCHED_DEPTH, 5, T=1.0, activation="tanh", gamma_t=1e-5,
+                 gamma_d=1e-5)
+    theta0 = net.init_params(np.random.default_rng(0))
+    options = solver_options(BATCHED_DEPTH)
+    runs = {"per-point": LayerParallel(net, MPI.COMM_SELF, mode="one-shot", batch=False,
+                                       **options),
+            "batched": LayerParallel(net, MPI.COMM_SELF, mode="one-shot", **options),
+            "serial": Serial(net)}
+    runs = {kind: (objective, theta0.copy(), Adam(1e-3)) for kind, objective in runs.items()}
+    best = {kind: [float("inf"), float("inf")] for kind in runs}
+    for step in range(repeat + 1):
+        for kind, (objective, theta, optimizer) in runs.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            loss, grad = objective.objective(theta, data.x, data.y)
+            optimizer.update(theta, loss, grad, None)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            if step > 0:
+                best[kind] = [min(best[kind][0], seconds), min(best[kind][1], cpu)]
+    print(json.dumps({kind: dict(seconds=s, cpu_seconds=c) for kind, (s, c) in best.items()}))
+
+
+def batched_rows(repeat):
+    rows = []
+    for width, batch in BATCHED_SHAPES:
+        result = run_worker(1, ["batched", str(width), str(batch), str(repeat)])
+        rows.append(dict(width=width, batch=batch, **result))
+        print(f"  measured width {width}", file=sys.stderr, flush=True)
+    return rows
+
+
+def print_batched(rows, repeat):
+    print(f"\nBatched time stepping: one-shot on 1 rank, N = {BATCHED_DEPTH}, tanh, cfactor "
+          f"{CFACTOR}, {levels_for(BATCHED_DEPTH)} levels: seconds per Adam step, best of "
+          f"{repeat} (CPU seconds in brackets)\n")
+    print("| width | batch | per point | batched | serial | per point / batched | "
+          "serial / batched |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        cells = [f"{r[k]['seconds']:.3f} ({r[k]['cpu_seconds']:.3f})" for k in BATCHED_KINDS]
+        print(f"| {r['width']} | {r['batch']} | " + " | ".join(cells) + " | "
+              f"{r['per-point']['seconds'] / r['batched']['seconds']:.2f}x | "
+              f"{r['serial']['seconds'] / r['batched']['seconds']:.2f}x |")
 
 
 def accuracy_worker():
@@ -177,12 +245,16 @@ def main():
     p.add_argument("--no-accuracy", action="store_true")
     p.add_argument("--layer-step", action="store_true",
                    help="only time a layer step with the parameters flat and as views")
+    p.add_argument("--batched", action="store_true",
+                   help="only time batched time stepping against per point and serial")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "layer_parallel.json")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         if args.worker[0] == "accuracy":
             return accuracy_worker()
+        if args.worker[0] == "batched":
+            return batched_worker(*(int(a) for a in args.worker[1:]))
         kind, n_layers, repeat = args.worker
         return timing_worker(kind, int(n_layers), int(repeat))
     if args.layer_step:
@@ -193,6 +265,9 @@ def main():
         for r in layer_step_timings():
             print(f"| {r['batch']} | {r['call']} | {r['flat']:.1f} | {r['views']:.1f} | "
                   f"{1 - r['views'] / r['flat']:.0%} |")
+        return 0
+    if args.batched:
+        print_batched(batched_rows(args.repeat), args.repeat)
         return 0
 
     rows = []
@@ -234,7 +309,9 @@ def main():
         for kind in ("one-shot", "exact"):
             print(f"| {r['N']} | {kind} | " + " | ".join(
                 f"{r['model'][kind][p]:.1f}x" for p in MODEL_RANKS) + " |")
-    results = {"timings": rows}
+    batched = batched_rows(args.repeat)
+    print_batched(batched, args.repeat)
+    results = {"timings": rows, "batched": batched}
     if not args.no_accuracy:
         accuracy = run_worker(2, ["accuracy"])
         results["accuracy"] = accuracy

@@ -4,6 +4,10 @@ Training a network reduces to GEMM (Wang et al. 2015), so every product in the
 package goes through `gemm`; a tiled or multi-device backend plugs in here
 without touching the layers.
 
+`gemm_batch` is its batched form: the products of two stacks of matrices,
+one numpy call over the stack on the numpy backend, the backend once per
+matrix otherwise.
+
 Backends: numpy_gemm (the default), or a pyxbraid.gemm.TiledEngine (the
 tiled, out-of-core, multi-worker engine); make_gemm_backend builds either by
 name.
@@ -54,6 +58,42 @@ def gemm(a, b, *, trans_a=False, trans_b=False, out=None):
         raise ValueError(f"gemm: out must be a float64 array of shape {(m, n)}, got "
                          f"{getattr(out, 'dtype', type(out).__name__)} of shape {np.shape(out)}")
     return _backend(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
+
+
+def gemm_batch(a, b, *, trans_a=False, trans_b=False, out=None):
+    """op(a[i]) @ op(b[i]) for every i, two stacks of float64 matrices (3-D
+    arrays of the same length), into `out` (n, m, n_cols) when given.
+
+    On the numpy backend one np.matmul over the stack (BLAS once per matrix,
+    with no Python loop); any other backend gets each pair in turn, checked
+    as `gemm` checks them, with row i of out as its out."""
+    for name, array in (("a", a), ("b", b)):
+        if not isinstance(array, np.ndarray) or array.ndim != 3 or array.dtype != np.float64:
+            raise ValueError(f"gemm_batch: {name} must be a 3-D float64 array (a stack of "
+                             f"matrices), got {getattr(array, 'dtype', type(array).__name__)} "
+                             f"of shape {np.shape(array)}")
+    if len(a) != len(b):
+        raise ValueError(f"gemm_batch: a and b must stack as many matrices, got {len(a)} "
+                         f"and {len(b)}")
+    m, n, _ = product_shape(_first(a), _first(b), trans_a, trans_b)
+    shape = (len(a), m, n)
+    if out is not None and (not isinstance(out, np.ndarray) or out.shape != shape
+                            or out.dtype != np.float64):
+        raise ValueError(f"gemm_batch: out must be a float64 array of shape {shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} of shape {np.shape(out)}")
+    if _backend is numpy_gemm:
+        return np.matmul(a.swapaxes(1, 2) if trans_a else a, b.swapaxes(1, 2) if trans_b else b,
+                         out=out)
+    out = np.empty(shape) if out is None else out
+    for i in range(len(a)):
+        gemm(a[i], b[i], trans_a=trans_a, trans_b=trans_b, out=out[i])
+    return out
+
+
+def _first(stack):
+    """A matrix of the stack's shape (its first, or an empty one for an
+    empty stack): product_shape reads only its shape."""
+    return stack[0] if len(stack) else np.empty(stack.shape[1:])
 
 
 def get_gemm_backend():

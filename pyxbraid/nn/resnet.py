@@ -17,7 +17,7 @@ import numpy as np
 from pyxbraid.checks import is_integer, is_real
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
-from pyxbraid.nn.gemm import gemm
+from pyxbraid.nn.gemm import gemm, gemm_batch
 from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
@@ -27,6 +27,14 @@ ResNetParams = collections.namedtuple("ResNetParams", "W_o b_o K b W_c b_c")
 ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, width),
 b_o (width,); residual K (n_layers, width, width), b (n_layers, width);
 classifier W_c (width, n_classes), b_c (n_classes,)."""
+
+BatchWeights = collections.namedtuple("BatchWeights", "K_t b_rep repeat")
+BatchWeights.__doc__ = """The residual layers' weights as the batched primitives
+use them (ResNet.batch_weights): K_t the transposed K, contiguous
+(n_layers, width, width), for products without a transposed operand (BLAS
+runs them faster); b_rep each layer's bias repeated `repeat` times,
+(n_layers, repeat * width), added to a stack of states seen as rows of
+repeat states.  Copies: made again when theta changes."""
 
 
 class ResNet:
@@ -109,9 +117,7 @@ class ResNet:
         levels step with a multiple of self.h and layer k's weights."""
         p = self._params(theta, "theta")
         self._check_state("Y", Y)
-        a = self.activation.forward(self._residual_z(p, self._check_layer(k), Y))
-        a *= h
-        Y += a
+        self._add_residual(Y, self._residual_z(p, self._check_layer(k), Y), h)
 
     def adjoint_step(self, theta, k, Y_k, P, h):
         """P += h (act'(Z_k) * P) K_k in place: P_{k+1} -> P_k, Z_k = Y_k K_k^T + b_k."""
@@ -136,6 +142,78 @@ class ResNet:
             return
         g.K[k] += gemm(s, Y_k, trans_a=True)
         g.b[k] += s.sum(axis=0)
+
+    # the same primitives for a stack of states, each with its own layer: a
+    # time-parallel solver steps the independent points of a sweep at once.
+    # Row i gets what the primitive does to it (the same operations; the
+    # stacked products may round differently in the last bits).  Products are
+    # one gemm_batch each, over the layers' stacked weights: views when the
+    # layers are evenly spaced, as in every batch of a sweep.
+
+    def batch_weights(self, theta, batch):
+        """BatchWeights for states of `batch` rows: a solver makes them once
+        per evaluation and passes them to the batched primitives."""
+        p = self._params(theta, "theta")
+        if not is_integer(batch) or batch < 1:
+            raise ValueError(f"batch: expected an int >= 1, got {batch!r}")
+        # the fewest repeats that make rows of >= 64 values (a divisor of batch)
+        repeat = next((r for r in range(1, int(batch) + 1)
+                       if batch % r == 0 and r * self.width >= 64), int(batch))
+        return BatchWeights(np.ascontiguousarray(p.K.transpose(0, 2, 1)),
+                            np.tile(p.b, repeat), repeat)
+
+    def step_batch(self, theta, layers, Y, h, weights=None):
+        """step(theta, layers[i], Y[i], h) for every i: Y an (n, batch, width)
+        stack changed in place, layers n layer indices; weights:
+        batch_weights(theta, batch), or None."""
+        p = self._params(theta, "theta")
+        rows = self._layer_rows(layers, len(self._check_stack("Y", Y)))
+        self._add_residual(Y, self._residual_z_batch(p, rows, Y, weights), h)
+
+    def derivatives(self, theta, layers, Y_ks, weights=None, out=None):
+        """act'(Z_k) for the layers k = layers[i] at the states Y_ks[i]
+        (Z_k = Y_k K_k^T + b_k), an (n, batch, width) stack, into out when
+        given.  At fixed forward states a solver's adjoint steps each layer
+        several times: it computes these once and passes them to
+        adjoint_step_batch and layer_gradient_batch."""
+        p = self._params(theta, "theta")
+        rows = self._layer_rows(layers, len(self._check_stack("Y_ks", Y_ks)))
+        if out is not None:
+            self._check_stack("out", out, Y_ks.shape)
+        z = self._residual_z_batch(p, rows, Y_ks, weights)
+        # backward is linear in its last argument: its value at 1 is act'(z)
+        # (new, as every activation's backward makes it for an array of ones)
+        d = self.activation.backward(z, self.activation.forward(z), np.ones_like(z))
+        if out is None:
+            return d
+        out[...] = d
+        return out
+
+    def adjoint_step_batch(self, theta, layers, Y_ks, P, h, weights=None, derivatives=None):
+        """adjoint_step(theta, layers[i], Y_ks[i], P[i], h) for every i: P an
+        (n, batch, width) stack changed in place, Y_ks the layers' forward
+        states stacked alike.  derivatives: self.derivatives(theta, layers,
+        Y_ks) when the caller has them (then Y_ks is not read and may be
+        None); weights as step_batch takes them."""
+        p = self._params(theta, "theta")
+        rows = self._layer_rows(layers, len(self._check_stack("P", P)))
+        P += gemm_batch(self._sensitivity_batch(p, rows, Y_ks, P, h, weights, derivatives),
+                        p.K[rows])
+
+    def layer_gradient_batch(self, theta, layers, Y_ks, P_nexts, grad, weights=None,
+                             derivatives=None):
+        """layer_gradient(theta, layers[i], Y_ks[i], P_nexts[i], grad) for
+        every i (no preconditioner): Y_ks and P_nexts (n, batch, width)
+        stacks, layers n distinct layer indices; weights and derivatives as
+        adjoint_step_batch takes them."""
+        p, g = self._params(theta, "theta"), self._params(grad, "grad")
+        n = len(self._check_stack("Y_ks", Y_ks))
+        rows = self._layer_rows(layers, n)
+        if len(np.unique(layers)) != n:  # a layer's gradient is added once
+            raise ValueError(f"layers: expected distinct layer indices, got {layers!r}")
+        s = self._sensitivity_batch(p, rows, Y_ks, P_nexts, self.h, weights, derivatives)
+        g.K[rows] += gemm_batch(s, Y_ks, trans_a=True)
+        g.b[rows] += s.sum(axis=1)
 
     def classify(self, theta, Y_N, y, grad, preconditioner=None):
         """(mean cross-entropy without regularization, P_N = dJ/dY_N); adds the
@@ -257,13 +335,71 @@ class ResNet:
         z += p.b[k]
         return z
 
+    def _add_residual(self, Y, z, h):
+        """Y += h act(z), in place (z may be overwritten)."""
+        a = self.activation.forward(z)
+        a *= h
+        Y += a
+
     def _scaled_sensitivity(self, p, k, Y_k, P, h):
         """h act'(Z_k) * P, a new array: the common factor of the adjoint step
         and of layer k's gradient."""
-        z = self._residual_z(p, k, Y_k)
+        return self._sensitivity(self._residual_z(p, k, Y_k), P, h)
+
+    def _sensitivity(self, z, P, h):
+        """h act'(z) * P, written into z."""
         grad_z = self.activation.backward(z, self.activation.forward(z), P)
         # into z (no longer needed), never in place: Identity.backward returns P itself
         return np.multiply(grad_z, h, out=z)
+
+    def _residual_z_batch(self, p, rows, Y, weights):
+        """Y[i] K_k^T + b_k for the layers k of rows (from _layer_rows), a new stack."""
+        if weights is None:
+            z = gemm_batch(Y, p.K[rows], trans_b=True)
+            z += p.b[rows][:, np.newaxis, :]
+            return z
+        weights = self._check_weights(weights, Y.shape[1])
+        z = gemm_batch(Y, weights.K_t[rows])
+        n, batch, width = z.shape
+        # the same sums, on rows of `repeat` states: numpy adds a bias to
+        # many short rows much more slowly
+        z.reshape(n, batch // weights.repeat, weights.repeat * width)[...] += \
+            weights.b_rep[rows][:, np.newaxis, :]
+        return z
+
+    def _sensitivity_batch(self, p, rows, Y_ks, P, h, weights, derivatives):
+        """h act'(Z_k) * P for a stack, a new array: from the derivatives
+        when given (backward's operations for the activations whose backward
+        multiplies grad_a by the derivative: all here but sigmoid, which
+        multiplies by a first and may round differently), else as
+        _sensitivity."""
+        if derivatives is None:
+            self._check_stack("Y_ks", Y_ks, P.shape)
+            return self._sensitivity(self._residual_z_batch(p, rows, Y_ks, weights), P, h)
+        self._check_stack("derivatives", derivatives, P.shape)
+        s = np.multiply(P, derivatives)
+        s *= h
+        return s
+
+    def _check_weights(self, weights, batch):
+        """BatchWeights of this network for states of `batch` rows."""
+        w = self.width
+        if (not isinstance(weights, BatchWeights)
+                or np.shape(weights.K_t) != (self.n_layers, w, w)
+                or np.shape(weights.b_rep) != (self.n_layers, weights.repeat * w)
+                or batch % weights.repeat):
+            raise ValueError(f"weights: expected this network's batch_weights(theta, batch) "
+                             f"for states of {batch} rows")
+        return weights
+
+    def _layer_rows(self, layers, n):
+        """stack_rows of n checked layer indices."""
+        layers = np.asarray(layers)
+        if (layers.shape != (n,) or not np.issubdtype(layers.dtype, np.integer)
+                or (n and not (0 <= layers.min() and layers.max() < self.n_layers))):
+            raise ValueError(f"layers: expected {n} layer indices in [0, {self.n_layers}) "
+                             f"(one per state), got {layers!r}")
+        return stack_rows(layers)
 
     def _split(self, vector, name):
         return ResNetParams(*split_flat(vector, name, self._shapes))
@@ -293,6 +429,16 @@ class ResNet:
                              f"{getattr(array, 'dtype', type(array).__name__)} "
                              f"of shape {np.shape(array)}")
 
+    def _check_stack(self, name, array, shape=None):
+        """A stack of states: float64 (n, batch, width), or exactly shape."""
+        if (not isinstance(array, np.ndarray) or array.dtype != np.float64 or array.ndim != 3
+                or array.shape[2] != self.width or (shape is not None and array.shape != shape)):
+            expected = shape if shape is not None else f"(n, batch, {self.width})"
+            raise ValueError(f"{name}: expected a float64 array of shape {expected}, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)} "
+                             f"of shape {np.shape(array)}")
+        return array
+
     def _check_x(self, x):
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
@@ -306,6 +452,22 @@ class ResNet:
             raise ValueError(f"y: expected labels {(batch,)} or one-hot {(batch, self.n_classes)}, "
                              f"got {y.shape}")
         return y
+
+
+def stack_rows(indices):
+    """What selects the rows `indices` (1-D ints) of a stacked array: a
+    slice when they are evenly spaced, up or down (then the rows are a view,
+    not a copy), else the indices themselves."""
+    indices = np.asarray(indices)
+    n = len(indices)
+    if n == 0:
+        return slice(0, 0)
+    first = int(indices[0])
+    spacing = int(indices[1]) - first if n > 1 else 1
+    if spacing == 0 or not np.array_equal(indices, first + spacing * np.arange(n)):
+        return indices
+    stop = first + spacing * (n - 1) + (1 if spacing > 0 else -1)
+    return slice(first, stop if stop >= 0 else None, spacing)
 
 
 def _add_preconditioned(preconditioner, inputs, grad_z, grad_W, grad_b):

@@ -28,6 +28,7 @@ import numpy as np
 from mpi4py import MPI
 
 from pyxbraid.checks import positive_int
+from pyxbraid.nn.resnet import stack_rows
 from pyxbraid.train.braid_app import BraidApp, BraidRun
 from pyxbraid.train.speedup import layer_parallel_speedup
 from pyxbraid.train.strides import FineStrides
@@ -72,9 +73,21 @@ class _LayerApp(BraidApp):
         self.states = {}            # index -> state at the end of this solve
         self.vector_shape = first.shape
         self.stride = FineStrides()
+        self._batch_strides = {}    # level -> fine stride, for batched steps
 
     def index(self, t):
         return int(round(t / self.net.T * self.net.n_layers))
+
+    def batch_stride(self, status):
+        """The fine stride of a batch's level (what self.stride gives a
+        step's status), from the span of its first step: a batch's status
+        has no coarsening factors, and every step of a level spans the same
+        number of fine steps on the solver's uniform grid."""
+        stride = self._batch_strides.get(status.level)
+        if stride is None:
+            stride = self.index(status.tstop[0]) - self.index(status.tstart[0])
+            self._batch_strides[status.level] = stride
+        return stride
 
     def init(self, t):
         i = self.index(t)
@@ -94,6 +107,12 @@ class _ForwardApp(_LayerApp):
         layer = status.tindex * stride
         self.net.step(self.solver.params, layer, u, self.net.h * stride)
 
+    def step_batch(self, ustop, fstop, u, status):
+        # row i as step does it: the layer of its own tindex
+        stride = self.batch_stride(status)
+        self.net.step_batch(self.solver.params, status.tindex * stride, u, self.net.h * stride,
+                            self.solver.weights)
+
 
 class _AdjointApp(_LayerApp):
     def step(self, ustop, fstop, u, status):
@@ -101,6 +120,12 @@ class _AdjointApp(_LayerApp):
         layer = self.net.n_layers - (status.tindex + 1) * stride
         self.net.adjoint_step(self.solver.params, layer, self.solver.forward_state(layer), u,
                               self.net.h * stride)
+
+    def step_batch(self, ustop, fstop, u, status):
+        stride = self.batch_stride(status)
+        layers = self.net.n_layers - (status.tindex + 1) * stride
+        self.net.adjoint_step_batch(self.solver.params, layers, None, u, self.net.h * stride,
+                                    derivatives=self.solver.derivatives(layers))
 
 
 @dataclass
@@ -149,9 +174,20 @@ class LayerParallel:
     simultaneous method), whatever the residual (tol is not used).
     `options` are pyxbraid.Core options for both solves (max_levels,
     cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
-    and skip is off (the solves start from given guesses)."""
+    and skip is off (the solves start from given guesses).
+
+    Batched time stepping (Core option batch, default True): the solves
+    step all the independent points of a sweep in one call (the apps'
+    step_batch, ResNet.step_batch and adjoint_step_batch), and the layer
+    gradients go batch by batch; the gradients are the per-point ones up to
+    round-off.  max_batch caps a batch (0: no cap); by default a batch holds
+    about BATCH_BYTES of states (at least one state), which keeps it in cache.
+    Per gradient a rank then also keeps its adjoint's forward states and
+    their activation derivatives in two stacks (twice the memory of those
+    states).  batch=False steps point by point, as before."""
 
     MODES = ("exact", "one-shot")
+    BATCH_BYTES = 1 << 20   # the default size of a batched step's stack of states
 
     def __init__(self, net, comm=None, mode="exact", forward_iters=2, adjoint_iters=1,
                  tol=1e-10, max_iter=100, tol_relative=False, **options):
@@ -172,6 +208,11 @@ class LayerParallel:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
         self.options = options
+        # the apps' step_batch is used unless batch=False (then every step,
+        # and every layer gradient, goes point by point as before)
+        self.batched = options.get("batch", True) is not False
+        # set per evaluation: the batches' most rows, the batched steps' weights
+        self.batch_rows = self.weights = None
         self.params = None  # the views of the parameters being evaluated (ResNetParams)
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
@@ -182,6 +223,17 @@ class LayerParallel:
         self._needs = [self._adjoint_needs(*block_range(n + 1, size, size - 1 - r))
                        for r in range(size)]
 
+    def _batch_rows(self, batch):
+        """The most rows of a batched step (its Core's max_batch) and of a
+        batch of layer gradients: max_batch when given (0: no limit), else
+        as many as make BATCH_BYTES, so that a batch's stacks and
+        temporaries stay in cache (larger batches lose more to memory
+        traffic than they save in calls)."""
+        given = self.options.get("max_batch")
+        if given is not None:
+            return given
+        return max(1, self.BATCH_BYTES // (batch * self.net.width * 8))
+
     def _adjoint_needs(self, lo, hi):
         n = self.net.n_layers
         needs = {n - j for j in range(max(lo, 1), hi + 1)}       # steps into j
@@ -190,6 +242,40 @@ class LayerParallel:
 
     def forward_state(self, layer):
         return self._forward_states[layer]
+
+    def forward_states(self, layers):
+        """The forward states of the layers (of those this rank's adjoint
+        needs), stacked: (len(layers), batch, width), a view when they are
+        evenly spaced."""
+        return self._forward_stack[self._stack_rows(layers)]
+
+    def derivatives(self, layers):
+        """The layers' activation derivatives at their forward states
+        (ResNet.derivatives), stacked as forward_states."""
+        return self._derivative_stack[self._stack_rows(layers)]
+
+    def _stack_rows(self, layers):
+        # the stacks run down the layers, as the adjoint's points do: its
+        # batches are then rows of increasing index (numpy is slower on
+        # arrays of negative strides)
+        return stack_rows(self._stack_top - np.asarray(layers))
+
+    def _stack_forward_states(self, params):
+        """Stack the forward states this rank's adjoint needs (a range of
+        layers, top layer first) and their activation derivatives,
+        batch_rows layers at a time: once per gradient, for the batched
+        adjoint steps and layer gradients, which then only gather rows."""
+        layers = sorted(self._forward_states, reverse=True)  # a range: see _adjoint_needs
+        if not layers:   # a rank without points (more ranks than points)
+            return
+        self._stack_top = layers[0]
+        self._forward_stack = np.stack([self._forward_states[k] for k in layers])
+        self._derivative_stack = np.empty_like(self._forward_stack)
+        rows = self.batch_rows or len(layers)
+        for lo in range(0, len(layers), rows):
+            part = slice(lo, lo + rows)
+            self.net.derivatives(params, np.asarray(layers[part]), self._forward_stack[part],
+                                 self.weights, out=self._derivative_stack[part])
 
     def warm_states(self):
         """This rank's warm starts for one-shot solves, as named arrays."""
@@ -219,6 +305,8 @@ class LayerParallel:
         """(the states this rank holds at the end, the BraidRun)."""
         app = app_class(self, first, warm)
         options = dict(self.options, skip=False)
+        if self.batched:
+            options["max_batch"] = self.batch_rows
         if self.mode == "exact":
             options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
             options["max_iter"] = self.max_iter
@@ -232,6 +320,8 @@ class LayerParallel:
         the gradient is None without need_grad."""
         net, comm, n = self.net, self.comm, self.net.n_layers
         params = self.params = net.views(theta)  # split once: the layer steps take the views
+        self.batch_rows = self._batch_rows(len(x))
+        self.weights = net.batch_weights(params, len(x)) if self.batched else None
         warm = self.mode == "one-shot"
         stats = self.stats = SolveStats()
         states, stats.forward = self._solve(
@@ -249,22 +339,40 @@ class LayerParallel:
             return loss, None
         p_n = comm.bcast(p_n, root=last)
         self._forward_states = self._exchange(states)
+        if self.batched:
+            self._stack_forward_states(params)
         adjoint, stats.adjoint = self._solve(
             _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
             self.adjoint_iters)
         self._adjoint_warm = adjoint
         grad_views = net.views(grad)
-        for j, p in adjoint.items():
-            if j < n:
-                layer = n - 1 - j
-                net.layer_gradient(params, layer, self._forward_states[layer], p, grad_views)
-            else:
-                net.opening_gradient(params, x, p, grad_views)
+        if self.batched:
+            self._layer_gradients(params, adjoint, grad_views)
+        else:
+            for j, p in adjoint.items():
+                if j < n:
+                    layer = n - 1 - j
+                    net.layer_gradient(params, layer, self._forward_states[layer], p, grad_views)
+        if n in adjoint:
+            net.opening_gradient(params, x, adjoint[n], grad_views)
         if comm.rank == 0:
             net.regularization(theta, grad)
         comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
         self.gradient_stats = stats
         return loss, grad
+
+    def _layer_gradients(self, params, adjoint, grad_views):
+        """Add the gradients of the layers whose adjoint this rank holds,
+        batch_rows layers at a time (ResNet.layer_gradient_batch)."""
+        n = self.net.n_layers
+        points = np.array(sorted(j for j in adjoint if j < n), dtype=np.int64)
+        rows = self.batch_rows or max(1, len(points))
+        for lo in range(0, len(points), rows):
+            js = points[lo:lo + rows]
+            layers = n - 1 - js
+            self.net.layer_gradient_batch(params, layers, self.forward_states(layers),
+                                          np.stack([adjoint[j] for j in js]), grad_views,
+                                          derivatives=self.derivatives(layers))
 
     def _exchange(self, states):
         """Send every rank the forward states its adjoint needs and it lacks."""
