@@ -143,8 +143,10 @@ cdef braid_Int _cb_step_batch_np(braid_App app, braid_Int n, braid_Vector *ustop
                                  braid_Vector *fstop, braid_Vector *u,
                                  pyxbraid_BatchStatus status) noexcept:
     """A NumpyApp: step_batch(ustop, fstop, u, status) with (n, *shape)
-    arrays, u changed in place; fstop is None when no step has one (rows of
-    zeros where one is absent and another present)."""
+    arrays, u changed in place; ustop is u itself when every step's is (no
+    value stored at its tstop: the single step is given u twice too); fstop
+    is None when no step has one (rows of zeros where one is absent and
+    another present)."""
     if _failed(app):
         return 0
     cdef Core core = _core(app)
@@ -156,8 +158,12 @@ cdef braid_Int _cb_step_batch_np(braid_App app, braid_Int n, braid_Vector *ustop
         st._enter(status, n)
         U = core._batch_rows(0, n)
         _gather(pyxbraid_data(<void *> U), u, n, size)
-        S = core._batch_rows(1, n)
-        _gather(pyxbraid_data(<void *> S), ustop, n, size)
+        S = U  # as the single step is told: ustop is u itself where nothing is stored
+        for i in range(n):
+            if ustop[i] != u[i]:
+                S = core._batch_rows(1, n)
+                _gather(pyxbraid_data(<void *> S), ustop, n, size)
+                break
         F = None
         for i in range(n):
             if fstop[i] != NULL:

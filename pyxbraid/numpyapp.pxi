@@ -145,7 +145,8 @@ class NumpyApp(App):
     ``step_batch(ustop, fstop, u, status)`` (optional, ours) steps n
     vectors at once: ``u`` is an (n, *shape) array to change in place, row i
     as ``step`` would change that vector from ``status.tstart[i]`` to
-    ``status.tstop[i]``; ``ustop`` is (n, *shape), ``fstop`` None or
+    ``status.tstop[i]``; ``ustop`` is (n, *shape) (``u`` itself when no
+    step has a stored value, as the single step is given u twice), ``fstop`` None or
     (n, *shape) (rows of zeros where a step has none).  The arrays are
     gathered from the core's vectors and scattered back in C, and are valid
     only during the call: copy what you keep.
