@@ -1,11 +1,13 @@
 """MGRIT over SGD iterations (Schroder 2017): the N training steps are the
 time steps, the state is the flat weight vector, and coarse levels step with
 a larger learning rate.  Converges to the weights of serial training."""
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from mpi4py import MPI
 
+import pyxbraid
 from pyxbraid.train.braid_app import BraidApp, convergence_factor
 from pyxbraid.train.strides import FineStrides
 
@@ -17,7 +19,12 @@ class SGDTimeApp(BraidApp):
     (w0 at every point).  coarse_data: which batch a coarse step trains on,
     "fine" (the batch of the fine index where its interval starts: tindex
     times the coarsening factors below its level) or "level" (its own index
-    on its level; the paper's rule for the serialized schedule)."""
+    on its level; the paper's rule for the serialized schedule).
+
+    Time is the step count: point i is at t = i (run on [0, nsteps] with
+    nsteps steps).  step_batch advances the weights of many points at once
+    (the batched forward and backward passes of SGDStep.batch); the Core
+    uses it unless told batch=False."""
 
     INITIAL_GUESSES = ("zeros", "w0")
     COARSE_DATA = ("fine", "level")
@@ -46,6 +53,7 @@ class SGDTimeApp(BraidApp):
         self.offset = offset
         self.evaluate, self.every, self.on_iteration = evaluate, every, on_iteration
         self._stride = FineStrides()
+        self._batch_strides = {0: 1}
         self._iteration = 0
         self.final = None
         self.metrics = {}
@@ -55,20 +63,60 @@ class SGDTimeApp(BraidApp):
             return self.w0.copy()
         return np.zeros_like(self.w0)
 
+    def run(self, comm, tstop, ntime, timed=False, **options):
+        """BraidApp.run on the app's own time grid (tstop = ntime = nsteps: a
+        coarse step's length is the number of SGD steps it spans)."""
+        if tstop != self.nsteps or ntime != self.nsteps or "time_grid" in options:
+            raise ValueError(f"SGDTimeApp: time is the step count: run on [0, {self.nsteps}] "
+                             f"with {self.nsteps} steps and no time_grid, got tstop={tstop!r}, "
+                             f"ntime={ntime!r}")
+        return super().run(comm, tstop, ntime, timed, **options)
+
     def _data_index(self, level, tindex, status):
+        """The data index of the step at `tindex` on `level`."""
+        return int(self._data_indices(level, tindex, status))
+
+    def _data_indices(self, level, tindex, status):
+        """The data index of the step at `tindex` on `level`, elementwise
+        for an array of a batch's tindex."""
         if level == 0:
             return self.offset + tindex
-        stride = self._stride(status)
+        stride = self._fine_stride(status)
         if self.coarse_data == "level":
             return self.offset // stride + tindex
         return self.offset + tindex * stride
 
+    def _fine_stride(self, status):
+        """The fine steps one step of the status's level spans: from the
+        coarsening factors (FineStrides) of a step's status; a batch's status
+        has none, but a coarse step's length is the steps it spans."""
+        if not isinstance(status, pyxbraid.StepBatchStatus):
+            return self._stride(status)
+        level = status.level
+        stride = self._batch_strides.get(level)
+        if stride is None:
+            stride = self._batch_strides[level] = round(status.tstop[0] - status.tstart[0])
+        return stride
+
+    def _new_iteration(self, iteration, residuals):
+        """Tell on_iteration(k, residual) of the iteration k that finished,
+        at the first step of the next; residuals() is the history."""
+        if self.on_iteration is not None and iteration != self._iteration:
+            self._iteration = iteration
+            self.on_iteration(iteration - 1, residuals()[-2])
+
     def step(self, ustop, fstop, u, status):
-        if self.on_iteration is not None and status.iter != self._iteration:
-            self._iteration = status.iter
-            self.on_iteration(self._iteration - 1, status.rnorms[-2])
+        self._new_iteration(status.iter, lambda: status.rnorms)
         level = status.level
         self.sgd(u, self._data_index(level, status.tindex, status), level)
+
+    def step_batch(self, ustop, fstop, u, status):
+        """Row i of u (n, n_params) as step() does it with the status of step
+        i (to round-off: SGDStep.batch).  A batch's status has no residual
+        history: on_iteration is told NaN when a batch starts an iteration."""
+        self._new_iteration(status.iter, _no_residuals)
+        level = status.level
+        self.sgd.batch(u, self._data_indices(level, status.tindex, status), level)
 
     def access(self, u, status):
         if not status.done:
@@ -78,6 +126,10 @@ class SGDTimeApp(BraidApp):
             self.final = u.copy()
         if self.every and (self.offset + index) % self.every == 0 and self.evaluate:
             self.metrics[self.offset + index] = self.evaluate(u)
+
+
+def _no_residuals():
+    return (math.nan, math.nan)
 
 
 @dataclass
