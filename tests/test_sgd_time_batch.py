@@ -80,15 +80,17 @@ def solve(config, comm=None, **options):
 
 
 class Counting:
-    """SGDTimeApp.step_batch counting its calls and rows inside the block."""
+    """SGDTimeApp.step_batch counting its calls and rows (and the most in
+    one call) inside the block."""
 
     def __enter__(self):
-        self.calls = self.rows = 0
+        self.calls = self.rows = self.largest = 0
         self.original = original = SGDTimeApp.step_batch
 
         def step_batch(app, ustop, fstop, u, status):
             self.calls += 1
             self.rows += len(u)
+            self.largest = max(self.largest, len(u))
             return original(app, ustop, fstop, u, status)
 
         SGDTimeApp.step_batch = step_batch
