@@ -40,6 +40,7 @@ class MLP:
                        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
         self.n_params = sum(layer.n_params for layer in self.layers)
         self._activation = name_of(get_activation(activation))  # of the hidden layers
+        self._shared_targets = None   # (y, y broadcast to a stack) of a batched pass
 
     def __repr__(self):
         output = name_of(self.layers[-1].activation)
@@ -220,17 +221,26 @@ class MLP:
     def _check_y_batch(self, y, n, batch):
         """y as a stack of n batches' targets: (n, batch, n_out) float64, or
         (n, batch) int labels if the loss takes labels; one batch's targets
-        are broadcast (a view) to every row."""
+        are broadcast (a view, kept for the next call with the same array)
+        to every row."""
         y = np.asarray(y)
         if self.loss_function.takes_labels and np.issubdtype(y.dtype, np.integer) \
                 and y.shape in ((n, batch), (batch,)):
-            return np.broadcast_to(y, (n, batch))
-        stacked = (n, batch, self.sizes[-1])
-        if y.shape not in (stacked, stacked[1:]):
-            also = (f" or int labels {(n, batch)} or {(batch,)}"
-                    if self.loss_function.takes_labels else "")
-            raise ValueError(f"y: expected shape {stacked} or {stacked[1:]}{also}, got {y.shape}")
-        return np.broadcast_to(y.astype(np.float64, copy=False), stacked)
+            shape = (n, batch)
+        else:
+            shape = (n, batch, self.sizes[-1])
+            if y.shape not in (shape, shape[1:]):
+                also = (f" or int labels {(n, batch)} or {(batch,)}"
+                        if self.loss_function.takes_labels else "")
+                raise ValueError(f"y: expected shape {shape} or {shape[1:]}{also}, "
+                                 f"got {y.shape}")
+            y = y.astype(np.float64, copy=False)
+        if y.shape == shape:
+            return y
+        shared = self._shared_targets
+        if shared is None or shared[0] is not y or shared[1].shape != shape:
+            shared = self._shared_targets = (y, np.broadcast_to(y, shape))
+        return shared[1]
 
     def accuracy(self, w, x, y):
         """Classification (a loss that takes labels): fraction of argmax matches.

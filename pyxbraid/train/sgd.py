@@ -59,6 +59,8 @@ class DataSchedule:
         `batch` gets its batches asked one by one."""
         if type(self).batch is not DataSchedule.batch:
             return _stacked_by_size([self.batch(int(i)) for i in indices])
+        if len(self._batches) == 1:   # the batch schedule
+            return [(np.arange(len(indices)), *self._batches[0])]
         k = np.asarray(indices, dtype=np.int64) % len(self._batches)
         if k.size and (k == k[0]).all():
             return [(np.arange(k.size), *self._batches[k[0]])]
