@@ -34,7 +34,9 @@ class SGDTimeApp(BraidApp):
         """offset: the global index of the first step (a window of a longer
         run); evaluate(w) -> dict is called every `every` global steps at the
         end (metrics); on_iteration(k, residual) is told each finished
-        iteration's residual while the solve runs."""
+        iteration's residual while the solve runs (NaN where a batched step
+        is the first of the next iteration: a StepBatchStatus has no
+        residual history; result.rnorms has them all)."""
         if initial_guess not in self.INITIAL_GUESSES:
             raise ValueError(f"initial_guess: must be one of {', '.join(self.INITIAL_GUESSES)}, "
                              f"got {initial_guess!r}")
@@ -129,6 +131,7 @@ class SGDTimeApp(BraidApp):
 
 
 def _no_residuals():
+    """The residual history a batched step can tell: none."""
     return (math.nan, math.nan)
 
 
