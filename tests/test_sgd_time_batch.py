@@ -333,6 +333,27 @@ def test_on_iteration_is_told_every_iteration():
     assert any(math.isnan(r) for _, r in told[True])
 
 
+def test_a_step_without_a_batch_method_is_called_row_by_row():
+    """SGDTimeApp takes any step(w, index, level): without a batch method
+    its batches are stepped row by row, to the same weights."""
+    step, w0, options = config_problem("xor-serialized-level")
+    calls = []
+
+    class Plain:
+        model = step.model
+
+        def __call__(self, w, index, level=0):
+            calls.append(index)
+            step(w, index, level)
+
+    per_point = train_sgd_time(step, w0, NSTEPS, batch=False, **options)
+    with Counting() as counting:
+        plain = train_sgd_time(Plain(), w0, NSTEPS, **options)
+    assert counting.calls > 0 and len(calls) > counting.rows
+    assert all(isinstance(index, int) for index in calls)
+    assert relative_difference(plain.weights, per_point.weights) <= RTOL
+
+
 def test_the_app_runs_on_its_own_time_grid():
     """A coarse step's length is the SGD steps it spans: another grid is refused."""
     step, w0 = sgd_problem()

@@ -21,8 +21,9 @@ class SGDTimeApp(BraidApp):
     times the coarsening factors below its level) or "level" (its own index
     on its level; the paper's rule for the serialized schedule).
 
-    Time is the step count: point i is at t = i (run on [0, nsteps] with
-    nsteps steps).  step_batch advances the weights of many points at once
+    step(w, index, level) is the SGD step (SGDStep), with its model; its
+    batch(W, indices, level), if any, steps many at once.  Time is the
+    step count: point i is at t = i (run on [0, nsteps] with nsteps steps).  step_batch advances the weights of many points at once
     (the batched forward and backward passes of SGDStep.batch); the Core
     uses it unless told batch=False."""
 
@@ -114,11 +115,18 @@ class SGDTimeApp(BraidApp):
 
     def step_batch(self, ustop, fstop, u, status):
         """Row i of u (n, n_params) as step() does it with the status of step
-        i (to round-off: SGDStep.batch).  A batch's status has no residual
-        history: on_iteration is told NaN when a batch starts an iteration."""
+        i (to round-off: SGDStep.batch; a step without a batch method is
+        called row by row).  A batch's status has no residual history:
+        on_iteration is told NaN when a batch starts an iteration."""
         self._new_iteration(status.iter, _no_residuals)
         level = status.level
-        self.sgd.batch(u, self._data_indices(level, status.tindex, status), level)
+        indices = self._data_indices(level, status.tindex, status)
+        batch = getattr(self.sgd, "batch", None)
+        if batch is not None:
+            batch(u, indices, level)
+            return
+        for row, index in zip(u, indices):
+            self.sgd(row, int(index), level)
 
     def access(self, u, status):
         if not status.done:
