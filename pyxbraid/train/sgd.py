@@ -40,8 +40,8 @@ class DataSchedule:
             self._batches = [(np.ascontiguousarray(data.x[order[k:k + batch_size]]),
                               np.ascontiguousarray(data.y[order[k:k + batch_size]]))
                              for k in range(0, n, batch_size)]
-
-        self._stacks = None   # for batched steps, made at the first
+        self._sizes = np.array([len(x) for x, _ in self._batches])
+        self._stacks = None   # the batches stacked by size, for batched steps (at the first)
 
     def __len__(self):
         return len(self._batches)
@@ -78,7 +78,6 @@ class DataSchedule:
     def _stack_batches(self):
         """{B: (position, x (m, B, ...), y (m, B, ...))}: the batches of each
         size stacked, position[j] the place of batch j in its stack."""
-        self._sizes = np.array([len(x) for x, _ in self._batches])
         position = np.zeros(len(self._batches), dtype=np.int64)
         stacks = {}
         for ids, x, y in _stacked_by_size(self._batches):
