@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT, in_process
 from test_cli import MGRIT_TRAIN, mgrit_train
+from test_sgd_time_batch import Counting
 from pyxbraid.cli.memory import mlp_params, resnet_params
 from pyxbraid.cli.rundir import load_weights
 from pyxbraid.data.idx import write_idx
@@ -268,6 +269,25 @@ def weights_in_files(run, base, sets, tmp_path, capsys):
     assert not (in_memory.folder / "out-of-core").exists()
 
 
+def batched_alike(largest):
+    """The run again, counting the batched steps: at most `largest` rows
+    each (None: the per-point path, no batched step at all), and the weights
+    of the default batched run to round-off (1e-12)."""
+    def check(run, base, sets, tmp_path, capsys):
+        with Counting() as again:
+            assert Run(base, sets, tmp_path / "again", capsys).status == 0
+        with Counting() as default:
+            batched = Run(base, [], tmp_path / "batched", capsys)
+        assert batched.status == 0, batched.err
+        assert default.calls > 0 and default.largest > 3
+        if largest is None:
+            assert again.calls == 0
+        else:
+            assert again.calls > default.calls and again.largest == largest
+        np.testing.assert_allclose(run.weights, batched.weights, rtol=1e-12, atol=0)
+    return check
+
+
 CASES = [
     # id, base, --set values, fields they exercise, check
     ("sgd-time", "xor", [], {"name", "mode", "seed", "data.kind", "network.kind",
@@ -328,6 +348,8 @@ CASES = [
      {"mgrit.residual_computation"},
      check(lambda r: r.summary["mgrit_iterations"] == [3, 3, 3, 3])),
     ("print-level", "xor", ["mgrit.print_level=1"], {"mgrit.print_level"}, braid_prints),
+    ("no-batch", "xor", ["mgrit.batch=false"], {"mgrit.batch"}, batched_alike(None)),
+    ("max-batch", "xor", ["mgrit.max_batch=3"], {"mgrit.max_batch"}, batched_alike(3)),
     ("progress", "xor", ["output.progress_every=64"], {"output.progress_every"},
      check(lambda r: r.out.count("  step ") == 4)),
     # mlp, serial and minibatch; binary addition
@@ -366,6 +388,8 @@ CASES = [
                            "mgrit.final_fc_relax=true", "mgrit.print_level=1"],
      {"layer_parallel.mode", "mgrit.cycle", "mgrit.cfactor_per_level", "mgrit.nrelax_per_level"},
      converges),
+    ("lp-batch", "peaks-lp", ["layer_parallel.mode=exact", "mgrit.tol=1e-12", "mgrit.batch=false",
+                              "mgrit.max_batch=2"], {"mgrit.batch", "mgrit.max_batch"}, converges),
     ("forward-iters", "peaks-lp", ["layer_parallel.forward_iters=3",
                                    "layer_parallel.adjoint_iters=2"],
      {"layer_parallel.forward_iters", "layer_parallel.adjoint_iters"},

@@ -320,3 +320,28 @@ def test_averaging_errors_name_the_field(tmp_path, text, sets, message):
         load_problem(write(tmp_path, text), sets)
     # lbfgs with data groups that average their gradient is fine
     load_problem(write(tmp_path, PEAKS), ["parallel.data=2", "train.optimizer=lbfgs"])
+
+
+@pytest.mark.parametrize("line, message", [
+    ("max_batch: -1", r"p.yaml:10: mgrit.max_batch: must be >= 0, got -1"),
+    ("max_batch: 2.5", r"p.yaml:10: mgrit.max_batch: must be an integer, got 2.5"),
+    ("batch: maybe", r"p.yaml:10: mgrit.batch: must be true or false, got 'maybe'"),
+])
+def test_batch_fields_refuse_bad_values_with_exit_2(tmp_path, capsys, line, message):
+    from conftest import in_process
+
+    path = write(tmp_path, BASE + "mgrit:\n  " + line + "\n")
+    with pytest.raises(ProblemError, match=message):
+        load_problem(path)
+    assert in_process("validate", path) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_batch_fields_reach_the_core_options(tmp_path):
+    """batch on is the Core's default (left out: an error for an app without
+    step_batch); off and max_batch are passed."""
+    default = load_problem(write(tmp_path, BASE)).mgrit.core_options()
+    assert "batch" not in default and default["max_batch"] == 0
+    options = load_problem(write(tmp_path, BASE), ["mgrit.batch=false", "mgrit.max_batch=3"]) \
+        .mgrit.core_options()
+    assert options["batch"] is False and options["max_batch"] == 3

@@ -118,3 +118,38 @@ def gemm_backend(fn):
         yield fn
     finally:
         set_gemm_backend(previous)
+
+
+def gemm_batched(a, b, *, trans_a=False, trans_b=False, out=None):
+    """op(a[i]) @ op(b[i]) for every i of a stack of float64 matrices: a and
+    b are (n, rows, cols), or one 2-D operand used by every product of the
+    stack; the result is (n, m, k), into `out` when given (it may be a
+    strided view, e.g. of a stack of flat parameter vectors).
+
+    The numpy backend does the stack in one np.matmul call; any other
+    backend gets one `gemm` per matrix, so a plugged-in backend sees every
+    product (the rows then equal `gemm`'s, bit for bit)."""
+    for name, array in (("a", a), ("b", b)):
+        if (not isinstance(array, np.ndarray) or array.ndim not in (2, 3)
+                or array.dtype != np.float64):
+            raise ValueError(f"gemm_batched: {name} must be a 2-D or 3-D float64 array, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)} "
+                             f"of shape {np.shape(array)}")
+    stacked_a, stacked_b = a.ndim == 3, b.ndim == 3
+    if not (stacked_a or stacked_b) or (stacked_a and stacked_b and a.shape[0] != b.shape[0]):
+        raise ValueError(f"gemm_batched: expected a stack (n, rows, cols) in a or b, of one n, "
+                         f"got a {a.shape} and b {b.shape}")
+    n = a.shape[0] if stacked_a else b.shape[0]
+    m, k, _ = product_shape(a[0] if stacked_a else a, b[0] if stacked_b else b, trans_a, trans_b)
+    if out is not None and (not isinstance(out, np.ndarray) or out.shape != (n, m, k)
+                            or out.dtype != np.float64):
+        raise ValueError(f"gemm_batched: out must be a float64 array of shape {(n, m, k)}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} of shape {np.shape(out)}")
+    if _backend is numpy_gemm:
+        return np.matmul(a.swapaxes(-1, -2) if trans_a else a,
+                         b.swapaxes(-1, -2) if trans_b else b, out=out)
+    out = np.empty((n, m, k)) if out is None else out
+    for i in range(n):
+        out[i] = gemm(a[i] if stacked_a else a, b[i] if stacked_b else b,
+                      trans_a=trans_a, trans_b=trans_b)
+    return out

@@ -9,13 +9,18 @@ import numpy as np
 from pyxbraid.checks import is_integer
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
+from pyxbraid.nn.gemm import gemm_batched
 from pyxbraid.nn.init import glorot_limit
 from pyxbraid.nn.layers import Dense
-from pyxbraid.nn.losses import get_loss
+from pyxbraid.nn.losses import MeanSquaredError, SoftmaxCrossEntropy, SumSquaredError, get_loss
 from pyxbraid.nn.registry import name_of
 
 INIT_SCHEMES = ("uniform", "xavier", "trask")
 INIT_CHUNK = 1 << 20   # weights drawn per call at most (so a matrix in a file needs no copy in memory)
+# losses whose gradient of a stack flattened to one batch of n * B instances
+# is that of each batch divided by n (they average over the batch): the
+# batched gradient is that times n; a summed loss (sse) is elementwise
+AVERAGING_LOSSES = (MeanSquaredError, SoftmaxCrossEntropy)
 
 
 class MLP:
@@ -35,6 +40,7 @@ class MLP:
                        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))]
         self.n_params = sum(layer.n_params for layer in self.layers)
         self._activation = name_of(get_activation(activation))  # of the hidden layers
+        self._shared_targets = None   # (y, y broadcast to a stack) of a batched pass
 
     def __repr__(self):
         output = name_of(self.layers[-1].activation)
@@ -118,6 +124,123 @@ class MLP:
                 grad_a, grad_W, grad_b, want_grad_x=i > 0,
                 preconditioner=None if preconditioners is None else preconditioners[i])
         return value, grad
+
+    def loss_and_grad_batch(self, W, x, y, grad=None, want_loss=True):
+        """loss_and_grad of every row of W at once: row i of the result is
+        loss_and_grad(W[i], x[i], y[i]) (to round-off: the products of a
+        stack may round differently from one product's).
+
+        W: (n, n_params) C-contiguous float64, one flat vector a row; x: (n,
+        B, sizes[0]), or one batch (B, sizes[0]) for every row; y likewise:
+        (n, B, sizes[-1]) or (B, sizes[-1]), or int labels (n, B) or (B,)
+        when the loss takes labels.  The forward and backward passes run
+        on the stack, every product through pyxbraid.nn.gemm.gemm_batched.
+        grad: an (n, n_params) array to write the gradients into.  Returns
+        (losses (n,), or None when not want_loss, grad)."""
+        n = self._check_stack(W, "W")
+        x = self._check_x_batch(x, n)
+        batch = x.shape[-2]
+        y = self._check_y_batch(y, n, batch)
+        grad = np.empty((n, self.n_params)) if grad is None else grad
+        self._check_stack(grad, "grad", n)
+        weights, grads = self._split_stack(W), self._split_stack(grad)
+        inputs, pre, post = [], [], []
+        a = x
+        for layer, (Ws, bs) in zip(self.layers, weights):
+            inputs.append(a)
+            z = gemm_batched(a, Ws)
+            if bs is not None:
+                z += bs[:, None, :]
+            a = layer.activation.forward(z)
+            pre.append(z)
+            post.append(a)
+        losses = (np.array([self.loss_function.value(a[i], y[i]) for i in range(n)])
+                  if want_loss else None)
+        grad_a = self._stacked_loss_grad(a, y)
+        for i in reversed(range(len(self.layers))):
+            grad_Ws, grad_bs = grads[i]
+            grad_z = self.layers[i].activation.backward(pre[i], post[i], grad_a)
+            gemm_batched(inputs[i], grad_z, trans_a=True, out=grad_Ws)
+            if grad_bs is not None:
+                grad_z.sum(axis=1, out=grad_bs)
+            if i > 0:
+                grad_a = gemm_batched(grad_z, weights[i][0], trans_b=True)
+        return losses, grad
+
+    def _stacked_loss_grad(self, pred, y):
+        """dL/dpred of every batch of a stack pred (n, B, outputs), y of
+        pred's shape or labels (n, B): one call on the flattened stack for
+        the losses of this package, a call a batch for any other."""
+        loss = self.loss_function
+        n, batch, outputs = pred.shape
+        if type(loss) in AVERAGING_LOSSES:
+            flat = loss.grad(pred.reshape(n * batch, outputs),
+                             y.reshape((n * batch,) + y.shape[2:]))
+            flat *= n
+            return flat.reshape(pred.shape)
+        if type(loss) is SumSquaredError:   # elementwise: the stack is one array
+            return loss.grad(pred, y)
+        return np.stack([loss.grad(pred[i], y[i]) for i in range(n)])
+
+    def _split_stack(self, stack):
+        """[(W (n, n_in, n_out), b (n, n_out) or None)] per layer: views of
+        the rows of stack (n, n_params), each row split as `views` splits a
+        flat vector."""
+        n, start, parts = stack.shape[0], 0, []
+        for layer in self.layers:
+            stop = start + layer.n_in * layer.n_out
+            W = stack[:, start:stop].reshape(n, layer.n_in, layer.n_out)
+            b = None
+            if layer.bias:
+                b, stop = stack[:, stop:stop + layer.n_out], stop + layer.n_out
+            parts.append((W, b))
+            start = stop
+        return parts
+
+    def _check_stack(self, stack, name, n=None):
+        """n, the rows of an (n, n_params) C-contiguous float64 array."""
+        if (not isinstance(stack, np.ndarray) or stack.ndim != 2
+                or stack.shape[1] != self.n_params or stack.dtype != np.float64
+                or not stack.flags.c_contiguous or (n is not None and stack.shape[0] != n)):
+            rows = "n" if n is None else n
+            raise ValueError(f"{name}: expected a C-contiguous float64 array of shape "
+                             f"({rows}, {self.n_params}), one flat vector a row, got "
+                             f"{getattr(stack, 'dtype', type(stack).__name__)} of shape "
+                             f"{np.shape(stack)}")
+        return stack.shape[0]
+
+    def _check_x_batch(self, x, n):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 2:
+            return self._check_x(x)
+        if x.ndim != 3 or x.shape[0] != n or x.shape[2] != self.sizes[0]:
+            raise ValueError(f"x: expected shape ({n}, batch, {self.sizes[0]}) or "
+                             f"(batch, {self.sizes[0]}), got {x.shape}")
+        return x
+
+    def _check_y_batch(self, y, n, batch):
+        """y as a stack of n batches' targets: (n, batch, n_out) float64, or
+        (n, batch) int labels if the loss takes labels; one batch's targets
+        are broadcast (a view, kept for the next call with the same array)
+        to every row."""
+        y = np.asarray(y)
+        if self.loss_function.takes_labels and np.issubdtype(y.dtype, np.integer) \
+                and y.shape in ((n, batch), (batch,)):
+            shape = (n, batch)
+        else:
+            shape = (n, batch, self.sizes[-1])
+            if y.shape not in (shape, shape[1:]):
+                also = (f" or int labels {(n, batch)} or {(batch,)}"
+                        if self.loss_function.takes_labels else "")
+                raise ValueError(f"y: expected shape {shape} or {shape[1:]}{also}, "
+                                 f"got {y.shape}")
+            y = y.astype(np.float64, copy=False)
+        if y.shape == shape:
+            return y
+        shared = self._shared_targets
+        if shared is None or shared[0] is not y or shared[1].shape != shape:
+            shared = self._shared_targets = (y, np.broadcast_to(y, shape))
+        return shared[1]
 
     def accuracy(self, w, x, y):
         """Classification (a loss that takes labels): fraction of argmax matches.

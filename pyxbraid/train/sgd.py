@@ -40,6 +40,8 @@ class DataSchedule:
             self._batches = [(np.ascontiguousarray(data.x[order[k:k + batch_size]]),
                               np.ascontiguousarray(data.y[order[k:k + batch_size]]))
                              for k in range(0, n, batch_size)]
+        self._sizes = np.array([len(x) for x, _ in self._batches])
+        self._stacks = None   # the batches stacked by size, for batched steps (at the first)
 
     def __len__(self):
         return len(self._batches)
@@ -47,6 +49,52 @@ class DataSchedule:
     def batch(self, i):
         """(x, y) of step i."""
         return self._batches[i % len(self._batches)]
+
+    def batches(self, indices):
+        """The batches of steps `indices` for a batched step: [(rows, x,
+        y)], rows indexing `indices`, x and y the batches of those steps
+        stacked ((len(rows), B, ...)), or one batch (B, ...) when they all
+        train on the same one.  Batches of different sizes (a minibatch
+        schedule's last) go in different groups.  A subclass that overrides
+        `batch` gets its batches asked one by one."""
+        if type(self).batch is not DataSchedule.batch:
+            return _stacked_by_size([self.batch(int(i)) for i in indices])
+        if len(self._batches) == 1:   # the batch schedule
+            return [(np.arange(len(indices)), *self._batches[0])]
+        k = np.asarray(indices, dtype=np.int64) % len(self._batches)
+        if k.size and (k == k[0]).all():
+            return [(np.arange(k.size), *self._batches[k[0]])]
+        if self._stacks is None:
+            self._stacks = self._stack_batches()
+        groups = []
+        for size, (position, x, y) in self._stacks.items():
+            rows = np.flatnonzero(self._sizes[k] == size) if len(self._stacks) > 1 \
+                else np.arange(k.size)
+            if rows.size:
+                where = position[k[rows]]
+                groups.append((rows, x[where], y[where]))
+        return groups
+
+    def _stack_batches(self):
+        """{B: (position, x (m, B, ...), y (m, B, ...))}: the batches of each
+        size stacked, position[j] the place of batch j in its stack."""
+        position = np.zeros(len(self._batches), dtype=np.int64)
+        stacks = {}
+        for ids, x, y in _stacked_by_size(self._batches):
+            position[ids] = np.arange(ids.size)
+            stacks[x.shape[1]] = (position, x, y)
+        return stacks
+
+
+def _stacked_by_size(batches):
+    """[(rows, x, y)] of a list of (x, y) batches: those of each size stacked."""
+    sizes = np.array([len(x) for x, _ in batches])
+    groups = []
+    for size in np.unique(sizes):
+        rows = np.flatnonzero(sizes == size)
+        groups.append((rows, np.stack([batches[i][0] for i in rows]),
+                       np.stack([batches[i][1] for i in rows])))
+    return groups
 
 
 class LearningRate:
@@ -94,9 +142,33 @@ class SGDStep:
                              f"{np.shape(grad)}")
         # the gradient's buffer: a memmap keeps a wide network's gradient on disk
         self._grad = np.empty(model.n_params) if grad is None else grad
+        self._grads = None   # the rows' gradients of a batched step
 
     def __call__(self, w, index, level=0):
         x, y = self.schedule.batch(index)
         self.model.loss_and_grad(w, x, y, grad=self._grad)
         np.multiply(self._grad, self.learning_rate(level), out=self._grad)
         w -= self._grad
+
+    def batch(self, W, indices, level=0):
+        """Row i of W (n, n_params), in place, as self(W[i], indices[i],
+        level) does it (to round-off: the products of a stack): the batched
+        forward and backward passes of the model (MLP.loss_and_grad_batch)
+        on the stacked batches of the rows, one pass for the rows of each
+        batch size."""
+        alpha = self.learning_rate(level)
+        for rows, x, y in self.schedule.batches(indices):
+            whole = rows.size == len(W)
+            part = W if whole else W[rows]   # a copy of the rows
+            grad = self._batch_grad(len(part))
+            self.model.loss_and_grad_batch(part, x, y, grad=grad, want_loss=False)
+            np.multiply(grad, alpha, out=grad)
+            part -= grad
+            if not whole:
+                W[rows] = part
+
+    def _batch_grad(self, n):
+        """An (n, n_params) buffer for a batch's gradients (kept, and grown)."""
+        if self._grads is None or len(self._grads) < n:
+            self._grads = np.empty((n, self.model.n_params))
+        return self._grads[:n]

@@ -1,11 +1,13 @@
 """MGRIT over SGD iterations (Schroder 2017): the N training steps are the
 time steps, the state is the flat weight vector, and coarse levels step with
 a larger learning rate.  Converges to the weights of serial training."""
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from mpi4py import MPI
 
+import pyxbraid
 from pyxbraid.train.braid_app import BraidApp, convergence_factor
 from pyxbraid.train.strides import FineStrides
 
@@ -17,7 +19,13 @@ class SGDTimeApp(BraidApp):
     (w0 at every point).  coarse_data: which batch a coarse step trains on,
     "fine" (the batch of the fine index where its interval starts: tindex
     times the coarsening factors below its level) or "level" (its own index
-    on its level; the paper's rule for the serialized schedule)."""
+    on its level; the paper's rule for the serialized schedule).
+
+    step(w, index, level) is the SGD step (SGDStep), with its model; its
+    batch(W, indices, level), if any, steps many at once.  Time is the
+    step count: point i is at t = i (run on [0, nsteps] with nsteps steps).  step_batch advances the weights of many points at once
+    (the batched forward and backward passes of SGDStep.batch); the Core
+    uses it unless told batch=False."""
 
     INITIAL_GUESSES = ("zeros", "w0")
     COARSE_DATA = ("fine", "level")
@@ -27,7 +35,9 @@ class SGDTimeApp(BraidApp):
         """offset: the global index of the first step (a window of a longer
         run); evaluate(w) -> dict is called every `every` global steps at the
         end (metrics); on_iteration(k, residual) is told each finished
-        iteration's residual while the solve runs."""
+        iteration's residual while the solve runs (NaN where a batched step
+        is the first of the next iteration: a StepBatchStatus has no
+        residual history; result.rnorms has them all)."""
         if initial_guess not in self.INITIAL_GUESSES:
             raise ValueError(f"initial_guess: must be one of {', '.join(self.INITIAL_GUESSES)}, "
                              f"got {initial_guess!r}")
@@ -46,6 +56,7 @@ class SGDTimeApp(BraidApp):
         self.offset = offset
         self.evaluate, self.every, self.on_iteration = evaluate, every, on_iteration
         self._stride = FineStrides()
+        self._batch_strides = {0: 1}
         self._iteration = 0
         self.final = None
         self.metrics = {}
@@ -55,20 +66,67 @@ class SGDTimeApp(BraidApp):
             return self.w0.copy()
         return np.zeros_like(self.w0)
 
+    def run(self, comm, tstop, ntime, timed=False, **options):
+        """BraidApp.run on the app's own time grid (tstop = ntime = nsteps: a
+        coarse step's length is the number of SGD steps it spans)."""
+        if tstop != self.nsteps or ntime != self.nsteps or "time_grid" in options:
+            raise ValueError(f"SGDTimeApp: time is the step count: run on [0, {self.nsteps}] "
+                             f"with {self.nsteps} steps and no time_grid, got tstop={tstop!r}, "
+                             f"ntime={ntime!r}")
+        return super().run(comm, tstop, ntime, timed, **options)
+
     def _data_index(self, level, tindex, status):
+        """The data index of the step at `tindex` on `level`."""
+        return int(self._data_indices(level, tindex, status))
+
+    def _data_indices(self, level, tindex, status):
+        """The data index of the step at `tindex` on `level`, elementwise
+        for an array of a batch's tindex."""
         if level == 0:
             return self.offset + tindex
-        stride = self._stride(status)
+        stride = self._fine_stride(status)
         if self.coarse_data == "level":
             return self.offset // stride + tindex
         return self.offset + tindex * stride
 
+    def _fine_stride(self, status):
+        """The fine steps one step of the status's level spans: from the
+        coarsening factors (FineStrides) of a step's status; a batch's status
+        has none, but a coarse step's length is the steps it spans."""
+        if not isinstance(status, pyxbraid.StepBatchStatus):
+            return self._stride(status)
+        level = status.level
+        stride = self._batch_strides.get(level)
+        if stride is None:
+            stride = self._batch_strides[level] = round(status.tstop[0] - status.tstart[0])
+        return stride
+
+    def _new_iteration(self, iteration, residuals):
+        """Tell on_iteration(k, residual) of the iteration k that finished,
+        at the first step of the next; residuals() is the history."""
+        if self.on_iteration is not None and iteration != self._iteration:
+            self._iteration = iteration
+            self.on_iteration(iteration - 1, residuals()[-2])
+
     def step(self, ustop, fstop, u, status):
-        if self.on_iteration is not None and status.iter != self._iteration:
-            self._iteration = status.iter
-            self.on_iteration(self._iteration - 1, status.rnorms[-2])
+        self._new_iteration(status.iter, lambda: status.rnorms)
         level = status.level
         self.sgd(u, self._data_index(level, status.tindex, status), level)
+
+    def step_batch(self, ustop, fstop, u, status):
+        """Row i of u (n, n_params) as step() does it with the status of step
+        i (to round-off: SGDStep.batch; a step without a batch method is
+        called row by row).  A batch's status has no residual history:
+        on_iteration is told NaN when a batch starts an iteration."""
+        self._new_iteration(status.iter, _no_residuals)
+        level = status.level
+        indices = self._data_indices(level, status.tindex, status)
+        batch = getattr(self.sgd, "batch", None)
+        if batch is not None:
+            batch(u, indices, level)
+            return
+        for row, index in zip(u, indices):
+            self.sgd(row, int(index), level)
 
     def access(self, u, status):
         if not status.done:
@@ -78,6 +136,11 @@ class SGDTimeApp(BraidApp):
             self.final = u.copy()
         if self.every and (self.offset + index) % self.every == 0 and self.evaluate:
             self.metrics[self.offset + index] = self.evaluate(u)
+
+
+def _no_residuals():
+    """The residual history a batched step can tell: none."""
+    return (math.nan, math.nan)
 
 
 @dataclass
