@@ -73,7 +73,9 @@ def test_the_tiled_engine_as_backend():
 def test_bad_operands():
     a, b = stacks(False, False)
     with pytest.raises(ValueError, match="gemm_batch: a must be a 3-D float64 array"):
-        gemm_batch(a[0], b)
+        gemm_batch(a[0, 0], b)
+    with pytest.raises(ValueError, match="gemm_batch: expected a stack"):
+        gemm_batch(a[0], b[0])
     with pytest.raises(ValueError, match="gemm_batch: b must be a 3-D float64 array"):
         gemm_batch(a, b.astype(np.float32))
     with pytest.raises(ValueError, match="gemm_batch: a and b must stack as many matrices"):

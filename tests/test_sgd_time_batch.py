@@ -1,6 +1,6 @@
 """Batched SGD-time steps (SGDTimeApp.step_batch): n weight vectors advanced
 at once by the stacked forward and backward passes of MLP.loss_and_grad_batch
-(products through pyxbraid.nn.gemm.gemm_batched) do what the per-point step
+(products through pyxbraid.nn.gemm.gemm_batch) do what the per-point step
 does, to round-off (a product of a stack may round otherwise than one
 product), on 1, 2 and 3 ranks, with every schedule, loss and activation.
 
@@ -18,7 +18,7 @@ from mpi4py import MPI
 from conftest import ROOT, run_mpi
 from pyxbraid.data import Dataset, xor
 from pyxbraid.nn import MLP, gemm, gemm_backend
-from pyxbraid.nn.gemm import gemm_batched
+from pyxbraid.nn.gemm import gemm_batch
 from pyxbraid.train import DataSchedule, LearningRate, SGDStep, SGDTimeApp, train_sgd_time
 
 RTOL = 1e-12
@@ -100,49 +100,49 @@ class Counting:
         SGDTimeApp.step_batch = self.original
 
 
-# ------------------------------------------------------------------ gemm_batched
+# ------------------------------------------------------------------ gemm_batch
 
 @pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True),
                                               (True, True)])
-def test_gemm_batched_is_gemm_per_matrix(trans_a, trans_b):
+def test_gemm_batch_is_gemm_per_matrix(trans_a, trans_b):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((5, 4, 3) if trans_a else (5, 3, 4))
     b = rng.standard_normal((5, 2, 4) if trans_b else (5, 4, 2))
-    product = gemm_batched(a, b, trans_a=trans_a, trans_b=trans_b)
+    product = gemm_batch(a, b, trans_a=trans_a, trans_b=trans_b)
     assert product.shape == (5, 3, 2)
     for i in range(5):
         np.testing.assert_allclose(product[i], gemm(a[i], b[i], trans_a=trans_a,
                                                     trans_b=trans_b), rtol=RTOL)
     # one 2-D operand serves every product of the stack
-    shared = gemm_batched(a[0], b, trans_a=trans_a, trans_b=trans_b)
+    shared = gemm_batch(a[0], b, trans_a=trans_a, trans_b=trans_b)
     for i in range(5):
         np.testing.assert_allclose(shared[i], gemm(a[0], b[i], trans_a=trans_a,
                                                    trans_b=trans_b), rtol=RTOL)
 
 
-def test_gemm_batched_writes_a_strided_out_and_checks_shapes():
+def test_gemm_batch_writes_a_strided_out_and_checks_shapes():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 4, 5))
     flat = np.zeros((3, 30))
     out = flat[:, 5:15].reshape(3, 2, 5)   # the middles of three flat vectors
-    assert gemm_batched(a, b, trans_a=True, out=out) is out
+    assert gemm_batch(a, b, trans_a=True, out=out) is out
     for i in range(3):
         np.testing.assert_allclose(flat[i, 5:15].reshape(2, 5), gemm(a[i], b[i], trans_a=True),
                                    rtol=RTOL)
     assert not flat[:, :5].any() and not flat[:, 15:].any()
     with pytest.raises(ValueError, match="inner dimensions differ"):
-        gemm_batched(a, b)
-    with pytest.raises(ValueError, match="of one n"):
-        gemm_batched(a, rng.standard_normal((2, 4, 5)), trans_a=True)
+        gemm_batch(a, b)
+    with pytest.raises(ValueError, match="must stack as many matrices"):
+        gemm_batch(a, rng.standard_normal((2, 4, 5)), trans_a=True)
     with pytest.raises(ValueError, match="expected a stack"):
-        gemm_batched(a[0], b[0], trans_a=True)
-    with pytest.raises(ValueError, match="b must be a 2-D or 3-D float64"):
-        gemm_batched(a, b.astype(np.float32), trans_a=True)
+        gemm_batch(a[0], b[0], trans_a=True)
+    with pytest.raises(ValueError, match="b must be a 3-D float64 array"):
+        gemm_batch(a, b.astype(np.float32), trans_a=True)
     with pytest.raises(ValueError, match=r"out must be a float64 array of shape \(3, 2, 5\)"):
-        gemm_batched(a, b, trans_a=True, out=np.zeros((3, 5, 2)))
+        gemm_batch(a, b, trans_a=True, out=np.zeros((3, 5, 2)))
 
 
-def test_gemm_batched_hands_another_backend_every_product():
+def test_gemm_batch_hands_another_backend_every_product():
     """A plugged-in backend gets one gemm per matrix: the rows are its own."""
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((4, 3, 2)), rng.standard_normal((2, 5))
@@ -150,10 +150,14 @@ def test_gemm_batched_hands_another_backend_every_product():
 
     def recording(x, y, *, trans_a=False, trans_b=False, out=None):
         calls.append((x.shape, y.shape, trans_a, trans_b))
-        return np.matmul(x.T if trans_a else x, y.T if trans_b else y, out=out) + 1.0
+        result = np.matmul(x.T if trans_a else x, y.T if trans_b else y) + 1.0
+        if out is None:
+            return result
+        out[...] = result
+        return out
 
     with gemm_backend(recording):
-        product = gemm_batched(a, b)
+        product = gemm_batch(a, b)
     assert calls == [((3, 2), (2, 5), False, False)] * 4
     for i in range(4):
         np.testing.assert_array_equal(product[i], np.matmul(a[i], b) + 1.0)

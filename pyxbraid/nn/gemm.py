@@ -4,9 +4,9 @@ Training a network reduces to GEMM (Wang et al. 2015), so every product in the
 package goes through `gemm`; a tiled or multi-device backend plugs in here
 without touching the layers.
 
-`gemm_batch` is its batched form: the products of two stacks of matrices,
-one numpy call over the stack on the numpy backend, the backend once per
-matrix otherwise.
+`gemm_batch` is its batched form: the products of a stack of matrices (with
+a stack, or with one shared matrix), one numpy call over the stack on the
+numpy backend, the backend once per matrix otherwise.
 
 Backends: numpy_gemm (the default), or a pyxbraid.gemm.TiledEngine (the
 tiled, out-of-core, multi-worker engine); make_gemm_backend builds either by
@@ -61,32 +61,44 @@ def gemm(a, b, *, trans_a=False, trans_b=False, out=None):
 
 
 def gemm_batch(a, b, *, trans_a=False, trans_b=False, out=None):
-    """op(a[i]) @ op(b[i]) for every i, two stacks of float64 matrices (3-D
-    arrays of the same length), into `out` (n, m, n_cols) when given.
+    """op(a[i]) @ op(b[i]) for every i of a stack of float64 matrices: a and
+    b are stacks (n, rows, cols) of one n, or one of them a 2-D matrix that
+    every product of the stack uses; the result is (n, m, k), into `out`
+    when given (it may be a strided view, e.g. of a stack of flat parameter
+    vectors).
 
     On the numpy backend one np.matmul over the stack (BLAS once per matrix,
     with no Python loop); any other backend gets each pair in turn, checked
     as `gemm` checks them, with row i of out as its out."""
     for name, array in (("a", a), ("b", b)):
-        if not isinstance(array, np.ndarray) or array.ndim != 3 or array.dtype != np.float64:
+        if (not isinstance(array, np.ndarray) or array.ndim not in (2, 3)
+                or array.dtype != np.float64):
             raise ValueError(f"gemm_batch: {name} must be a 3-D float64 array (a stack of "
-                             f"matrices), got {getattr(array, 'dtype', type(array).__name__)} "
-                             f"of shape {np.shape(array)}")
-    if len(a) != len(b):
+                             f"matrices) or a 2-D one shared by the stack, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)} of shape "
+                             f"{np.shape(array)}")
+    stacked_a, stacked_b = a.ndim == 3, b.ndim == 3
+    if not (stacked_a or stacked_b):
+        raise ValueError(f"gemm_batch: expected a stack (n, rows, cols) in a or b, got "
+                         f"a {a.shape} and b {b.shape}")
+    if stacked_a and stacked_b and len(a) != len(b):
         raise ValueError(f"gemm_batch: a and b must stack as many matrices, got {len(a)} "
                          f"and {len(b)}")
-    m, n, _ = product_shape(_first(a), _first(b), trans_a, trans_b)
-    shape = (len(a), m, n)
+    count = len(a) if stacked_a else len(b)
+    m, n, _ = product_shape(_first(a) if stacked_a else a, _first(b) if stacked_b else b,
+                            trans_a, trans_b)
+    shape = (count, m, n)
     if out is not None and (not isinstance(out, np.ndarray) or out.shape != shape
                             or out.dtype != np.float64):
         raise ValueError(f"gemm_batch: out must be a float64 array of shape {shape}, got "
                          f"{getattr(out, 'dtype', type(out).__name__)} of shape {np.shape(out)}")
     if _backend is numpy_gemm:
-        return np.matmul(a.swapaxes(1, 2) if trans_a else a, b.swapaxes(1, 2) if trans_b else b,
-                         out=out)
+        return np.matmul(a.swapaxes(-1, -2) if trans_a else a,
+                         b.swapaxes(-1, -2) if trans_b else b, out=out)
     out = np.empty(shape) if out is None else out
-    for i in range(len(a)):
-        gemm(a[i], b[i], trans_a=trans_a, trans_b=trans_b, out=out[i])
+    for i in range(count):
+        gemm(a[i] if stacked_a else a, b[i] if stacked_b else b, trans_a=trans_a,
+             trans_b=trans_b, out=out[i])
     return out
 
 
@@ -118,38 +130,3 @@ def gemm_backend(fn):
         yield fn
     finally:
         set_gemm_backend(previous)
-
-
-def gemm_batched(a, b, *, trans_a=False, trans_b=False, out=None):
-    """op(a[i]) @ op(b[i]) for every i of a stack of float64 matrices: a and
-    b are (n, rows, cols), or one 2-D operand used by every product of the
-    stack; the result is (n, m, k), into `out` when given (it may be a
-    strided view, e.g. of a stack of flat parameter vectors).
-
-    The numpy backend does the stack in one np.matmul call; any other
-    backend gets one `gemm` per matrix, so a plugged-in backend sees every
-    product (the rows then equal `gemm`'s, bit for bit)."""
-    for name, array in (("a", a), ("b", b)):
-        if (not isinstance(array, np.ndarray) or array.ndim not in (2, 3)
-                or array.dtype != np.float64):
-            raise ValueError(f"gemm_batched: {name} must be a 2-D or 3-D float64 array, got "
-                             f"{getattr(array, 'dtype', type(array).__name__)} "
-                             f"of shape {np.shape(array)}")
-    stacked_a, stacked_b = a.ndim == 3, b.ndim == 3
-    if not (stacked_a or stacked_b) or (stacked_a and stacked_b and a.shape[0] != b.shape[0]):
-        raise ValueError(f"gemm_batched: expected a stack (n, rows, cols) in a or b, of one n, "
-                         f"got a {a.shape} and b {b.shape}")
-    n = a.shape[0] if stacked_a else b.shape[0]
-    m, k, _ = product_shape(a[0] if stacked_a else a, b[0] if stacked_b else b, trans_a, trans_b)
-    if out is not None and (not isinstance(out, np.ndarray) or out.shape != (n, m, k)
-                            or out.dtype != np.float64):
-        raise ValueError(f"gemm_batched: out must be a float64 array of shape {(n, m, k)}, got "
-                         f"{getattr(out, 'dtype', type(out).__name__)} of shape {np.shape(out)}")
-    if _backend is numpy_gemm:
-        return np.matmul(a.swapaxes(-1, -2) if trans_a else a,
-                         b.swapaxes(-1, -2) if trans_b else b, out=out)
-    out = np.empty((n, m, k)) if out is None else out
-    for i in range(n):
-        out[i] = gemm(a[i] if stacked_a else a, b[i] if stacked_b else b,
-                      trans_a=trans_a, trans_b=trans_b)
-    return out

@@ -9,7 +9,7 @@ import numpy as np
 from pyxbraid.checks import is_integer
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
-from pyxbraid.nn.gemm import gemm_batched
+from pyxbraid.nn.gemm import gemm_batch
 from pyxbraid.nn.init import glorot_limit
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import MeanSquaredError, SoftmaxCrossEntropy, SumSquaredError, get_loss
@@ -134,7 +134,7 @@ class MLP:
         B, sizes[0]), or one batch (B, sizes[0]) for every row; y likewise:
         (n, B, sizes[-1]) or (B, sizes[-1]), or int labels (n, B) or (B,)
         when the loss takes labels.  The forward and backward passes run
-        on the stack, every product through pyxbraid.nn.gemm.gemm_batched.
+        on the stack, every product through pyxbraid.nn.gemm.gemm_batch.
         grad: an (n, n_params) array to write the gradients into.  Returns
         (losses (n,), or None when not want_loss, grad)."""
         n = self._check_stack(W, "W")
@@ -148,7 +148,7 @@ class MLP:
         a = x
         for layer, (Ws, bs) in zip(self.layers, weights):
             inputs.append(a)
-            z = gemm_batched(a, Ws)
+            z = gemm_batch(a, Ws)
             if bs is not None:
                 z += bs[:, None, :]
             a = layer.activation.forward(z)
@@ -160,11 +160,11 @@ class MLP:
         for i in reversed(range(len(self.layers))):
             grad_Ws, grad_bs = grads[i]
             grad_z = self.layers[i].activation.backward(pre[i], post[i], grad_a)
-            gemm_batched(inputs[i], grad_z, trans_a=True, out=grad_Ws)
+            gemm_batch(inputs[i], grad_z, trans_a=True, out=grad_Ws)
             if grad_bs is not None:
                 grad_z.sum(axis=1, out=grad_bs)
             if i > 0:
-                grad_a = gemm_batched(grad_z, weights[i][0], trans_b=True)
+                grad_a = gemm_batch(grad_z, weights[i][0], trans_b=True)
         return losses, grad
 
     def _stacked_loss_grad(self, pred, y):
