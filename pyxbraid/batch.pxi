@@ -74,6 +74,15 @@ cdef class StepBatchStatus:
                          "braid_StepBatchStatusGetCallingFunction")
 
     @property
+    def rnorms(self):
+        """Residual history up to the current iteration (numpy array)."""
+        cdef braid_Int n = self.iter + 1
+        cdef cnp.ndarray[cnp.float64_t, ndim=1] out = np.empty(n, dtype=np.float64)
+        _check_rc(pyxbraid_BatchGetRNorms(self.live(), &n, <braid_Real *> out.data),
+                  "braid_StepBatchStatusGetRNorms")
+        return out[:n].copy()
+
+    @property
     def tstart(self):
         """float64 array: the time each step starts from."""
         self.live()

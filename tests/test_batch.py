@@ -32,6 +32,7 @@ class Watched(DahlquistNumpy):
             n=status.size, level=status.level, iter=status.iter,
             caller=pyxbraid.CALLERS[status.calling_function], tstart=status.tstart.copy(),
             tstop=status.tstop.copy(), tindex=status.tindex.copy(), shape=u.shape,
+            rnorms=status.rnorms,
             ustop=ustop.copy(), u=u.copy(), fstop=fstop, status=status))
         super().step_batch(ustop, fstop, u, status)
 
@@ -55,6 +56,11 @@ def test_a_batch_is_told_each_steps_times_and_index():
     assert {0, 1} <= {b["level"] for b in app.batches}
     assert {"FCRelax", "FRestrict", "FInterp", "FAccess"} <= {b["caller"] for b in app.batches}
     assert core.niter - 1 <= max(b["iter"] for b in app.batches) <= core.niter
+    final = core.rnorms
+    for b in app.batches:  # the history so far, as a step's status gives it
+        assert len(b["rnorms"]) == b["iter"] + 1
+        assert b["rnorms"][:-1].tolist() == final[:b["iter"]].tolist()
+        assert b["rnorms"][-1] in (-1.0, final[b["iter"]])  # this iteration's, once known
     # the status lives only during its call; the arrays it gave stay the step's
     with pytest.raises(RuntimeError, match="only valid during the step_batch call"):
         app.batches[0]["status"].level

@@ -1,7 +1,6 @@
 """MGRIT over SGD iterations (Schroder 2017): the N training steps are the
 time steps, the state is the flat weight vector, and coarse levels step with
 a larger learning rate.  Converges to the weights of serial training."""
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,9 +115,8 @@ class SGDTimeApp(BraidApp):
     def step_batch(self, ustop, fstop, u, status):
         """Row i of u (n, n_params) as step() does it with the status of step
         i (to round-off: SGDStep.batch; a step without a batch method is
-        called row by row).  A batch's status has no residual history:
-        on_iteration is told NaN when a batch starts an iteration."""
-        self._new_iteration(status.iter, _no_residuals)
+        called row by row)."""
+        self._new_iteration(status.iter, lambda: status.rnorms)
         level = status.level
         indices = self._data_indices(level, status.tindex, status)
         batch = getattr(self.sgd, "batch", None)
@@ -136,11 +134,6 @@ class SGDTimeApp(BraidApp):
             self.final = u.copy()
         if self.every and (self.offset + index) % self.every == 0 and self.evaluate:
             self.metrics[self.offset + index] = self.evaluate(u)
-
-
-def _no_residuals():
-    """The residual history a batched step can tell: none."""
-    return (math.nan, math.nan)
 
 
 @dataclass

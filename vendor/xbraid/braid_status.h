@@ -364,6 +364,9 @@ braid_Int braid_StepBatchStatusGetCallingFunction(braid_StepBatchStatus s,
                                                   braid_Int *caller_ptr);
 /* [ours] Iterations done so far. */
 braid_Int braid_StepBatchStatusGetIter(braid_StepBatchStatus s, braid_Int *iter_ptr);
+/* [ours] The residual history so far, as braid_StatusGetRNorms gives it. */
+braid_Int braid_StepBatchStatusGetRNorms(braid_StepBatchStatus s, braid_Int *nrequest_ptr,
+                                         braid_Real *rnorms);
 
 #ifdef __cplusplus
 }

@@ -663,3 +663,10 @@ braid_StepBatchStatusGetIter(braid_StepBatchStatus s, braid_Int *iter_ptr)
    *iter_ptr = s->core->iter;
    return 0;
 }
+
+braid_Int
+braid_StepBatchStatusGetRNorms(braid_StepBatchStatus s, braid_Int *nrequest_ptr,
+                               braid_Real *rnorms)
+{
+   return _braid_CopyRNorms(s->core, s->core->iter + 1, nrequest_ptr, rnorms);
+}
