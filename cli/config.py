@@ -326,7 +326,9 @@ class MGRITConfig(_Section):
     print_level: int = Field(0, ge=0, le=3)
     batch: bool = Field(True, description="step the rank's intervals together when the app "
                         "can (false: point by point, for comparisons)")
-    max_batch: int = Field(0, ge=0, description="most steps per batched call, 0 = no limit")
+    max_batch: Optional[int] = Field(None, ge=0, description="most steps per batched call, "
+                                     "0 = no limit; default: the mode's (sgd-time: no limit, "
+                                     "layer-parallel: about 1 MiB of states)")
 
     @model_validator(mode="after")
     def _per_level(self):
@@ -360,7 +362,9 @@ class MGRITConfig(_Section):
                        seq_soln=self.seq_soln, relax_only_cg=self.relax_only_cg,
                        final_fc_relax=self.final_fc_relax,
                        residual_computation=self.residual_computation,
-                       print_level=self.print_level, max_batch=self.max_batch)
+                       print_level=self.print_level)
+        if self.max_batch is not None:
+            options["max_batch"] = self.max_batch
         if not self.batch:
             # on is the Core's default where the app has step_batch (asked of
             # an app without one, it is an error)

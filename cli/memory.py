@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from pyxbraid.cli.config import data_groups, models_averaged, problem_error
+from pyxbraid.train.layer_parallel import LayerParallel
 
 DOUBLE = 8
 ARRAY_OVERHEAD = 112            # an ndarray's header, per vector MGRIT stores
@@ -44,6 +45,14 @@ def _coarse_fraction(mgrit):
     if mgrit.max_levels <= 1:
         return 0.0
     return 3.0 / (cf - 1)
+
+
+def _batch_rows(mgrit, points, default=None):
+    """The most rows of one batched step on a rank of `points` time points:
+    mgrit.max_batch (0: no limit), else `default` (None: no limit)."""
+    cap = mgrit.max_batch if mgrit.max_batch is not None else default
+    intervals = -(-points // min([mgrit.cfactor, *mgrit.cfactor_per_level.values()]))
+    return intervals if not cap else min(cap, intervals)
 
 
 def needs(problem, sizes, nranks):
@@ -82,6 +91,12 @@ def needs(problem, sizes, nranks):
             result.append(Need(field if points >= n_params else "network.sizes",
                                int(vectors * vector), f"MGRIT's vectors ({points} time points "
                                f"per rank, {n_params} weights each)"))
+            if mgrit.batch:
+                # a batched step's rows of weights, their gradients and activations
+                rows_per_call = _batch_rows(mgrit, points)
+                result.append(Need("mgrit.max_batch", rows_per_call * (
+                    3 * vector + 2 * rows * sum(network.sizes) * DOUBLE),
+                    f"the batched steps ({rows_per_call} weight vectors a call)"))
         return result
     width, layers = network.width, network.layers
     n_params = resnet_params(sizes.features, width, layers, sizes.outputs)
@@ -103,6 +118,12 @@ def needs(problem, sizes, nranks):
         # the adjoint needs, MGRIT's coarse levels; rank 0 gathers every
         # warm start at a checkpoint
         vectors = 5 * points + 2 * points * _coarse_fraction(problem.mgrit) + 2 * (layers + 1)
+        if problem.mgrit.batch:
+            # the adjoint's stacks of forward states and derivatives, and a
+            # batched step's rows (LayerParallel.BATCH_BYTES of them by default)
+            vectors += 2 * points
+            default = max(1, LayerParallel.BATCH_BYTES // (batch * width * DOUBLE))
+            vectors += 3 * _batch_rows(problem.mgrit, points, default)
     else:
         points = layers + 1
         vectors = points + 2  # serial forward states, backprop's two

@@ -341,7 +341,36 @@ def test_batch_fields_reach_the_core_options(tmp_path):
     """batch on is the Core's default (left out: an error for an app without
     step_batch); off and max_batch are passed."""
     default = load_problem(write(tmp_path, BASE)).mgrit.core_options()
-    assert "batch" not in default and default["max_batch"] == 0
+    assert "batch" not in default and "max_batch" not in default  # the mode's default
     options = load_problem(write(tmp_path, BASE), ["mgrit.batch=false", "mgrit.max_batch=3"]) \
         .mgrit.core_options()
     assert options["batch"] is False and options["max_batch"] == 3
+
+
+def test_the_memory_estimate_counts_the_batched_steps():
+    """A batched step's rows are counted, capped by max_batch; none when off."""
+    from pathlib import Path
+
+    from pyxbraid.cli.memory import needs
+    from pyxbraid.cli.problem import data_sizes
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+
+    def batch_need(name, overrides):
+        problem = load_problem(examples / name, overrides)
+        found = [need for need in needs(problem, data_sizes(problem), 2)
+                 if "batched" in need.what or "stacks" in need.what]
+        return problem, found
+
+    _, none = batch_need("xor.yaml", ["mgrit.batch=false"])
+    assert none == []
+    problem, (full,) = batch_need("xor.yaml", [])
+    _, (capped,) = batch_need("xor.yaml", ["mgrit.max_batch=3"])
+    assert full.field == capped.field == "mgrit.max_batch"
+    assert "3 weight vectors a call" in capped.what and capped.nbytes < full.nbytes
+    # layer-parallel: counted in its states (more with batching than without)
+    deep = [load_problem(examples / "peaks_deep.yaml", extra) for extra in
+            ([], ["mgrit.batch=false"])]
+    states = [max(need.nbytes for need in needs(p, data_sizes(p), 2)
+                  if "instances at" in need.what) for p in deep]
+    assert states[0] > states[1]
