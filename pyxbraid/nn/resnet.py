@@ -420,24 +420,22 @@ class ResNet:
             raise ValueError(f"k: expected a layer index in [0, {self.n_layers}), got {k!r}")
         return int(k)
 
-    def _check_state(self, name, array, shape=None):
-        """A state or adjoint: float64 (batch, width), or exactly shape when given."""
-        if (not isinstance(array, np.ndarray) or array.dtype != np.float64 or array.ndim != 2
-                or array.shape[1] != self.width or (shape is not None and array.shape != shape)):
-            expected = shape if shape is not None else f"(batch, {self.width})"
-            raise ValueError(f"{name}: expected a float64 array of shape {expected}, got "
-                             f"{getattr(array, 'dtype', type(array).__name__)} "
-                             f"of shape {np.shape(array)}")
-
-    def _check_stack(self, name, array, shape=None):
-        """A stack of states: float64 (n, batch, width), or exactly shape."""
-        if (not isinstance(array, np.ndarray) or array.dtype != np.float64 or array.ndim != 3
-                or array.shape[2] != self.width or (shape is not None and array.shape != shape)):
-            expected = shape if shape is not None else f"(n, batch, {self.width})"
+    def _check_state(self, name, array, shape=None, stacked=False):
+        """A state or adjoint: float64 (batch, width), a stack of them (n,
+        batch, width) when stacked, or exactly shape when given."""
+        ndim, leading = (3, "n, batch") if stacked else (2, "batch")
+        if (not isinstance(array, np.ndarray) or array.dtype != np.float64
+                or array.ndim != ndim or array.shape[-1] != self.width
+                or (shape is not None and array.shape != shape)):
+            expected = shape if shape is not None else f"({leading}, {self.width})"
             raise ValueError(f"{name}: expected a float64 array of shape {expected}, got "
                              f"{getattr(array, 'dtype', type(array).__name__)} "
                              f"of shape {np.shape(array)}")
         return array
+
+    def _check_stack(self, name, array, shape=None):
+        """A stack of states: float64 (n, batch, width), or exactly shape."""
+        return self._check_state(name, array, shape, stacked=True)
 
     def _check_x(self, x):
         x = np.asarray(x, dtype=np.float64)
