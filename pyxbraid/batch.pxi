@@ -73,6 +73,14 @@ cdef class StepBatchStatus:
         return self._int(pyxbraid_BatchGetCallingFunction,
                          "braid_StepBatchStatusGetCallingFunction")
 
+    def cfactor(self, level):
+        """Coarsening factor of `level` (-1 for the coarsest level)."""
+        cdef braid_Int cf
+        cdef braid_Int lev = _int_option("level", level)
+        _check_rc(pyxbraid_BatchGetCFactor(self.live(), &cf, lev),
+                  "braid_StepBatchStatusGetCFactor")
+        return cf
+
     @property
     def rnorms(self):
         """Residual history up to the current iteration (numpy array)."""

@@ -189,6 +189,8 @@ cdef extern from "step_batch.h" nogil:
     braid_Int pyxbraid_BatchGetLevel(pyxbraid_BatchStatus s, braid_Int *level_ptr)
     braid_Int pyxbraid_BatchGetCallingFunction(pyxbraid_BatchStatus s, braid_Int *caller_ptr)
     braid_Int pyxbraid_BatchGetIter(pyxbraid_BatchStatus s, braid_Int *iter_ptr)
+    braid_Int pyxbraid_BatchGetCFactor(pyxbraid_BatchStatus s, braid_Int *cfactor_ptr,
+                                       braid_Int level)
     braid_Int pyxbraid_BatchGetRNorms(pyxbraid_BatchStatus s, braid_Int *nrequest_ptr,
                                       braid_Real *rnorms)
 

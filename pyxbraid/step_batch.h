@@ -21,6 +21,7 @@ typedef braid_PtFcnStepBatch  pyxbraid_PtFcnStepBatch;
 #define pyxbraid_BatchGetCallingFunction braid_StepBatchStatusGetCallingFunction
 #define pyxbraid_BatchGetIter           braid_StepBatchStatusGetIter
 #define pyxbraid_BatchGetRNorms         braid_StepBatchStatusGetRNorms
+#define pyxbraid_BatchGetCFactor        braid_StepBatchStatusGetCFactor
 
 #else
 
@@ -37,6 +38,8 @@ static braid_Int pyxbraid_BatchGetTstartTstop(pyxbraid_BatchStatus s, braid_Int 
 { (void) s; (void) i; *a = *b = 0.0; return braid_ERROR_GENERIC; }
 static braid_Int pyxbraid_BatchGetTIndex(pyxbraid_BatchStatus s, braid_Int i, braid_Int *v)
 { (void) i; return pyxbraid_NoBatchInt(s, v); }
+static braid_Int pyxbraid_BatchGetCFactor(pyxbraid_BatchStatus s, braid_Int *v, braid_Int l)
+{ (void) l; return pyxbraid_NoBatchInt(s, v); }
 static braid_Int pyxbraid_BatchGetRNorms(pyxbraid_BatchStatus s, braid_Int *n, braid_Real *r)
 { (void) s; (void) r; *n = 0; return braid_ERROR_GENERIC; }
 #define pyxbraid_BatchGetSize            pyxbraid_NoBatchInt

@@ -32,7 +32,7 @@ class Watched(DahlquistNumpy):
             n=status.size, level=status.level, iter=status.iter,
             caller=pyxbraid.CALLERS[status.calling_function], tstart=status.tstart.copy(),
             tstop=status.tstop.copy(), tindex=status.tindex.copy(), shape=u.shape,
-            rnorms=status.rnorms,
+            rnorms=status.rnorms, cfactors=(status.cfactor(0), status.cfactor(2)),
             ustop=ustop.copy(), u=u.copy(), fstop=fstop, status=status))
         super().step_batch(ustop, fstop, u, status)
 
@@ -53,6 +53,7 @@ def test_a_batch_is_told_each_steps_times_and_index():
         np.testing.assert_allclose(b["tstop"] - b["tstart"], step, rtol=1e-12)
         assert len(set(b["tindex"].tolist())) == n  # n different intervals
         assert b["fstop"] is None  # no user residual: the core adds the rhs itself
+        assert b["cfactors"] == (2, -1)  # -1: the coarsest level
     assert {0, 1} <= {b["level"] for b in app.batches}
     assert {"FCRelax", "FRestrict", "FInterp", "FAccess"} <= {b["caller"] for b in app.batches}
     assert core.niter - 1 <= max(b["iter"] for b in app.batches) <= core.niter

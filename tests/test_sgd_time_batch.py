@@ -356,15 +356,17 @@ def test_a_step_without_a_batch_method_is_called_row_by_row():
     assert relative_difference(plain.weights, per_point.weights) <= RTOL
 
 
-def test_the_app_runs_on_its_own_time_grid():
-    """A coarse step's length is the SGD steps it spans: another grid is refused."""
+def test_coarse_data_comes_from_the_coarsening_factors_on_any_time_grid():
+    """A batch's rows read their fine stride from the status's coarsening
+    factors (as a step's do), not from the length of a step: on [0, 1] the
+    batched run is still the per-point one."""
     step, w0 = sgd_problem()
-    app = SGDTimeApp(step, w0, 16)
-    for tstop, ntime, options in ((1.0, 16, {}), (16.0, 8, {}),
-                                  (16.0, 16, dict(time_grid=np.arange(17.0)))):
-        with pytest.raises(ValueError, match=r"SGDTimeApp: time is the step count: run on "
-                                             r"\[0, 16\] with 16 steps"):
-            app.run(MPI.COMM_WORLD, tstop, ntime, **options)
+    finals = []
+    for batch in (True, False):
+        app = SGDTimeApp(step, w0, 16, coarse_data="fine")
+        app.run(MPI.COMM_SELF, 1.0, 16, max_levels=3, cfactor=2, abs_tol=1e-12, batch=batch)
+        finals.append(app.final)
+    assert relative_difference(finals[0], finals[1]) <= RTOL
 
 
 if __name__ == "__main__":

@@ -73,21 +73,9 @@ class _LayerApp(BraidApp):
         self.states = {}            # index -> state at the end of this solve
         self.vector_shape = first.shape
         self.stride = FineStrides()
-        self._batch_strides = {}    # level -> fine stride, for batched steps
 
     def index(self, t):
         return int(round(t / self.net.T * self.net.n_layers))
-
-    def batch_stride(self, status):
-        """The fine stride of a batch's level (what self.stride gives a
-        step's status), from the span of its first step: a batch's status
-        has no coarsening factors, and every step of a level spans the same
-        number of fine steps on the solver's uniform grid."""
-        stride = self._batch_strides.get(status.level)
-        if stride is None:
-            stride = self.index(status.tstop[0]) - self.index(status.tstart[0])
-            self._batch_strides[status.level] = stride
-        return stride
 
     def init(self, t):
         # the Core copies what a NumpyApp's init returns: no copy here
@@ -108,7 +96,7 @@ class _ForwardApp(_LayerApp):
 
     def step_batch(self, ustop, fstop, u, status):
         # row i as step does it: the layer of its own tindex
-        stride = self.batch_stride(status)
+        stride = self.stride(status)
         self.net.step_batch(self.solver.params, status.tindex * stride, u, self.net.h * stride,
                             self.solver.weights)
 
@@ -121,7 +109,7 @@ class _AdjointApp(_LayerApp):
                               self.net.h * stride)
 
     def step_batch(self, ustop, fstop, u, status):
-        stride = self.batch_stride(status)
+        stride = self.stride(status)
         layers = self.net.n_layers - (status.tindex + 1) * stride
         self.net.adjoint_step_batch(self.solver.params, layers, None, u, self.net.h * stride,
                                     derivatives=self.solver.derivatives(layers))

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from mpi4py import MPI
 
-import pyxbraid
 from pyxbraid.train.braid_app import BraidApp, convergence_factor
 from pyxbraid.train.strides import FineStrides
 
@@ -21,10 +20,10 @@ class SGDTimeApp(BraidApp):
     on its level; the paper's rule for the serialized schedule).
 
     step(w, index, level) is the SGD step (SGDStep), with its model; its
-    batch(W, indices, level), if any, steps many at once.  Time is the
-    step count: point i is at t = i (run on [0, nsteps] with nsteps steps).  step_batch advances the weights of many points at once
-    (the batched forward and backward passes of SGDStep.batch); the Core
-    uses it unless told batch=False."""
+    batch(W, indices, level), if any, steps many at once: step_batch
+    advances the weights of many points at once through it (the batched
+    forward and backward passes of SGDStep.batch), and the Core uses it
+    unless told batch=False."""
 
     INITIAL_GUESSES = ("zeros", "w0")
     COARSE_DATA = ("fine", "level")
@@ -34,9 +33,7 @@ class SGDTimeApp(BraidApp):
         """offset: the global index of the first step (a window of a longer
         run); evaluate(w) -> dict is called every `every` global steps at the
         end (metrics); on_iteration(k, residual) is told each finished
-        iteration's residual while the solve runs (NaN where a batched step
-        is the first of the next iteration: a StepBatchStatus has no
-        residual history; result.rnorms has them all)."""
+        iteration's residual while the solve runs."""
         if initial_guess not in self.INITIAL_GUESSES:
             raise ValueError(f"initial_guess: must be one of {', '.join(self.INITIAL_GUESSES)}, "
                              f"got {initial_guess!r}")
@@ -55,7 +52,6 @@ class SGDTimeApp(BraidApp):
         self.offset = offset
         self.evaluate, self.every, self.on_iteration = evaluate, every, on_iteration
         self._stride = FineStrides()
-        self._batch_strides = {0: 1}
         self._iteration = 0
         self.final = None
         self.metrics = {}
@@ -64,15 +60,6 @@ class SGDTimeApp(BraidApp):
         if t == 0.0 or self.initial_guess == "w0":
             return self.w0.copy()
         return np.zeros_like(self.w0)
-
-    def run(self, comm, tstop, ntime, timed=False, **options):
-        """BraidApp.run on the app's own time grid (tstop = ntime = nsteps: a
-        coarse step's length is the number of SGD steps it spans)."""
-        if tstop != self.nsteps or ntime != self.nsteps or "time_grid" in options:
-            raise ValueError(f"SGDTimeApp: time is the step count: run on [0, {self.nsteps}] "
-                             f"with {self.nsteps} steps and no time_grid, got tstop={tstop!r}, "
-                             f"ntime={ntime!r}")
-        return super().run(comm, tstop, ntime, timed, **options)
 
     def _data_index(self, level, tindex, status):
         """The data index of the step at `tindex` on `level`."""
@@ -83,22 +70,10 @@ class SGDTimeApp(BraidApp):
         for an array of a batch's tindex."""
         if level == 0:
             return self.offset + tindex
-        stride = self._fine_stride(status)
+        stride = self._stride(status)
         if self.coarse_data == "level":
             return self.offset // stride + tindex
         return self.offset + tindex * stride
-
-    def _fine_stride(self, status):
-        """The fine steps one step of the status's level spans: from the
-        coarsening factors (FineStrides) of a step's status; a batch's status
-        has none, but a coarse step's length is the steps it spans."""
-        if not isinstance(status, pyxbraid.StepBatchStatus):
-            return self._stride(status)
-        level = status.level
-        stride = self._batch_strides.get(level)
-        if stride is None:
-            stride = self._batch_strides[level] = round(status.tstop[0] - status.tstart[0])
-        return stride
 
     def _new_iteration(self, iteration, residuals):
         """Tell on_iteration(k, residual) of the iteration k that finished,

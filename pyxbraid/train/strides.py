@@ -4,7 +4,8 @@ import math
 
 class FineStrides:
     """The product of the coarsening factors below a level, read from a step
-    status once per level (the hierarchy does not change during a solve)."""
+    status (or a batched step's) once per level (the hierarchy does not
+    change during a solve)."""
 
     def __init__(self):
         self._strides = {0: 1}

@@ -364,6 +364,10 @@ braid_Int braid_StepBatchStatusGetCallingFunction(braid_StepBatchStatus s,
                                                   braid_Int *caller_ptr);
 /* [ours] Iterations done so far. */
 braid_Int braid_StepBatchStatusGetIter(braid_StepBatchStatus s, braid_Int *iter_ptr);
+/* [ours] The coarsening factor of `level`, as braid_StatusGetCFactor gives it
+   (-1 for the coarsest level). */
+braid_Int braid_StepBatchStatusGetCFactor(braid_StepBatchStatus s, braid_Int *cfactor_ptr,
+                                          braid_Int level);
 /* [ours] The residual history so far, as braid_StatusGetRNorms gives it. */
 braid_Int braid_StepBatchStatusGetRNorms(braid_StepBatchStatus s, braid_Int *nrequest_ptr,
                                          braid_Real *rnorms);

@@ -670,3 +670,10 @@ braid_StepBatchStatusGetRNorms(braid_StepBatchStatus s, braid_Int *nrequest_ptr,
 {
    return _braid_CopyRNorms(s->core, s->core->iter + 1, nrequest_ptr, rnorms);
 }
+
+braid_Int
+braid_StepBatchStatusGetCFactor(braid_StepBatchStatus s, braid_Int *cfactor_ptr,
+                                braid_Int level)
+{
+   return braid_StatusGetCFactor((braid_Status) s->core, cfactor_ptr, level);
+}
