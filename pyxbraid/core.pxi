@@ -582,7 +582,9 @@ cdef class Core:
             self._discard()  # its vectors are freed as no-ops; the next drive starts afresh
         finally:
             self._data.failed = False
-            abort_at_exit(self.comm_world)
+            # a rank that only learned of another's failure lets that one
+            # print its traceback before the abort
+            abort_at_exit(self.comm_world, grace=0.0 if error is not None else 2.0)
         if error is not None:
             raise error
         if failed_on:
