@@ -225,6 +225,105 @@ def test_model_speedup_reads_the_options_of_the_solves():
         nrelax=0, nranks=8)
 
 
+def adjoint_settings_problem():
+    data, _ = peaks(200, 10, seed=1)
+    net = peaks_net(30, gamma_t=1e-3, gamma_d=1e-3)
+    theta = net.init_params(np.random.default_rng(2))
+    return net, theta, data, Serial(net).objective(theta, data.x, data.y)[1]
+
+
+def exact_solves(net, theta, data, **kw):
+    """(gradient, SolveStats) of an exact evaluation with max_levels 3."""
+    solver = LayerParallel(net, mode="exact", tol=1e-10, max_levels=3, **kw)
+    grad = solver.objective(theta, data.x, data.y)[1]
+    return grad, solver.gradient_stats
+
+
+def test_the_adjoint_solve_takes_its_own_levels_relaxation_and_coarsening():
+    net, theta, data, serial = adjoint_settings_problem()
+    grad, same = exact_solves(net, theta, data)
+    assert (same.forward.nlevels, same.adjoint.nlevels) == (3, 3)
+    grad, two = exact_solves(net, theta, data, adjoint=dict(max_levels=2))
+    assert (two.forward.nlevels, two.adjoint.nlevels) == (3, 2)
+    assert (two.forward.options["max_levels"], two.adjoint.options["max_levels"]) == (3, 2)
+    assert relative(grad, serial) < 1e-9
+    # F-relaxation on the adjoint: one iteration more there, none on the forward
+    grad, f_relax = exact_solves(net, theta, data, adjoint=dict(nrelax=0))
+    assert f_relax.adjoint.options["nrelax"] == {-1: 0} and f_relax.forward.options["nrelax"] \
+        == {-1: 1}
+    assert f_relax.forward_iterations == same.forward_iterations
+    assert f_relax.adjoint_iterations > same.adjoint_iterations
+    assert relative(grad, serial) < 1e-9
+    # coarsening by 4 (two levels of 31 and 8 points): fewer adjoint iterations
+    grad, coarse = exact_solves(net, theta, data, adjoint=dict(cfactor=4))
+    assert coarse.adjoint.options["cfactor"] == {-1: 4} and coarse.adjoint.nlevels == 2
+    assert coarse.forward_iterations == same.forward_iterations
+    assert coarse.adjoint_iterations < same.adjoint_iterations
+    assert relative(grad, serial) < 1e-9
+
+
+def test_a_looser_adjoint_tolerance_stops_the_adjoint_sooner():
+    net, theta, data, serial = adjoint_settings_problem()
+    tight_grad, tight = exact_solves(net, theta, data)
+    for tol in (1e-5, 1e-3):
+        grad, loose = exact_solves(net, theta, data, adjoint=dict(tol=tol))
+        assert loose.forward_iterations == tight.forward_iterations
+        assert loose.adjoint_iterations < tight.adjoint_iterations
+        rnorms = loose.adjoint.rnorms[:-1]  # the last entry repeats the final residual
+        assert rnorms[-1] < tol <= rnorms[-2]
+        # the gradient is as good as the adjoint it came from
+        assert 1e-9 < relative(grad, serial) < tol
+    # relative to the adjoint's first residual, and capped by its own max_iter
+    grad, capped = exact_solves(net, theta, data, adjoint=dict(tol_relative=True, tol=1e-12,
+                                                                max_iter=2))
+    assert capped.adjoint.options["rel_tol"] == 1e-12 and capped.adjoint_iterations == 2
+    assert capped.forward.options["abs_tol"] == 1e-10
+    assert capped.forward_iterations == tight.forward_iterations
+
+
+def test_the_adjoint_can_step_point_by_point_while_the_forward_batches():
+    net, theta, data, serial = adjoint_settings_problem()
+    calls = dict(step=0, step_batch=0, adjoint_step=0, adjoint_step_batch=0)
+    for name in calls:
+        method = getattr(net, name)
+        setattr(net, name, lambda *a, _m=method, _n=name, **k: calls.__setitem__(
+            _n, calls[_n] + 1) or _m(*a, **k))
+    batched, _ = exact_solves(net, theta, data)
+    both = dict(calls)
+    assert both["step_batch"] and both["adjoint_step_batch"]
+    calls.update(dict.fromkeys(calls, 0))
+    grad, stats = exact_solves(net, theta, data, adjoint=dict(batch=False))
+    assert stats.forward.options["batch"] and not stats.adjoint.options["batch"]
+    assert (calls["step"], calls["step_batch"]) == (both["step"], both["step_batch"])
+    assert calls["adjoint_step_batch"] == 0 and calls["adjoint_step"] > both["adjoint_step"]
+    np.testing.assert_allclose(grad, batched, rtol=1e-9, atol=1e-14)
+    # a forward point by point and a batched adjoint (of at most 4 rows)
+    calls.update(dict.fromkeys(calls, 0))
+    grad, stats = exact_solves(net, theta, data, batch=False,
+                               adjoint=dict(batch=True, max_batch=4))
+    assert not stats.forward.options["batch"] and stats.adjoint.options["max_batch"] == 4
+    assert calls["step_batch"] == 0 and calls["adjoint_step_batch"] > both["adjoint_step_batch"]
+    np.testing.assert_allclose(grad, batched, rtol=1e-9, atol=1e-14)
+
+
+def test_model_speedup_reads_each_solves_options():
+    from pyxbraid.train.speedup import layer_parallel_speedup
+
+    data, _ = peaks(50, 10, seed=0)
+    net = peaks_net(64)
+    solver = LayerParallel(net, mode="exact", tol=1e-9, max_levels=3, cfactor=4,
+                           adjoint=dict(max_levels=2, cfactor=2, nrelax=0))
+    solver.objective(net.init_params(np.random.default_rng(0)), data.x, data.y)
+    stats = solver.gradient_stats
+    assert (stats.nlevels, stats.adjoint_nlevels) == (3, 2)
+    expected = layer_parallel_speedup(64, 3, stats.forward_iterations, stats.adjoint_iterations,
+                                      cfactor=4, nrelax=1, nranks=8, adjoint_nlevels=2,
+                                      adjoint_cfactor=2, adjoint_nrelax=0)
+    assert solver.model_speedup(8) == expected
+    assert expected != layer_parallel_speedup(64, 3, stats.forward_iterations,
+                                              stats.adjoint_iterations, cfactor=4, nranks=8)
+
+
 def test_block_range():
     assert [block_range(31, 4, r) for r in range(4)] == [(0, 7), (8, 15), (16, 23), (24, 30)]
     assert [block_range(5, 7, r) for r in range(7)][-2:] == [(5, 4), (5, 4)]
@@ -268,6 +367,14 @@ def test_optimizers_minimize_a_quadratic():
     (lambda: LayerParallel(peaks_net(8), abs_tol=1e-3, rel_tol=1e-3),
      "abs_tol, rel_tol: give the tolerance as tol"),
     (lambda: LayerParallel(peaks_net(8), tol_relative="yes"), "tol_relative: must be True"),
+    (lambda: LayerParallel(peaks_net(8), adjoint=dict(skip=True)),
+     r"adjoint.skip: not a setting of a solve \(one of max_levels, "),
+    (lambda: LayerParallel(peaks_net(8), adjoint=dict(rel_tol=1e-3)), "adjoint.rel_tol: not a"),
+    (lambda: LayerParallel(peaks_net(8), adjoint=dict(max_iter=0)), "adjoint.max_iter: must"),
+    (lambda: LayerParallel(peaks_net(8), adjoint=dict(tol_relative=1)),
+     "adjoint.tol_relative: must be True or False"),
+    (lambda: LayerParallel(peaks_net(8), adjoint=[("max_levels", 2)]), "adjoint: must be a dict"),
+    (lambda: LayerParallel(peaks_net(8), max_iter=0), "^max_iter: must be a positive"),
     (lambda: make_optimizer("rmsprop", learning_rate=1.0), "optimizer: must be one of"),
     (lambda: Adam(-1.0), "learning_rate"),
     (lambda: SGD(0.1, momentum=1.0), "momentum"),

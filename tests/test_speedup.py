@@ -147,3 +147,21 @@ def test_layer_parallel_speedup():
     speedup = layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64)
     assert speedup == pytest.approx(3 * 1024 / (164 + 88 + 16), rel=1e-15)
     assert speedup > 8  # issue 5's goal
+
+
+def test_layer_parallel_speedup_of_an_adjoint_with_its_own_settings():
+    # the forward as above (2 cycles, 164); the adjoint on 2 levels (1024,
+    # 256) with m = 4 and F-relaxation: a cycle is relaxation 0, restriction
+    # 16 + 4 = 20, the coarsest level's sequential 256, so 276; the final
+    # F-sweep 12.  The layer gradients 16, on the forward's 64 ranks.
+    speedup = layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64, adjoint_nlevels=2,
+                                     adjoint_nrelax=0)
+    assert speedup == pytest.approx(3 * 1024 / (164 + 276 + 12 + 16), rel=1e-15)
+    # the adjoint's settings default to the forward's
+    assert layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64, adjoint_nlevels=5,
+                                  adjoint_cfactor=4, adjoint_nrelax=1) == \
+        layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=64)
+    # the default rank count is the forward's coarse intervals: a coarser
+    # adjoint does not change it
+    assert layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, adjoint_cfactor=8) == \
+        layer_parallel_speedup(1024, 5, 2, 1, cfactor=4, nranks=256, adjoint_cfactor=8)

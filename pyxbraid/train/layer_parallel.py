@@ -127,6 +127,10 @@ class SolveStats:
         return self.forward.nlevels if self.forward else 1
 
     @property
+    def adjoint_nlevels(self):
+        return self.adjoint.nlevels if self.adjoint else 1
+
+    @property
     def forward_iterations(self):
         return self.forward.niter if self.forward else 0
 
@@ -149,6 +153,16 @@ class SolveStats:
         return self.forward.convergence_factor if self.forward else float("nan")
 
 
+def _checked_settings(prefix, settings):
+    """A solve's settings with tol_relative and max_iter checked (the Core
+    checks the rest), named as given (`adjoint.max_iter`)."""
+    if not isinstance(settings["tol_relative"], bool):
+        raise ValueError(f"{prefix}tol_relative: must be True or False, "
+                         f"got {settings['tol_relative']!r}")
+    positive_int(prefix + "max_iter", settings["max_iter"])
+    return settings
+
+
 class LayerParallel:
     """The objective (loss and gradient) of a pyxbraid.nn.ResNet by forward
     and adjoint MGRIT over its layers, on the ranks of `comm`.
@@ -161,7 +175,10 @@ class LayerParallel:
     simultaneous method), whatever the residual (tol is not used).
     `options` are pyxbraid.Core options for both solves (max_levels,
     cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
-    and skip is off (the solves start from given guesses).
+    and skip is off (the solves start from given guesses).  `adjoint`: the
+    adjoint solve's own settings, a dict of any of SOLVE_SETTINGS (Core
+    options, and tol, tol_relative, max_iter), each defaulting to the
+    forward solve's (a cheaper or looser backward solve than the forward).
 
     Batched time stepping (Core option batch, default True): the solves
     step all the independent points of a sweep in one call (the apps'
@@ -171,35 +188,45 @@ class LayerParallel:
     about BATCH_BYTES of states (at least one state), which keeps it in cache.
     Per gradient a rank then also keeps its adjoint's forward states and
     their activation derivatives in two stacks (twice the memory of those
-    states).  batch=False steps point by point, as before."""
+    states).  batch=False steps point by point, as before (batch and
+    max_batch of the adjoint settings decide the adjoint's steps and the
+    layer gradients)."""
 
     MODES = ("exact", "one-shot")
     BATCH_BYTES = 1 << 20   # the default size of a batched step's stack of states
+    # what the adjoint may set for itself: the Core options of one solve
+    # (skip, the tolerance options and the time grid are the solver's), and
+    # the stopping rule of mode exact
+    SOLVE_SETTINGS = ("max_levels", "min_coarse", "cfactor", "nrelax", "cwt", "fmg", "nfmg",
+                      "nfmg_vcyc", "temporal_norm", "storage", "seq_soln", "relax_only_cg",
+                      "final_fc_relax", "residual_computation", "print_level", "access_level",
+                      "batch", "max_batch", "tol", "tol_relative", "max_iter")
 
     def __init__(self, net, comm=None, mode="exact", forward_iters=2, adjoint_iters=1,
-                 tol=1e-10, max_iter=100, tol_relative=False, **options):
+                 tol=1e-10, max_iter=100, tol_relative=False, adjoint=None, **options):
         if mode not in self.MODES:
             raise ValueError(f"mode: must be one of {', '.join(self.MODES)}, got {mode!r}")
         given = [name for name in ("abs_tol", "rel_tol") if name in options]
         if given:
             raise ValueError(f"{', '.join(given)}: give the tolerance as tol (relative with "
                              f"tol_relative=True)")
-        if not isinstance(tol_relative, bool):
-            raise ValueError(f"tol_relative: must be True or False, got {tol_relative!r}")
-        for name, value in (("forward_iters", forward_iters), ("adjoint_iters", adjoint_iters),
-                            ("max_iter", max_iter)):
+        for name, value in (("forward_iters", forward_iters), ("adjoint_iters", adjoint_iters)):
             positive_int(name, value)
         self.net, self.mode = net, mode
         self.forward_iters, self.adjoint_iters = forward_iters, adjoint_iters
-        self.tol, self.max_iter, self.tol_relative = tol, max_iter, tol_relative
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.comm_reversed = reversed_comm(self.comm)  # where the adjoint runs
-        self.options = options
+        # each solve's settings: Core options, tol, tol_relative, max_iter
+        self.forward_settings = _checked_settings(
+            "", dict(options, tol=tol, tol_relative=tol_relative, max_iter=max_iter))
+        self.adjoint_settings = _checked_settings("adjoint.", self._merged_adjoint(adjoint))
         # the apps' step_batch is used unless batch=False (then every step,
         # and every layer gradient, goes point by point as before)
-        self.batched = options.get("batch", True) is not False
-        # set per evaluation: the batches' most rows, the batched steps' weights
-        self.batch_rows = self.weights = None
+        self.forward_batched = self.forward_settings.get("batch", True) is not False
+        self.adjoint_batched = self.adjoint_settings.get("batch", True) is not False
+        # set per evaluation: each solve's batches' most rows, the batched
+        # steps' weights
+        self.batch_rows = self.adjoint_batch_rows = self.weights = None
         self.params = None  # the views of the parameters being evaluated (ResNetParams)
         self._forward_warm, self._adjoint_warm = {}, {}
         self._forward_states = {}
@@ -210,13 +237,29 @@ class LayerParallel:
         self._needs = [self._adjoint_needs(*block_range(n + 1, size, size - 1 - r))
                        for r in range(size)]
 
-    def _batch_rows(self, batch):
-        """The most rows of a batched step (its Core's max_batch) and of a
-        batch of layer gradients: max_batch when given (0: no limit), else
-        as many as make BATCH_BYTES, so that a batch's stacks and
-        temporaries stay in cache (larger batches lose more to memory
-        traffic than they save in calls)."""
-        given = self.options.get("max_batch")
+    def _merged_adjoint(self, adjoint):
+        """The adjoint's settings: the forward's, with those given."""
+        adjoint = {} if adjoint is None else adjoint
+        if not isinstance(adjoint, dict):
+            raise ValueError(f"adjoint: must be a dict of settings, got {adjoint!r}")
+        unknown = [name for name in adjoint if name not in self.SOLVE_SETTINGS]
+        if unknown:
+            raise ValueError(f"adjoint.{unknown[0]}: not a setting of a solve (one of "
+                             f"{', '.join(self.SOLVE_SETTINGS)})")
+        return {**self.forward_settings, **adjoint}
+
+    @property
+    def batched(self):
+        """Whether either solve steps in batches."""
+        return self.forward_batched or self.adjoint_batched
+
+    def _batch_rows(self, settings, batch):
+        """The most rows of a solve's batched step (its Core's max_batch)
+        and, for the adjoint's, of a batch of layer gradients: max_batch when
+        given (0: no limit), else as many as make BATCH_BYTES, so that a
+        batch's stacks and temporaries stay in cache (larger batches lose
+        more to memory traffic than they save in calls)."""
+        given = settings.get("max_batch")
         if given is not None:
             return given
         return max(1, self.BATCH_BYTES // (batch * self.net.width * 8))
@@ -258,7 +301,7 @@ class LayerParallel:
         self._stack_top = layers[0]
         self._forward_stack = np.stack([self._forward_states[k] for k in layers])
         self._derivative_stack = np.empty_like(self._forward_stack)
-        rows = self.batch_rows or len(layers)
+        rows = self.adjoint_batch_rows or len(layers)
         for lo in range(0, len(layers), rows):
             part = slice(lo, lo + rows)
             self.net.derivatives(params, np.asarray(layers[part]), self._forward_stack[part],
@@ -288,15 +331,18 @@ class LayerParallel:
         self._adjoint_warm = {int(k.split("_")[1]): v for k, v in states.items()
                               if k.startswith("adjoint_")}
 
-    def _solve(self, app_class, comm, first, warm, iterations):
-        """(the states this rank holds at the end, the BraidRun)."""
+    def _solve(self, app_class, comm, first, warm, iterations, settings, batch_rows):
+        """(the states this rank holds at the end, the BraidRun) of a solve
+        with its settings (forward_settings or adjoint_settings)."""
         app = app_class(self, first, warm)
-        options = dict(self.options, skip=False)
-        if self.batched:
-            options["max_batch"] = self.batch_rows
+        options = {name: value for name, value in settings.items()
+                   if name not in ("tol", "tol_relative", "max_iter")}
+        options["skip"] = False
+        if options.get("batch", True) is not False:
+            options["max_batch"] = batch_rows
         if self.mode == "exact":
-            options["rel_tol" if self.tol_relative else "abs_tol"] = self.tol
-            options["max_iter"] = self.max_iter
+            options["rel_tol" if settings["tol_relative"] else "abs_tol"] = settings["tol"]
+            options["max_iter"] = settings["max_iter"]
         else:
             options.update(abs_tol=0.0, max_iter=iterations)
         run = app.run(comm, self.net.T, self.net.n_layers, **options)
@@ -307,13 +353,14 @@ class LayerParallel:
         the gradient is None without need_grad."""
         net, comm, n = self.net, self.comm, self.net.n_layers
         params = self.params = net.views(theta)  # split once: the layer steps take the views
-        self.batch_rows = self._batch_rows(len(x))
+        self.batch_rows = self._batch_rows(self.forward_settings, len(x))
+        self.adjoint_batch_rows = self._batch_rows(self.adjoint_settings, len(x))
         self.weights = net.batch_weights(params, len(x)) if self.batched else None
         warm = self.mode == "one-shot"
         stats = self.stats = SolveStats()
         states, stats.forward = self._solve(
             _ForwardApp, comm, net.open(params, x), self._forward_warm if warm else None,
-            self.forward_iters)
+            self.forward_iters, self.forward_settings, self.batch_rows)
         self._forward_warm = states
         grad = np.zeros(net.n_params) if need_grad else None
         last = comm.allreduce(comm.rank if n in states else -1, op=MPI.MAX)
@@ -326,14 +373,14 @@ class LayerParallel:
             return loss, None
         p_n = comm.bcast(p_n, root=last)
         self._forward_states = self._exchange(states)
-        if self.batched:
+        if self.adjoint_batched:
             self._stack_forward_states(params)
         adjoint, stats.adjoint = self._solve(
             _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
-            self.adjoint_iters)
+            self.adjoint_iters, self.adjoint_settings, self.adjoint_batch_rows)
         self._adjoint_warm = adjoint
         grad_views = net.views(grad)
-        if self.batched:
+        if self.adjoint_batched:
             self._layer_gradients(params, adjoint, grad_views)
         else:
             for j, p in adjoint.items():
@@ -353,7 +400,7 @@ class LayerParallel:
         batch_rows layers at a time (ResNet.layer_gradient_batch)."""
         n = self.net.n_layers
         points = np.array(sorted(j for j in adjoint if j < n), dtype=np.int64)
-        rows = self.batch_rows or max(1, len(points))
+        rows = self.adjoint_batch_rows or max(1, len(points))
         for lo in range(0, len(points), rows):
             js = points[lo:lo + rows]
             layers = n - 1 - js
@@ -373,15 +420,19 @@ class LayerParallel:
 
     def model_speedup(self, nranks=None):
         """pyxbraid.train.speedup.layer_parallel_speedup of the last gradient's
-        solves (their cfactor and nrelax as the Core had them), on nranks
-        ranks (default: one per coarse interval)."""
+        solves (each with its levels, cfactor and nrelax as its Core had
+        them), on nranks ranks (default: one per coarse interval of the
+        forward solve)."""
         stats = self.gradient_stats
         if stats.adjoint is None:
             raise RuntimeError("model_speedup: no gradient has been evaluated yet")
-        options = stats.forward.options
+        forward, adjoint = stats.forward.options, stats.adjoint.options
         return layer_parallel_speedup(self.net.n_layers, stats.nlevels, stats.forward_iterations,
-                                      stats.adjoint_iterations, options["cfactor"],
-                                      options["nrelax"], nranks)
+                                      stats.adjoint_iterations, forward["cfactor"],
+                                      forward["nrelax"], nranks,
+                                      adjoint_nlevels=stats.adjoint_nlevels,
+                                      adjoint_cfactor=adjoint["cfactor"],
+                                      adjoint_nrelax=adjoint["nrelax"])
 
 
 class Serial:

@@ -95,14 +95,21 @@ def critical_path(ntime, nlevels, niter, cfactor=2, nrelax=1, fmg=False, nfmg=-1
 
 
 def layer_parallel_speedup(n_layers, nlevels, forward_iterations, adjoint_iterations,
-                           cfactor=2, nrelax=1, nranks=None):
+                           cfactor=2, nrelax=1, nranks=None, adjoint_nlevels=None,
+                           adjoint_cfactor=None, adjoint_nrelax=None):
     """Layer-parallel training's model speed-up: the layer evaluations of
     serial training (N forward steps, N adjoint steps, N layer gradients) over
     the critical path of the forward and adjoint solves (warm-started: no
     skipped cycle) and of each rank's layer gradients, on `nranks` ranks
-    (default: one rank per coarse interval)."""
+    (default: one rank per coarse interval of the forward solve).  nlevels,
+    cfactor and nrelax are the forward solve's; the adjoint's default to
+    them."""
     nranks = nranks or max(1, n_layers // _per_level(cfactor, 0, 2))
-    path = sum(critical_path(n_layers, nlevels, iterations, cfactor=cfactor, nrelax=nrelax,
-                             skip=False, nranks=nranks)
-               for iterations in (forward_iterations, adjoint_iterations))
+    solves = ((nlevels, forward_iterations, cfactor, nrelax),
+              (nlevels if adjoint_nlevels is None else adjoint_nlevels, adjoint_iterations,
+               cfactor if adjoint_cfactor is None else adjoint_cfactor,
+               nrelax if adjoint_nrelax is None else adjoint_nrelax))
+    path = sum(critical_path(n_layers, levels, iterations, cfactor=m, nrelax=nu, skip=False,
+                             nranks=nranks)
+               for levels, iterations, m, nu in solves)
     return 3 * n_layers / (path + -(-n_layers // nranks))
