@@ -9,16 +9,19 @@ by the network's kind), which decides the `train`, `mgrit` and
 
     mode            network  train              mgrit, layer_parallel   averaging, parallel
     sgd-time        mlp      MLPTrain           SGDTimeMGRIT            -
-    layer-parallel  resnet   ResNetTrain        MGRITConfig,            DataGroupAveraging (used
-                                                LayerParallelConfig     with parallel.data > 1),
-                                                                        ParallelConfig
+    layer-parallel  resnet   ResNetTrain        MGRITConfig (also       DataGroupAveraging (used
+                                                mgrit_adjoint),         with parallel.data > 1),
+                                                LayerParallelConfig     ParallelConfig
     averaging       mlp      AveragingMLPTrain  (SGDTimeMGRIT, unused)  AveragingConfig;
                                                                         pretrain: PretrainConfig
-    averaging       resnet   ResNetTrain        (both unused)           AveragingConfig,
+    averaging       resnet   ResNetTrain        (all three unused)      AveragingConfig,
                                                                         (ParallelConfig, unused)
     serial          mlp      MLPTrain           (SGDTimeMGRIT, unused)  (AveragingConfig,
                                                                         PretrainConfig, unused)
-    serial          resnet   ResNetTrain        (both unused)           (both unused)
+    serial          resnet   ResNetTrain        (all three unused)      (both unused)
+
+In mode layer-parallel, `mgrit_adjoint` (an MGRITConfig) holds the adjoint
+solve's settings: the fields it gives, `mgrit`'s for the others.
 
 A field of another kind (`n_pairs` under peaks data) is an error that says
 which kind has it.  The sections and fields of a sibling mode of the same
@@ -343,6 +346,14 @@ class MGRITConfig(_Section):
     def unused(self):
         return () if self.cycle == "F" else ("nfmg", "nfmg_vcyc")
 
+    def solve_settings(self):
+        """The settings of one solve of pyxbraid.train.layer_parallel's
+        LayerParallel (its `adjoint` dict): core_options with the tolerance
+        as tol and tol_relative, and the cycle and batching stated whatever
+        they are (else they would be the other solve's)."""
+        return dict(self.core_options(), fmg=self.cycle == "F", batch=self.batch,
+                    max_batch=self.max_batch, tol=self.tol, tol_relative=self.tol_relative)
+
     def per_level(self, name):
         """cfactor or nrelax for pyxbraid.Core: an int for every level, or
         {level: value} for every level of the hierarchy (the bindings' dict
@@ -555,10 +566,21 @@ class LayerParallelProblem(_Problem):
     network: ResNetNetwork
     train: ResNetTrain
     mgrit: MGRITConfig = Field(default_factory=MGRITConfig)
+    mgrit_adjoint: MGRITConfig = Field(default_factory=MGRITConfig, description="the "
+                                       "adjoint solve's: every field defaults to mgrit's")
     layer_parallel: LayerParallelConfig = Field(default_factory=LayerParallelConfig)
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
     averaging: DataGroupAveraging = Field(default_factory=DataGroupAveraging)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _adjoint_defaults_to_forward(self):
+        """mgrit_adjoint: the fields given, mgrit's for the others (each
+        valid alone, so valid together); only the given count as given."""
+        given = set(self.mgrit_adjoint.model_fields_set)
+        merged = {**self.mgrit.model_dump(), **self.mgrit_adjoint.model_dump(include=given)}
+        self.mgrit_adjoint = MGRITConfig.model_construct(_fields_set=given, **merged)
+        return self
 
     @model_validator(mode="after")
     def _averaged_optimizer(self):
@@ -611,6 +633,7 @@ class AveragingResNetProblem(_Problem):
     train: AveragingResNetTrain
     averaging: AveragingConfig = Field(default_factory=AveragingConfig)
     mgrit: Optional[MGRITConfig] = Field(None, exclude=True)
+    mgrit_adjoint: Optional[MGRITConfig] = Field(None, exclude=True)
     layer_parallel: Optional[LayerParallelConfig] = Field(None, exclude=True)
     parallel: Optional[ParallelConfig] = Field(None, exclude=True)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -638,6 +661,7 @@ class SerialResNetProblem(_Problem):
     network: ResNetNetwork
     train: ResNetTrain
     mgrit: Optional[MGRITConfig] = Field(None, exclude=True)
+    mgrit_adjoint: Optional[MGRITConfig] = Field(None, exclude=True)
     layer_parallel: Optional[LayerParallelConfig] = Field(None, exclude=True)
     parallel: Optional[ParallelConfig] = Field(None, exclude=True)
     averaging: Optional[AveragingConfig] = Field(None, exclude=True)
@@ -677,6 +701,8 @@ _SECTION_LABELS = {
     "train": {MLPTrain: "the train of an mlp", ResNetTrain: "the train of a resnet",
               AveragingMLPTrain: "the train of an mlp in mode averaging"},
     "mgrit": {SGDTimeMGRIT: "the mgrit of mode sgd-time", MGRITConfig: "the mgrit of a resnet"},
+    "mgrit_adjoint": {SGDTimeMGRIT: "the mgrit of mode sgd-time",
+                      MGRITConfig: "the mgrit_adjoint of a resnet"},
 }
 
 

@@ -735,7 +735,7 @@ class _LayerParallelGradient:
         self.objective = LayerParallel(net, groups.layer_comm, lp.mode, lp.forward_iters,
                                        lp.adjoint_iters, tol=mgrit.tol,
                                        tol_relative=mgrit.tol_relative, max_iter=mgrit.max_iter,
-                                       **options)
+                                       adjoint=problem.mgrit_adjoint.solve_settings(), **options)
         self.patience, self.groups, self.comm = lp.patience, groups, groups.comm
 
     @staticmethod
@@ -770,6 +770,7 @@ class _LayerParallelGradient:
         history["gradients"] += 1
         history["forward_iterations"] += stats.forward_iterations
         history["adjoint_iterations"] += stats.adjoint_iterations
+        history.update(forward_levels=stats.nlevels, adjoint_levels=stats.adjoint_nlevels)
         record.update(forward_iterations=stats.forward_iterations,
                       adjoint_iterations=stats.adjoint_iterations,
                       forward_factor=stats.forward_factor)
@@ -795,7 +796,10 @@ class _LayerParallelGradient:
                     forward_iterations=history["forward_iterations"] / gradients
                     if gradients else 0.0,
                     adjoint_iterations=history["adjoint_iterations"] / gradients
-                    if gradients else 0.0)
+                    if gradients else 0.0,
+                    # the levels of the last gradient's solves
+                    forward_levels=history.get("forward_levels"),
+                    adjoint_levels=history.get("adjoint_levels"))
 
 
 def _train_steps(gradient_kind, problem, datasets, comm, recorder, progress, checkpoint):

@@ -374,3 +374,73 @@ def test_the_memory_estimate_counts_the_batched_steps():
     states = [max(need.nbytes for need in needs(p, data_sizes(p), 2)
                   if "instances at" in need.what) for p in deep]
     assert states[0] > states[1]
+
+
+# ------------------------------------------------ the adjoint's settings
+
+def test_mgrit_adjoint_defaults_every_field_to_mgrit(tmp_path):
+    from pyxbraid.cli.config import unused_given
+
+    text = PEAKS + ("mgrit: {cycle: F, nfmg: 1, cfactor: 4, max_iter: 7, tol: 1e-8, "
+                    "batch: false}\nmgrit_adjoint: {cycle: V, max_levels: 2, tol: 1e-4}\n")
+    p = load_problem(write(tmp_path, text))
+    adjoint = p.mgrit_adjoint
+    assert (adjoint.cycle, adjoint.max_levels, adjoint.tol) == ("V", 2, 1e-4)  # given
+    assert (adjoint.cfactor, adjoint.max_iter, adjoint.batch) == (4, 7, False)  # mgrit's
+    assert (p.mgrit.max_levels, p.mgrit.tol) == (30, 1e-8)
+    resolved = dumped(p)["mgrit_adjoint"]
+    assert resolved["max_levels"] == 2 and resolved["cfactor"] == 4
+    assert "nfmg" not in resolved and unused_given(p) == []  # mgrit's nfmg: not the adjoint's
+    assert load_problem(write(tmp_path, dump_problem(p))) == p
+    # what LayerParallel gets: every setting stated, so none is the forward's by mistake
+    settings = adjoint.solve_settings()
+    assert (settings["fmg"], settings["batch"], settings["max_batch"]) == (False, False, None)
+    assert (settings["max_levels"], settings["tol"], settings["tol_relative"],
+            settings["max_iter"]) == (2, 1e-4, False, 7)
+    # without the section, the adjoint's settings are the forward's
+    same = load_problem(write(tmp_path, PEAKS + "mgrit: {cfactor: 4, max_levels: 3}\n"))
+    assert same.mgrit_adjoint == same.mgrit
+    assert unused_given(load_problem(write(tmp_path, PEAKS + "mgrit_adjoint: {nfmg: 2}\n"))) \
+        == ["mgrit_adjoint.nfmg"]
+
+
+@pytest.mark.parametrize("text, message", [
+    (PEAKS + "mgrit_adjoint:\n  max_levels: 0\n",
+     r"p.yaml:7: mgrit_adjoint.max_levels: must be >= 1, got 0"),
+    (PEAKS + "mgrit_adjoint: {cfactor_per_level: {1: 1}}\n",
+     r"p.yaml:6: mgrit_adjoint.cfactor_per_level.1: must be >= 2, got 1"),
+    (PEAKS + "mgrit_adjoint: {tol_relative: maybe}\n",
+     r"p.yaml:6: mgrit_adjoint.tol_relative: must be true or false, got 'maybe'"),
+    (PEAKS + "mgrit_adjoint: {skip: false}\n",
+     r"p.yaml:6: mgrit_adjoint.skip: not a field of the mgrit_adjoint of a resnet; only of "
+     r"the mgrit of mode sgd-time"),
+    (PEAKS + "mgrit_adjoint: {adjoint_iters: 2}\n", r"p.yaml:6: mgrit_adjoint.adjoint_iters: "
+     r"unknown key"),
+    (BASE + "mgrit_adjoint: {max_levels: 2}\n",
+     r"p.yaml:9: mgrit_adjoint: not a section of mode sgd-time; it is one of mode "
+     r"layer-parallel, mode averaging with a resnet, mode serial with a resnet"),
+    (BASE + "mode: averaging\nmgrit_adjoint: {max_levels: 2}\n",
+     r"p.yaml:10: mgrit_adjoint: not a section of mode averaging with an mlp"),
+])
+def test_mgrit_adjoint_errors_exit_2_naming_the_field(tmp_path, capsys, text, message):
+    from conftest import in_process
+
+    path = write(tmp_path, text)
+    with pytest.raises(ProblemError, match=message):
+        load_problem(path)
+    assert in_process("validate", path) == 2
+    assert "mgrit_adjoint" in capsys.readouterr().err
+
+
+def test_mgrit_adjoint_of_a_sibling_mode_is_checked_and_left_out(tmp_path):
+    from pyxbraid.cli.config import unused_given, with_mode
+
+    serial = load_problem(write(tmp_path, PEAKS.replace("layer-parallel", "serial") +
+                                "mgrit_adjoint: {max_levels: 2}\n"))
+    assert "mgrit_adjoint" not in dumped(serial) and unused_given(serial) == ["mgrit_adjoint"]
+    with pytest.raises(ProblemError, match=r"p.yaml:6: mgrit_adjoint.max_levels: must be >= 1"):
+        load_problem(write(tmp_path, PEAKS.replace("layer-parallel", "serial") +
+                           "mgrit_adjoint: {max_levels: 0}\n"))
+    # compare's serial reference of a layer-parallel problem
+    lp = load_problem(write(tmp_path, PEAKS + "mgrit_adjoint: {max_levels: 2}\n"))
+    assert with_mode(lp, "serial").mode == "serial"
