@@ -5,6 +5,7 @@ weights change (`differs`, against the same run without the fields), MGRIT
 still converges to serial training (`converges`), or an effect of its own.
 test_every_field_is_run fails when a field of the schema has no case."""
 import json
+import operator
 import os
 import subprocess
 from pathlib import Path
@@ -87,7 +88,8 @@ def differs(run, base, sets, tmp_path, capsys):
 
 def converges(run, base, sets, tmp_path, capsys):
     """MGRIT still trains what serial training trains."""
-    serial = Run(base, [s for s in sets if not s.startswith(("mgrit.", "layer_parallel."))]
+    serial = Run(base, [s for s in sets if not s.startswith(("mgrit.", "mgrit_adjoint.",
+                                                             "layer_parallel."))]
                  + ["mode=serial"], tmp_path / "serial", capsys)
     assert serial.status == 0, serial.err
     np.testing.assert_allclose(run.weights, serial.weights, rtol=0, atol=1e-7)
@@ -292,6 +294,86 @@ def batched_alike(largest):
     return check
 
 
+# exact layer-parallel solves of 3 levels (9 points) to 1e-12: 3 forward and
+# 3 adjoint iterations per gradient; the mgrit_adjoint cases change the adjoint
+EXACT_LP = ["layer_parallel.mode=exact", "mgrit.tol=1e-12", "mgrit.max_levels=3"]
+
+
+def iterations_per_step(run):
+    return {(m["forward_iterations"], m["adjoint_iterations"]) for m in run.steps()}
+
+
+def adjoint_iterates(compare, *others):
+    """The forward solves iterate as in the run with `others` instead of
+    `sets` (EXACT_LP and others), the adjoint solves `compare` (fewer:
+    operator.lt, more: operator.gt) per gradient."""
+    def check(run, base, sets, tmp_path, capsys):
+        other = Run(base, [*EXACT_LP, *others], tmp_path / "other", capsys)
+        assert other.status == 0, other.err
+        mine, theirs = run.summary, other.summary
+        assert mine["forward_iterations"] == theirs["forward_iterations"]
+        assert compare(mine["adjoint_iterations"], theirs["adjoint_iterations"]), (mine, theirs)
+    return check
+
+
+def both(*checks):
+    def check(run, base, sets, tmp_path, capsys):
+        for c in checks:
+            c(run, base, sets, tmp_path, capsys)
+    return check
+
+
+class CountingAdjoint:
+    """The layer-parallel apps' step_batch counting the adjoint's calls and
+    most rows, and the forward's calls, inside the block."""
+
+    def __enter__(self):
+        from pyxbraid.train import layer_parallel
+        self.apps = {"forward": layer_parallel._ForwardApp, "adjoint": layer_parallel._AdjointApp}
+        self.originals = {name: app.step_batch for name, app in self.apps.items()}
+        self.calls, self.largest = dict.fromkeys(self.apps, 0), 0
+
+        def counting(name):
+            def step_batch(app, ustop, fstop, u, status):
+                self.calls[name] += 1
+                if name == "adjoint":
+                    self.largest = max(self.largest, len(u))
+                return self.originals[name](app, ustop, fstop, u, status)
+            return step_batch
+
+        for name, app in self.apps.items():
+            app.step_batch = counting(name)
+        return self
+
+    def __exit__(self, *exc):
+        for name, app in self.apps.items():
+            app.step_batch = self.originals[name]
+
+
+def adjoint_batched(largest):
+    """The run again, counting batched steps: the forward's as in the run
+    without the mgrit_adjoint fields, the adjoint's of at most `largest`
+    rows (None: none at all); the weights of that run to round-off."""
+    def check(run, base, sets, tmp_path, capsys):
+        forward_sets = [s for s in sets if not s.startswith("mgrit_adjoint.")]
+        with CountingAdjoint() as again:
+            assert Run(base, sets, tmp_path / "again", capsys).status == 0
+        with CountingAdjoint() as default:
+            batched = Run(base, forward_sets, tmp_path / "batched", capsys)
+        assert batched.status == 0, batched.err
+        if not pyxbraid.STEP_BATCH:  # upstream's stand-in: point by point whatever the fields
+            assert sum(default.calls.values()) == sum(again.calls.values()) == 0
+        else:
+            assert again.calls["forward"] == default.calls["forward"] > 0
+            assert default.calls["adjoint"] > 0 and default.largest > (largest or 0)
+            if largest is None:
+                assert again.calls["adjoint"] == 0
+            else:
+                assert again.calls["adjoint"] > 0 and again.largest == largest
+        np.testing.assert_allclose(run.weights, batched.weights, rtol=1e-12, atol=0)
+    return check
+
+
 CASES = [
     # id, base, --set values, fields they exercise, check
     ("sgd-time", "xor", [], {"name", "mode", "seed", "data.kind", "network.kind",
@@ -399,6 +481,49 @@ CASES = [
      {"layer_parallel.forward_iters", "layer_parallel.adjoint_iters"},
      check(lambda r: {(m["forward_iterations"], m["adjoint_iterations"]) for m in r.steps()}
            == {(3, 2)})),
+    # layer-parallel: the adjoint solve's own settings (mgrit_adjoint)
+    ("adjoint-levels", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.max_levels=2"],
+     {"mgrit_adjoint.max_levels"},
+     both(check(lambda r: (r.summary["forward_levels"], r.summary["adjoint_levels"]) == (3, 2)),
+          converges)),
+    ("adjoint-cfactor", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.cfactor=4"],
+     {"mgrit_adjoint.cfactor"},
+     both(check(lambda r: (r.summary["forward_levels"], r.summary["adjoint_levels"]) == (3, 2)),
+          adjoint_iterates(operator.lt))),
+    ("adjoint-nrelax", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.nrelax=0"],
+     {"mgrit_adjoint.nrelax"}, adjoint_iterates(operator.gt)),
+    ("adjoint-tol", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.tol=1e-2"], {"mgrit_adjoint.tol"},
+     adjoint_iterates(operator.lt)),
+    ("adjoint-tol-relative", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.tol=1e-2",
+                                          "mgrit_adjoint.tol_relative=true"],
+     {"mgrit_adjoint.tol_relative"}, adjoint_iterates(operator.gt, "mgrit_adjoint.tol=1e-2")),
+    ("adjoint-max-iter", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.max_iter=2",
+                                      "mgrit_adjoint.tol=0"], {"mgrit_adjoint.max_iter"},
+     check(lambda r: iterations_per_step(r) == {(3, 2)})),
+    ("adjoint-no-residual", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.residual_computation=false",
+                                         "mgrit_adjoint.max_iter=5"],
+     {"mgrit_adjoint.residual_computation"}, check(lambda r: iterations_per_step(r) == {(3, 5)})),
+    ("adjoint-seq-soln", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.seq_soln=true"],
+     {"mgrit_adjoint.seq_soln"}, check(lambda r: iterations_per_step(r) == {(3, 1)})),
+    ("adjoint-print-level", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.print_level=1"],
+     {"mgrit_adjoint.print_level"}, braid_prints),
+    ("adjoint-cycle", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.cycle=F", "mgrit_adjoint.nfmg=1",
+                                   "mgrit_adjoint.nfmg_vcyc=2",
+                                   "mgrit_adjoint.cfactor_per_level={0: 4}",
+                                   "mgrit_adjoint.nrelax_per_level={1: 2}",
+                                   "mgrit_adjoint.storage=0", "mgrit_adjoint.temporal_norm=1",
+                                   "mgrit_adjoint.min_coarse=1", "mgrit_adjoint.cwt=1.1",
+                                   "mgrit_adjoint.relax_only_cg=true",
+                                   "mgrit_adjoint.final_fc_relax=true"],
+     {"mgrit_adjoint.cycle", "mgrit_adjoint.nfmg", "mgrit_adjoint.nfmg_vcyc",
+      "mgrit_adjoint.cfactor_per_level", "mgrit_adjoint.nrelax_per_level",
+      "mgrit_adjoint.storage", "mgrit_adjoint.temporal_norm", "mgrit_adjoint.min_coarse",
+      "mgrit_adjoint.cwt", "mgrit_adjoint.relax_only_cg", "mgrit_adjoint.final_fc_relax"},
+     converges),
+    ("adjoint-no-batch", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.batch=false"],
+     {"mgrit_adjoint.batch"}, adjoint_batched(None)),
+    ("adjoint-max-batch", "peaks-lp", [*EXACT_LP, "mgrit_adjoint.max_batch=2"],
+     {"mgrit_adjoint.max_batch"}, adjoint_batched(2)),
     ("lp-relative-tol", "peaks-lp", ["layer_parallel.mode=exact", "mgrit.tol=1e-2",
                                      "mgrit.tol_relative=true"], {"mgrit.tol_relative"},
      relative_tolerance_iterates_longer),
