@@ -315,7 +315,10 @@ class ResNet:
         affine map (n_dense_layers; NaturalGradientSGD.preconditioners), for
         the natural gradient (the regularization's stays plain)."""
         if preconditioners is None:
-            preconditioners = [None] * self.n_dense_layers
+            preconditioners = [None] * (self.n_layers + 2)
+        elif self.n_dense_layers is None:
+            raise ValueError(f"preconditioners: {self.layer!r} takes none (natural_gradient "
+                             f"is False)")
         elif len(preconditioners) != self.n_dense_layers:
             raise ValueError(f"preconditioners: expected one per affine map "
                              f"({self.n_dense_layers}), got {len(preconditioners)}")
