@@ -6,7 +6,7 @@ solver; the default dense layer gives what an independent plain-numpy
 ResNet gives.
 
 Run under mpirun this file is its own script (see __main__ below):
-    mpirun -n 2 python -m mpi4py tests/test_residual_layers.py gradient OUT
+    mpirun -n 2 python -m mpi4py tests/test_residual_layers.py gradient LAYER OUT
 """
 import sys
 
@@ -50,13 +50,37 @@ class Diagonal(ResidualLayer):
         grad.c[...] += s.sum(axis=0)
 
 
-def diagonal_net(n_layers=12, width=4, **kwargs):
-    return ResNet(2, width, n_layers, 5, T=1.5, layer=Diagonal(), **kwargs)
+class LinearizedDiagonal(Diagonal):
+    """Diagonal with batched forms of its own: the adjoint keeps tanh'(Y * a + c)
+    at the forward states (in a stack of another shape than the states')."""
+
+    def linearize_batch(self, thetas, Ys, weights=None, rows=None):
+        derivative = 1.0 - np.tanh(Ys * thetas.a[:, None, :] + thetas.c[:, None, :]) ** 2
+        return derivative[..., np.newaxis]
+
+    def check_linearization(self, linearization, P):
+        assert linearization.shape == P.shape + (1,)
+
+    def vjp_batch(self, thetas, Ys, P, h, weights=None, rows=None, linearization=None):
+        if linearization is None:
+            return super().vjp_batch(thetas, Ys, P, h, weights, rows)
+        return h * P * linearization[..., 0] * thetas.a[:, None, :]
+
+    def param_grad_batch(self, thetas, Ys, P, h, weights=None, rows=None, linearization=None):
+        s = h * P * linearization[..., 0]
+        return (s * Ys).sum(axis=1), s.sum(axis=1)
 
 
-def peaks_problem(n_layers=21, gamma=1e-3):
+LAYERS = {"Diagonal": Diagonal, "LinearizedDiagonal": LinearizedDiagonal}
+
+
+def diagonal_net(n_layers=12, width=4, layer=Diagonal, **kwargs):
+    return ResNet(2, width, n_layers, 5, T=1.5, layer=layer(), **kwargs)
+
+
+def peaks_problem(n_layers=21, gamma=1e-3, layer=Diagonal):
     data, _ = peaks(60, 10, seed=1)
-    net = diagonal_net(n_layers, gamma_t=gamma, gamma_d=gamma)
+    net = diagonal_net(n_layers, gamma_t=gamma, gamma_d=gamma, layer=layer)
     rng = np.random.default_rng(2)
     theta = net.init_params(rng) + 0.1 * rng.standard_normal(net.n_params)  # biases too
     return net, theta, data
@@ -122,27 +146,32 @@ def test_user_layer_batched_primitives_loop_over_the_stack():
         net.adjoint_step_batch(p, layers, None, P.copy(), h)  # no linearization: states needed
 
 
-def exact_gradients(comm=None):
-    """Layer-parallel exact-mode gradients (batched and per point) and serial backprop's."""
-    net, theta, data = peaks_problem()
+SOLVES = {"batched": dict(), "batches of 4": dict(max_batch=4), "per_point": dict(batch=False)}
+
+
+def exact_gradients(layer_name, comm=None):
+    """Layer-parallel exact-mode gradients (batched, in batches of at most 4
+    layers, and per point) and serial backprop's."""
+    net, theta, data = peaks_problem(layer=LAYERS[layer_name])
     result = {}
-    for name, batch in (("batched", True), ("per_point", False)):
-        solver = LayerParallel(net, comm, mode="exact", tol=1e-12, max_levels=3, batch=batch)
+    for name, options in SOLVES.items():
+        solver = LayerParallel(net, comm, mode="exact", tol=1e-12, max_levels=3, **options)
         result[name + "_loss"], result[name] = solver.objective(theta, data.x, data.y)
     result["serial_loss"], result["serial"] = Serial(net).objective(theta, data.x, data.y)
     return result
 
 
 def check_exact(r):
-    for name in ("batched", "per_point"):
+    for name in SOLVES:
         assert relative(r[name], r["serial"]) < 1e-9, name
         assert abs(r[name + "_loss"] - r["serial_loss"]) <= 1e-12 * abs(r["serial_loss"])
 
 
-def test_user_layer_exact_layer_parallel_gradient_is_serial_backprops(tmp_path):
-    check_exact(exact_gradients())
+@pytest.mark.parametrize("layer_name", LAYERS)
+def test_user_layer_exact_layer_parallel_gradient_is_serial_backprops(tmp_path, layer_name):
+    check_exact(exact_gradients(layer_name))
     out = tmp_path / "two.npz"
-    run = run_mpi(2, [SCRIPT, "gradient", out], timeout=120)
+    run = run_mpi(2, [SCRIPT, "gradient", layer_name, out], timeout=120)
     assert run.returncode == 0, run.stderr
     check_exact(np.load(out))
 
@@ -247,6 +276,8 @@ def test_natural_gradient_needs_a_layer_that_takes_preconditioners():
     with pytest.raises(ValueError, match=r"preconditioner: Diagonal\(\) takes none"):
         net.layer_gradient(theta, 0, np.zeros((3, 4)), np.zeros((3, 4)),
                            np.zeros(net.n_params), dense.preconditioners[1])
+    with pytest.raises(ValueError, match=r"preconditioners: Diagonal\(\) takes none"):
+        net.loss_and_grad(theta, data.x, data.y, preconditioners=dense.preconditioners)
 
 
 def test_repr_names_a_given_layer():
@@ -259,6 +290,6 @@ def test_repr_names_a_given_layer():
 
 if __name__ == "__main__":   # under mpirun: rank 0 writes the results to argv[2]
     from mpi4py import MPI
-    found = {"gradient": exact_gradients}[sys.argv[1]]()
+    found = {"gradient": exact_gradients}[sys.argv[1]](sys.argv[2])
     if MPI.COMM_WORLD.rank == 0:
-        np.savez(sys.argv[2], **found)
+        np.savez(sys.argv[3], **found)
