@@ -1,7 +1,9 @@
 """The residual network of Guenther et al. 2018 (layer-parallel training).
 
 Its residual layers are forward-Euler steps of an ODE in "time" = depth, so a
-parallel-in-time solver can step them.  The per-layer primitives below (open,
+parallel-in-time solver can step them.  What a layer computes is a
+pyxbraid.nn.residual.ResidualLayer (default: the dense layer of the paper,
+DenseResidual); the network steps and differentiates any through it.  The per-layer primitives below (open,
 step, adjoint_step, layer_gradient, classify, opening_gradient, regularization)
 are all that serial backprop uses too: serial and parallel training compute the
 same bits.  States are row-major, (batch, width); parameters are one flat
@@ -17,33 +19,35 @@ import numpy as np
 from pyxbraid.checks import is_integer, is_real
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
-from pyxbraid.nn.gemm import gemm, gemm_batch
+from pyxbraid.nn.gemm import gemm
 from pyxbraid.nn.init import glorot_uniform
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
 from pyxbraid.nn.registry import name_of
+from pyxbraid.nn.residual import (BatchWeights, DenseResidual, ResidualLayer,  # noqa: F401
+                                  add_preconditioned)
 
 ResNetParams = collections.namedtuple("ResNetParams", "W_o b_o K b W_c b_c")
 ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, width),
 b_o (width,); residual K (n_layers, width, width), b (n_layers, width);
-classifier W_c (width, n_classes), b_c (n_classes,)."""
+classifier W_c (width, n_classes), b_c (n_classes,).  The views of a network
+with another residual layer have that layer's parameter names in place of
+K and b (each stacked over the layers, (n_layers, *shape))."""
 
-BatchWeights = collections.namedtuple("BatchWeights", "K_t b_rep repeat")
-BatchWeights.__doc__ = """The residual layers' weights as the batched primitives
-use them (ResNet.batch_weights): K_t the transposed K, contiguous
-(n_layers, width, width), for products without a transposed operand (BLAS
-runs them faster); b_rep each layer's bias repeated `repeat` times,
-(n_layers, repeat * width), added to a stack of states seen as rows of
-repeat states.  Copies: made again when theta changes."""
+_ENDS = ("W_o", "b_o", "W_c", "b_c")
 
 
 class ResNet:
-    """x -> Y_0 = act_open(x W_o + b_o) -> Y_{k+1} = Y_k + h act(Y_k K_k^T + b_k)
+    """x -> Y_0 = act_open(x W_o + b_o) -> Y_{k+1} = Y_k + h F(Y_k, theta_k)
     (k < n_layers, h = T / n_layers) -> logits Y_N W_c + b_c -> softmax
-    cross-entropy, plus Tikhonov and across-layer smoothness regularization."""
+    cross-entropy, plus Tikhonov and across-layer smoothness regularization.
+
+    F is `layer`'s (a pyxbraid.nn.residual.ResidualLayer); by default the
+    dense F = act(Y K_k^T + b_k) (DenseResidual(activation)).  activation is
+    also the opening's unless opening_activation is given."""
 
     def __init__(self, n_features, width, n_layers, n_classes, T=1.0, activation="smooth_relu",
-                 opening_activation=None, gamma_t=0.0, gamma_d=0.0):
+                 opening_activation=None, gamma_t=0.0, gamma_d=0.0, layer=None):
         for name, value in (("n_features", n_features), ("width", width),
                             ("n_layers", n_layers), ("n_classes", n_classes)):
             if not is_integer(value) or value < 1:
@@ -60,14 +64,23 @@ class ResNet:
         self.activation = get_activation(activation)
         self.opening_activation = get_activation(
             activation if opening_activation is None else opening_activation)
+        self._given_layer = layer is not None
+        self.layer = DenseResidual(self.activation) if layer is None else layer
         self.loss_function = SoftmaxCrossEntropy()
         # the affine maps x W + b of the two ends; the opening activation is
         # applied here, so that opening_gradient can get at the pre-activation
         self.opening = Dense(self.n_features, self.width)
         self.classifier = Dense(self.width, self.n_classes)
         w, n = self.width, self.n_layers
-        self._shapes = ((self.n_features, w), (w,), (n, w, w), (n, w), (w, self.n_classes),
-                        (self.n_classes,))
+        layer_shapes = self._check_layer_type()
+        names = tuple(layer_shapes)
+        self._Params = ResNetParams if names == ("K", "b") else collections.namedtuple(
+            "ResNetParams", _ENDS[:2] + names + _ENDS[2:])
+        self._LayerParams = collections.namedtuple(f"{type(self.layer).__name__}Params", names)
+        self._layer_fields = slice(2, 2 + len(names))  # the layers' fields of the views
+        self._shapes = ((self.n_features, w), (w,),
+                        *((n,) + shape for shape in layer_shapes.values()),
+                        (w, self.n_classes), (self.n_classes,))
         self.n_params = sum(math.prod(shape) for shape in self._shapes)
 
     def __repr__(self):
@@ -79,6 +92,8 @@ class ResNet:
             settings.append(f"opening_activation={opening!r}")
         settings += [f"{name}={value}" for name, value in
                      (("gamma_t", self.gamma_t), ("gamma_d", self.gamma_d)) if value]
+        if self._given_layer:
+            settings.append(f"layer={self.layer!r}")
         return f"ResNet({', '.join(settings)})"
 
     # parameters
@@ -90,18 +105,20 @@ class ResNet:
         return self._split(theta, "theta")
 
     def init_params(self, rng, scale=1.0):
-        """New flat vector from the numpy Generator rng (drawn W_o, K, W_c in that order).
+        """New flat vector from the numpy Generator rng (drawn W_o, the
+        residual layers (their init with scale), W_c in that order).
 
-        W_o and W_c are Glorot uniform, biases 0.  K_k ~ N(0, scale^2 / width):
-        then ||K_k||_2 ~ 2 scale, each step's Jacobian has norm <= 1 + 2 scale h
-        max|act'|, and the states grow at most like exp(2 scale T max|act'|)
-        whatever n_layers is, so deep nets neither blow up nor start as identity."""
+        W_o and W_c are Glorot uniform, biases 0.  The dense layer draws
+        K_k ~ N(0, scale^2 / width): then ||K_k||_2 ~ 2 scale, each step's
+        Jacobian has norm <= 1 + 2 scale h max|act'|, and the states grow at
+        most like exp(2 scale T max|act'|) whatever n_layers is, so deep nets
+        neither blow up nor start as identity."""
         if not is_real(scale) or not (math.isfinite(scale) and scale >= 0):
             raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}")
         theta = np.zeros(self.n_params)
         p = self.views(theta)
         p.W_o[...] = glorot_uniform(rng, p.W_o.shape)
-        p.K[...] = rng.normal(0.0, scale / math.sqrt(self.width), p.K.shape)
+        self.layer.init(rng, self._layer_stacks(p), scale)
         p.W_c[...] = glorot_uniform(rng, p.W_c.shape)
         return theta
 
@@ -113,54 +130,54 @@ class ResNet:
         return self.opening_activation.forward(self._opening_z(p, self._check_x(x)))
 
     def step(self, theta, k, Y, h):
-        """Y += h act(Y K_k^T + b_k) in place; h is a parameter because coarse
+        """Y += h F(Y, theta_k) in place; h is a parameter because coarse
         levels step with a multiple of self.h and layer k's weights."""
         p = self._params(theta, "theta")
         self._check_state("Y", Y)
-        self._add_residual(Y, self._residual_z(p, self._check_layer(k), Y), h)
+        self._add_residual(Y, self.layer.forward(self._layer(p, self._check_layer(k)), Y), h)
 
     def adjoint_step(self, theta, k, Y_k, P, h):
-        """P += h (act'(Z_k) * P) K_k in place: P_{k+1} -> P_k, Z_k = Y_k K_k^T + b_k."""
+        """P += h (dF/dY at Y_k)^T P in place: P_{k+1} -> P_k (dense:
+        h (act'(Z_k) * P) K_k, Z_k = Y_k K_k^T + b_k)."""
         p = self._params(theta, "theta")
         k = self._check_layer(k)
         self._check_state("Y_k", Y_k)
         self._check_state("P", P, Y_k.shape)
-        P += gemm(self._scaled_sensitivity(p, k, Y_k, P, h), p.K[k])
+        P += self.layer.vjp(self._layer(p, k), Y_k, P, h)
 
     def layer_gradient(self, theta, k, Y_k, P_next, grad, preconditioner=None):
-        """Add dJ/dK_k = h (act'(Z_k) * P_next)^T Y_k and dJ/db_k = its batch sum
-        (h = self.h) into grad: the solver accumulates over layers and ranks.
-        preconditioner: a natural-gradient one (pyxbraid.train.ngsgd) for
-        this layer's inputs Y_k and output derivatives."""
+        """Add dJ/dtheta_k = h (dF/dtheta_k at Y_k)^T P_next (h = self.h) into
+        grad: the solver accumulates over layers and ranks (dense: dK_k =
+        h (act'(Z_k) * P_next)^T Y_k, db_k its batch sum).  preconditioner:
+        a natural-gradient one (pyxbraid.train.ngsgd) for this layer's
+        inputs Y_k and output derivatives (a layer with natural_gradient)."""
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         k = self._check_layer(k)
         self._check_state("Y_k", Y_k)
         self._check_state("P_next", P_next, Y_k.shape)
-        s = self._scaled_sensitivity(p, k, Y_k, P_next, self.h)
-        if preconditioner is not None:  # z = Y K^T: K's gradient is the transpose
-            _add_preconditioned(preconditioner, Y_k, s, g.K[k].T, g.b[k])
+        if preconditioner is None:
+            self.layer.param_grad(self._layer(p, k), Y_k, P_next, self.h, self._layer(g, k))
             return
-        g.K[k] += gemm(s, Y_k, trans_a=True)
-        g.b[k] += s.sum(axis=0)
+        if not self.layer.natural_gradient:
+            raise ValueError(f"preconditioner: {self.layer!r} takes none (natural_gradient "
+                             f"is False)")
+        self.layer.param_grad(self._layer(p, k), Y_k, P_next, self.h, self._layer(g, k),
+                              preconditioner=preconditioner)
 
     # the same primitives for a stack of states, each with its own layer: a
     # time-parallel solver steps the independent points of a sweep at once.
-    # Row i gets what the primitive does to it (the same operations; the
-    # stacked products may round differently in the last bits).  Products are
-    # one gemm_batch each, over the layers' stacked weights: views when the
-    # layers are evenly spaced, as in every batch of a sweep.
+    # Row i gets what the primitive does to it (the layer's batched methods;
+    # the dense layer's do the same operations, its stacked products may
+    # round differently in the last bits).
 
     def batch_weights(self, theta, batch):
-        """BatchWeights for states of `batch` rows: a solver makes them once
+        """The layer's batch_weights for states of `batch` rows (dense:
+        BatchWeights; None for a layer without): a solver makes them once
         per evaluation and passes them to the batched primitives."""
         p = self._params(theta, "theta")
         if not is_integer(batch) or batch < 1:
             raise ValueError(f"batch: expected an int >= 1, got {batch!r}")
-        # the fewest repeats that make rows of >= 64 values (a divisor of batch)
-        repeat = next((r for r in range(1, int(batch) + 1)
-                       if batch % r == 0 and r * self.width >= 64), int(batch))
-        return BatchWeights(np.ascontiguousarray(p.K.transpose(0, 2, 1)),
-                            np.tile(p.b, repeat), repeat)
+        return self.layer.batch_weights(self._layer_stacks(p), int(batch))
 
     def step_batch(self, theta, layers, Y, h, weights=None):
         """step(theta, layers[i], Y[i], h) for every i: Y an (n, batch, width)
@@ -168,24 +185,26 @@ class ResNet:
         batch_weights(theta, batch), or None."""
         p = self._params(theta, "theta")
         rows = self._layer_rows(layers, len(self._check_stack("Y", Y)))
-        self._add_residual(Y, self._residual_z_batch(p, rows, Y, weights), h)
+        self._check_weights(p, weights, Y.shape[1])
+        self._add_residual(Y, self.layer.forward_batch(self._layers(p, rows), Y, weights, rows), h)
 
     def derivatives(self, theta, layers, Y_ks, weights=None, out=None):
-        """act'(Z_k) for the layers k = layers[i] at the states Y_ks[i]
-        (Z_k = Y_k K_k^T + b_k), an (n, batch, width) stack, into out when
-        given.  At fixed forward states a solver's adjoint steps each layer
-        several times: it computes these once and passes them to
+        """The layer's linearize_batch for the layers k = layers[i] at the
+        states Y_ks[i] (dense: act'(Z_k), Z_k = Y_k K_k^T + b_k, an
+        (n, batch, width) stack), into out when given; None for a layer
+        without one.  At fixed forward states a solver's adjoint steps each
+        layer several times: it computes these once and passes them to
         adjoint_step_batch and layer_gradient_batch."""
         p = self._params(theta, "theta")
         rows = self._layer_rows(layers, len(self._check_stack("Y_ks", Y_ks)))
-        if out is not None:
-            self._check_stack("out", out, Y_ks.shape)
-        z = self._residual_z_batch(p, rows, Y_ks, weights)
-        # backward is linear in its last argument: its value at 1 is act'(z)
-        # (new, as every activation's backward makes it for an array of ones)
-        d = self.activation.backward(z, self.activation.forward(z), np.ones_like(z))
-        if out is None:
+        self._check_weights(p, weights, Y_ks.shape[1])
+        d = self.layer.linearize_batch(self._layers(p, rows), Y_ks, weights, rows)
+        if out is None or d is None:
             return d
+        if not isinstance(out, np.ndarray) or out.shape != np.shape(d) or out.dtype != d.dtype:
+            raise ValueError(f"out: expected a {d.dtype} array of shape {np.shape(d)}, got "
+                             f"{getattr(out, 'dtype', type(out).__name__)} of shape "
+                             f"{np.shape(out)}")
         out[...] = d
         return out
 
@@ -197,8 +216,8 @@ class ResNet:
         None); weights as step_batch takes them."""
         p = self._params(theta, "theta")
         rows = self._layer_rows(layers, len(self._check_stack("P", P)))
-        P += gemm_batch(self._sensitivity_batch(p, rows, Y_ks, P, h, weights, derivatives),
-                        p.K[rows])
+        self._check_adjoint_inputs(p, Y_ks, P, weights, derivatives)
+        P += self.layer.vjp_batch(self._layers(p, rows), Y_ks, P, h, weights, rows, derivatives)
 
     def layer_gradient_batch(self, theta, layers, Y_ks, P_nexts, grad, weights=None,
                              derivatives=None):
@@ -211,9 +230,11 @@ class ResNet:
         rows = self._layer_rows(layers, n)
         if len(np.unique(layers)) != n:  # a layer's gradient is added once
             raise ValueError(f"layers: expected distinct layer indices, got {layers!r}")
-        s = self._sensitivity_batch(p, rows, Y_ks, P_nexts, self.h, weights, derivatives)
-        g.K[rows] += gemm_batch(s, Y_ks, trans_a=True)
-        g.b[rows] += s.sum(axis=1)
+        self._check_adjoint_inputs(p, Y_ks, P_nexts, weights, derivatives)
+        grads = self.layer.param_grad_batch(self._layers(p, rows), Y_ks, P_nexts, self.h,
+                                            weights, rows, derivatives)
+        for stack, value in zip(g[self._layer_fields], grads):
+            stack[rows] += value
 
     def classify(self, theta, Y_N, y, grad, preconditioner=None):
         """(mean cross-entropy without regularization, P_N = dJ/dY_N); adds the
@@ -225,7 +246,7 @@ class ResNet:
         value = self.loss_function.value(logits, y)
         grad_logits = self.loss_function.grad(logits, y)
         if preconditioner is not None:
-            _add_preconditioned(preconditioner, Y_N, grad_logits, g.W_c, g.b_c)
+            add_preconditioned(preconditioner, Y_N, grad_logits, g.W_c, g.b_c)
         else:
             g.W_c[...] += gemm(Y_N, grad_logits, trans_a=True)
             g.b_c[...] += grad_logits.sum(axis=0)
@@ -241,14 +262,15 @@ class ResNet:
         act = self.opening_activation
         grad_z = act.backward(z, act.forward(z), P_0)
         if preconditioner is not None:
-            _add_preconditioned(preconditioner, x, grad_z, g.W_o, g.b_o)
+            add_preconditioned(preconditioner, x, grad_z, g.W_o, g.b_o)
             return
         g.W_o[...] += gemm(x, grad_z, trans_a=True)
         g.b_o[...] += grad_z.sum(axis=0)
 
     def regularization(self, theta, grad=None):
-        """gamma_t/2 ||theta||^2 + gamma_d/2 sum_k (||K_{k+1} - K_k||^2 +
-        ||b_{k+1} - b_k||^2) / h; adds its gradient into grad unless None
+        """gamma_t/2 ||theta||^2 + gamma_d/2 sum_k ||theta_{k+1} - theta_k||^2 / h
+        (dense: ||K_{k+1} - K_k||^2 + ||b_{k+1} - b_k||^2; each of the
+        layer's parameter arrays); adds its gradient into grad unless None
         (theta and grad: flat vectors)."""
         p = self.views(theta)
         g = None if grad is None else self._split(grad, "grad")
@@ -259,13 +281,13 @@ class ResNet:
                 grad += self.gamma_t * theta
         if self.gamma_d:
             c = self.gamma_d / self.h
-            for name in ("K", "b"):
-                jumps = np.diff(getattr(p, name), axis=0)
+            for i in range(len(p))[self._layer_fields]:
+                jumps = np.diff(p[i], axis=0)
                 value += 0.5 * c * float(np.dot(jumps.ravel(), jumps.ravel()))
                 if g is not None:
                     jumps *= c
-                    getattr(g, name)[1:] += jumps
-                    getattr(g, name)[:-1] -= jumps
+                    g[i][1:] += jumps
+                    g[i][:-1] -= jumps
         return value
 
     # serial reference
@@ -283,8 +305,9 @@ class ResNet:
     @property
     def n_dense_layers(self):
         """The affine maps a natural-gradient preconditioner serves: the
-        opening, the residual layers, the classifier (in that order)."""
-        return self.n_layers + 2
+        opening, the residual layers, the classifier (in that order); None
+        when the residual layer takes no preconditioner."""
+        return self.n_layers + 2 if self.layer.natural_gradient else None
 
     def loss_and_grad(self, theta, x, y, grad=None, preconditioners=None):
         """(loss, flat dJ/dtheta) by serial backprop through the primitives; the
@@ -292,7 +315,10 @@ class ResNet:
         affine map (n_dense_layers; NaturalGradientSGD.preconditioners), for
         the natural gradient (the regularization's stays plain)."""
         if preconditioners is None:
-            preconditioners = [None] * self.n_dense_layers
+            preconditioners = [None] * (self.n_layers + 2)
+        elif self.n_dense_layers is None:
+            raise ValueError(f"preconditioners: {self.layer!r} takes none (natural_gradient "
+                             f"is False)")
         elif len(preconditioners) != self.n_dense_layers:
             raise ValueError(f"preconditioners: expected one per affine map "
                              f"({self.n_dense_layers}), got {len(preconditioners)}")
@@ -330,67 +356,55 @@ class ResNet:
     def _opening_z(self, p, x):
         return self.opening.forward(x, p.W_o, p.b_o, cache=False)
 
-    def _residual_z(self, p, k, Y):
-        z = gemm(Y, p.K[k], trans_b=True)
-        z += p.b[k]
-        return z
+    def _check_layer_type(self):
+        """The layer's {name: shape} of one layer's parameters, checked."""
+        layer = self.layer
+        if not isinstance(layer, ResidualLayer):
+            raise ValueError(f"layer: expected a pyxbraid.nn.ResidualLayer, got "
+                             f"{type(layer).__name__}")
+        shapes = layer.param_shapes(self.width)
+        if not isinstance(shapes, dict):
+            raise ValueError(f"layer: param_shapes must give a dict {{name: shape}}, got "
+                             f"{shapes!r}")
+        for name, shape in shapes.items():
+            if not isinstance(name, str) or not name.isidentifier() or name in _ENDS \
+                    or name.startswith("_"):
+                raise ValueError(f"layer: parameter name {name!r} must be an identifier, "
+                                 f"not _-prefixed nor one of {', '.join(_ENDS)}")
+            if not isinstance(shape, tuple) or not all(is_integer(d) and d >= 1 for d in shape):
+                raise ValueError(f"layer: shape of {name!r} must be a tuple of ints >= 1, "
+                                 f"got {shape!r}")
+        return {name: tuple(int(d) for d in shape) for name, shape in shapes.items()}
 
-    def _add_residual(self, Y, z, h):
-        """Y += h act(z), in place (z may be overwritten)."""
-        a = self.activation.forward(z)
-        a *= h
-        Y += a
+    def _layer_stacks(self, p):
+        """The layer's parameter arrays of all layers, (n_layers, *shape) each."""
+        return self._LayerParams(*p[self._layer_fields])
 
-    def _scaled_sensitivity(self, p, k, Y_k, P, h):
-        """h act'(Z_k) * P, a new array: the common factor of the adjoint step
-        and of layer k's gradient."""
-        return self._sensitivity(self._residual_z(p, k, Y_k), P, h)
+    def _layer(self, p, k):
+        """theta_k: layer k's parameters (views)."""
+        return self._LayerParams(*(stack[k] for stack in p[self._layer_fields]))
 
-    def _sensitivity(self, z, P, h):
-        """h act'(z) * P, written into z."""
-        grad_z = self.activation.backward(z, self.activation.forward(z), P)
-        # into z (no longer needed), never in place: Identity.backward returns P itself
-        return np.multiply(grad_z, h, out=z)
+    def _layers(self, p, rows):
+        """The parameters of the layers of rows (from _layer_rows), stacked."""
+        return self._LayerParams(*(stack[rows] for stack in p[self._layer_fields]))
 
-    def _residual_z_batch(self, p, rows, Y, weights):
-        """Y[i] K_k^T + b_k for the layers k of rows (from _layer_rows), a new stack."""
-        if weights is None:
-            z = gemm_batch(Y, p.K[rows], trans_b=True)
-            z += p.b[rows][:, np.newaxis, :]
-            return z
-        weights = self._check_weights(weights, Y.shape[1])
-        z = gemm_batch(Y, weights.K_t[rows])
-        n, batch, width = z.shape
-        # the same sums, on rows of `repeat` states: numpy adds a bias to
-        # many short rows much more slowly
-        z.reshape(n, batch // weights.repeat, weights.repeat * width)[...] += \
-            weights.b_rep[rows][:, np.newaxis, :]
-        return z
+    def _add_residual(self, Y, F, h):
+        """Y += h F, in place (F is overwritten)."""
+        F *= h
+        Y += F
 
-    def _sensitivity_batch(self, p, rows, Y_ks, P, h, weights, derivatives):
-        """h act'(Z_k) * P for a stack, a new array: from the derivatives
-        when given (backward's operations for the activations whose backward
-        multiplies grad_a by the derivative: all here but sigmoid, which
-        multiplies by a first and may round differently), else as
-        _sensitivity."""
+    def _check_weights(self, p, weights, batch):
+        """batch_weights of this network for states of `batch` rows, or None."""
+        if weights is not None:
+            self.layer.check_batch_weights(weights, self._layer_stacks(p), batch)
+
+    def _check_adjoint_inputs(self, p, Y_ks, P, weights, derivatives):
+        """The forward states (or the layer's linearization) of adjoints P."""
         if derivatives is None:
             self._check_stack("Y_ks", Y_ks, P.shape)
-            return self._sensitivity(self._residual_z_batch(p, rows, Y_ks, weights), P, h)
-        self._check_stack("derivatives", derivatives, P.shape)
-        s = np.multiply(P, derivatives)
-        s *= h
-        return s
-
-    def _check_weights(self, weights, batch):
-        """BatchWeights of this network for states of `batch` rows."""
-        w = self.width
-        if (not isinstance(weights, BatchWeights)
-                or np.shape(weights.K_t) != (self.n_layers, w, w)
-                or np.shape(weights.b_rep) != (self.n_layers, weights.repeat * w)
-                or batch % weights.repeat):
-            raise ValueError(f"weights: expected this network's batch_weights(theta, batch) "
-                             f"for states of {batch} rows")
-        return weights
+        else:
+            self.layer.check_linearization(derivatives, P)
+        self._check_weights(p, weights, P.shape[1])
 
     def _layer_rows(self, layers, n):
         """stack_rows of n checked layer indices."""
@@ -402,12 +416,12 @@ class ResNet:
         return stack_rows(layers)
 
     def _split(self, vector, name):
-        return ResNetParams(*split_flat(vector, name, self._shapes))
+        return self._Params(*split_flat(vector, name, self._shapes))
 
     def _params(self, vector, name):
         """The views of a flat vector, or the views themselves when given
         (ResNetParams from views()): then only their shapes are checked."""
-        if not isinstance(vector, ResNetParams):
+        if not isinstance(vector, self._Params):
             return self._split(vector, name)
         shapes = tuple(np.shape(view) for view in vector)
         if shapes != self._shapes:
@@ -467,11 +481,3 @@ def stack_rows(indices):
     stop = first + spacing * (n - 1) + (1 if spacing > 0 else -1)
     return slice(first, stop if stop >= 0 else None, spacing)
 
-
-def _add_preconditioned(preconditioner, inputs, grad_z, grad_W, grad_b):
-    """Add the natural gradient of an affine map (inputs @ W + b; grad_z the
-    derivatives of its outputs) into the views grad_W and grad_b."""
-    W, b = np.empty(grad_W.shape), np.empty(grad_b.shape)
-    preconditioner.weight_gradient(inputs, grad_z, W, b)
-    grad_W += W
-    grad_b += b

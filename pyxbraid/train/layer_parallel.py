@@ -111,8 +111,11 @@ class _AdjointApp(_LayerApp):
     def step_batch(self, ustop, fstop, u, status):
         stride = self.stride(status)
         layers = self.net.n_layers - (status.tindex + 1) * stride
-        self.net.adjoint_step_batch(self.solver.params, layers, None, u, self.net.h * stride,
-                                    derivatives=self.solver.derivatives(layers))
+        derivatives = self.solver.derivatives(layers)
+        # without the layer's linearization, its vector-Jacobian products read the states
+        states = self.solver.forward_states(layers) if derivatives is None else None
+        self.net.adjoint_step_batch(self.solver.params, layers, states, u, self.net.h * stride,
+                                    self.solver.weights, derivatives)
 
 
 @dataclass
@@ -280,8 +283,11 @@ class LayerParallel:
         return self._forward_stack[self._stack_rows(layers)]
 
     def derivatives(self, layers):
-        """The layers' activation derivatives at their forward states
-        (ResNet.derivatives), stacked as forward_states."""
+        """The layers' linearizations at their forward states
+        (ResNet.derivatives: the dense layer's activation derivatives),
+        stacked as forward_states; None for a residual layer without."""
+        if self._derivative_stack is None:
+            return None
         return self._derivative_stack[self._stack_rows(layers)]
 
     def _stack_rows(self, layers):
@@ -292,20 +298,27 @@ class LayerParallel:
 
     def _stack_forward_states(self, params):
         """Stack the forward states this rank's adjoint needs (a range of
-        layers, top layer first) and their activation derivatives,
+        layers, top layer first) and their linearizations (the dense
+        layer's activation derivatives; none for a layer without),
         batch_rows layers at a time: once per gradient, for the batched
         adjoint steps and layer gradients, which then only gather rows."""
+        self._derivative_stack = None
         layers = sorted(self._forward_states, reverse=True)  # a range: see _adjoint_needs
         if not layers:   # a rank without points (more ranks than points)
             return
         self._stack_top = layers[0]
         self._forward_stack = np.stack([self._forward_states[k] for k in layers])
-        self._derivative_stack = np.empty_like(self._forward_stack)
         rows = self.adjoint_batch_rows or len(layers)
         for lo in range(0, len(layers), rows):
             part = slice(lo, lo + rows)
-            self.net.derivatives(params, np.asarray(layers[part]), self._forward_stack[part],
-                                 self.weights, out=self._derivative_stack[part])
+            out = None if self._derivative_stack is None else self._derivative_stack[part]
+            d = self.net.derivatives(params, np.asarray(layers[part]), self._forward_stack[part],
+                                     self.weights, out=out)
+            if d is None:   # the layer has no linearization: its adjoint reads the states
+                return
+            if out is None:  # the first part gives the shape of the stack
+                self._derivative_stack = np.empty((len(layers),) + d.shape[1:], d.dtype)
+                self._derivative_stack[part] = d
 
     def warm_states(self):
         """This rank's warm starts for one-shot solves, as named arrays."""
@@ -406,7 +419,7 @@ class LayerParallel:
             layers = n - 1 - js
             self.net.layer_gradient_batch(params, layers, self.forward_states(layers),
                                           np.stack([adjoint[j] for j in js]), grad_views,
-                                          derivatives=self.derivatives(layers))
+                                          self.weights, self.derivatives(layers))
 
     def _exchange(self, states):
         """Send every rank the forward states its adjoint needs and it lacks."""
