@@ -117,13 +117,16 @@ def needs(problem, sizes, nranks):
         # forward and adjoint states, their warm starts, the forward states
         # the adjoint needs, MGRIT's coarse levels; rank 0 gathers every
         # warm start at a checkpoint
-        vectors = 5 * points + 2 * points * _coarse_fraction(problem.mgrit) + 2 * (layers + 1)
-        if problem.mgrit.batch:
-            # the adjoint's stacks of forward states and derivatives, and a
-            # batched step's rows (LayerParallel.BATCH_BYTES of them by default)
-            vectors += 2 * points
-            default = max(1, LayerParallel.BATCH_BYTES // (batch * width * DOUBLE))
-            vectors += 3 * _batch_rows(problem.mgrit, points, default)
+        forward, adjoint = problem.mgrit, problem.mgrit_adjoint
+        vectors = 5 * points + 2 * (layers + 1) + points * (
+            _coarse_fraction(forward) + _coarse_fraction(adjoint))
+        default = max(1, LayerParallel.BATCH_BYTES // (batch * width * DOUBLE))
+        for mgrit in (forward, adjoint):
+            if mgrit.batch:
+                # a batched step's rows (LayerParallel.BATCH_BYTES of them by default)
+                vectors += 3 * _batch_rows(mgrit, points, default)
+        if adjoint.batch:
+            vectors += 2 * points  # the adjoint's stacks of forward states and derivatives
     else:
         points = layers + 1
         vectors = points + 2  # serial forward states, backprop's two
