@@ -281,6 +281,8 @@ def test_a_looser_adjoint_tolerance_stops_the_adjoint_sooner():
     assert capped.forward_iterations == tight.forward_iterations
 
 
+@pytest.mark.skipif(not pyxbraid.STEP_BATCH, reason="the library has no batched step "
+                                                    "(upstream XBraid)")
 def test_the_adjoint_can_step_point_by_point_while_the_forward_batches():
     net, theta, data, serial = adjoint_settings_problem()
     calls = dict(step=0, step_batch=0, adjoint_step=0, adjoint_step_batch=0)
