@@ -79,11 +79,14 @@ cdef extern from *:
         /* the destructor is set only once the array holds the capsule: a
            failure leaks v rather than free memory the array points at */
         owner = PyCapsule_New(v, NULL, NULL);
-        if (owner != NULL && PyArray_SetBaseObject((PyArrayObject *) array, owner) == 0)
+        if (owner == NULL || PyArray_SetBaseObject((PyArrayObject *) array, owner) < 0)
+        {
+            PyErr_Clear();  /* only the error raised here: v leaks, the array stays valid */
+        }
+        else
         {
             PyCapsule_SetDestructor(owner, pyxbraid_vec_orphan_free);
         }
-        PyErr_Clear();
         Py_DECREF(array);
     }
     """
