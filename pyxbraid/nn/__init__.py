@@ -7,12 +7,16 @@ from pyxbraid.nn.gemm import (gemm, gemm_backend, get_gemm_backend, make_gemm_ba
 from pyxbraid.nn.layers import Dense
 from pyxbraid.nn.losses import MeanSquaredError, SoftmaxCrossEntropy, SumSquaredError, get_loss
 from pyxbraid.nn.mlp import MLP
-from pyxbraid.nn.residual import DenseResidual, ResidualLayer
+from pyxbraid.nn.conv import ConvOpening, ConvResidual, PoolClassifier, conv_resnet
+from pyxbraid.nn.ends import DenseMap, EndMap
+from pyxbraid.nn.residual import ActivatedResidual, DenseResidual, ResidualLayer
 from pyxbraid.nn.resnet import ResNet, ResNetParams
 
 __all__ = [
     "gemm", "set_gemm_backend", "get_gemm_backend", "gemm_backend", "make_gemm_backend",
     "Identity", "Sigmoid", "Tanh", "ReLU", "SmoothReLU", "get_activation",
     "SumSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy", "get_loss",
-    "Dense", "MLP", "ResNet", "ResNetParams", "ResidualLayer", "DenseResidual",
+    "Dense", "MLP", "ResNet", "ResNetParams", "ResidualLayer", "ActivatedResidual",
+    "DenseResidual", "ConvResidual", "EndMap", "DenseMap", "ConvOpening", "PoolClassifier",
+    "conv_resnet",
 ]

@@ -7,13 +7,16 @@ pyxbraid.nn.ResNet steps, back-propagates and trains any of them, serially
 and layer-parallel (pyxbraid.train.layer_parallel), through these methods
 alone.  The batched methods (a stack of states, each with its own layer, as
 a parallel-in-time sweep steps them) loop over the stack by default; a layer
-overrides them when it can do better, as DenseResidual does.
+overrides them when it can do better, as DenseResidual and ConvResidual
+(pyxbraid.nn.conv) do; ActivatedResidual holds what the layers F = act(Z),
+Z affine in Y, share.
 
 States are float64 (batch, width) arrays; a layer whose state is an image
-sees it as (batch, channels, height, width) by reshaping Y (a view).  A
-layer's parameters theta_k are a namedtuple of arrays named by
-param_shapes (views into the network's flat vector: read them, never write
-them); the network holds them stacked over the layers, (n_layers, *shape).
+sees it as (batch, height, width, channels) by reshaping Y (a view): the
+channels-last layout of pyxbraid.nn.conv.  A layer's parameters theta_k are
+a namedtuple of arrays named by param_shapes (views into the network's flat
+vector: read them, never write them); the network holds them stacked over
+the layers, (n_layers, *shape).
 """
 import collections
 import math
@@ -115,7 +118,59 @@ def _row(stacked, i):
     return type(stacked)(*(a[i] for a in stacked))
 
 
-class DenseResidual(ResidualLayer):
+class ActivatedResidual(ResidualLayer):
+    """F(Y, theta_k) = act(Z), Z an affine map of Y (a subclass's _z, and
+    _z_batch for a stack): what such layers share, the activation and its
+    derivative (linearize_batch keeps act'(Z), a stack of the states'
+    shape)."""
+
+    def __init__(self, activation="smooth_relu"):
+        self.activation = get_activation(activation)
+
+    def forward(self, theta_k, Y):
+        return self.activation.forward(self._z(theta_k, Y))
+
+    def forward_batch(self, thetas, Ys, weights=None, rows=None):
+        return self.activation.forward(self._z_batch(thetas, Ys, weights, rows))
+
+    def linearize_batch(self, thetas, Ys, weights=None, rows=None):
+        """act'(Z) for each row."""
+        z = self._z_batch(thetas, Ys, weights, rows)
+        # backward is linear in its last argument: its value at 1 is act'(z)
+        # (new, as every activation's backward makes it for an array of ones)
+        return self.activation.backward(z, self.activation.forward(z), np.ones_like(z))
+
+    def check_linearization(self, linearization, P):
+        check_float64("derivatives", linearization, P.shape)
+
+    def _z(self, theta_k, Y):
+        """Z for one layer, a new (batch, width) array."""
+        raise NotImplementedError
+
+    def _z_batch(self, thetas, Ys, weights, rows):
+        """Z for each row of a stack, a new stack."""
+        raise NotImplementedError
+
+    def _sensitivity(self, z, P, h):
+        """h act'(z) * P, written into z."""
+        grad_z = self.activation.backward(z, self.activation.forward(z), P)
+        # into z (no longer needed), never in place: Identity.backward returns P itself
+        return np.multiply(grad_z, h, out=z)
+
+    def _sensitivity_batch(self, thetas, Ys, P, h, weights, rows, linearization):
+        """h act'(Z) * P for a stack, a new array: from the derivatives when
+        given (backward's operations for the activations whose backward
+        multiplies grad_a by the derivative: all here but sigmoid, which
+        multiplies by a first and may round differently), else as
+        _sensitivity."""
+        if linearization is None:
+            return self._sensitivity(self._z_batch(thetas, Ys, weights, rows), P, h)
+        s = np.multiply(P, linearization)
+        s *= h
+        return s
+
+
+class DenseResidual(ActivatedResidual):
     """F(Y, (K, b)) = act(Y K^T + b), K (width, width), b (width,): the layer
     of Guenther et al. 2018.  Its batched methods run one gemm_batch per
     product over the stack's weights (views when the layers are evenly
@@ -124,9 +179,6 @@ class DenseResidual(ResidualLayer):
     last bits)."""
 
     natural_gradient = True
-
-    def __init__(self, activation="smooth_relu"):
-        self.activation = get_activation(activation)
 
     def __repr__(self):
         return f"DenseResidual(activation={name_of(self.activation)!r})"
@@ -139,9 +191,6 @@ class DenseResidual(ResidualLayer):
         step's Jacobian has norm <= 1 + 2 scale h max|act'|, and the states
         grow at most like exp(2 scale T max|act'|) whatever n_layers is."""
         params.K[...] = rng.normal(0.0, scale / math.sqrt(params.K.shape[-1]), params.K.shape)
-
-    def forward(self, theta_k, Y):
-        return self.activation.forward(self._z(theta_k, Y))
 
     def vjp(self, theta_k, Y, P, h):
         """h (act'(Z) * P) K, Z = Y K^T + b."""
@@ -178,19 +227,6 @@ class DenseResidual(ResidualLayer):
             raise ValueError(f"weights: expected this network's batch_weights(theta, batch) "
                              f"for states of {batch} rows")
 
-    def forward_batch(self, thetas, Ys, weights=None, rows=None):
-        return self.activation.forward(self._z_batch(thetas, Ys, weights, rows))
-
-    def linearize_batch(self, thetas, Ys, weights=None, rows=None):
-        """act'(Z) for each row."""
-        z = self._z_batch(thetas, Ys, weights, rows)
-        # backward is linear in its last argument: its value at 1 is act'(z)
-        # (new, as every activation's backward makes it for an array of ones)
-        return self.activation.backward(z, self.activation.forward(z), np.ones_like(z))
-
-    def check_linearization(self, linearization, P):
-        check_float64("derivatives", linearization, P.shape)
-
     def vjp_batch(self, thetas, Ys, P, h, weights=None, rows=None, linearization=None):
         return gemm_batch(self._sensitivity_batch(thetas, Ys, P, h, weights, rows, linearization),
                           thetas.K)
@@ -206,12 +242,6 @@ class DenseResidual(ResidualLayer):
         z += theta_k.b
         return z
 
-    def _sensitivity(self, z, P, h):
-        """h act'(z) * P, written into z."""
-        grad_z = self.activation.backward(z, self.activation.forward(z), P)
-        # into z (no longer needed), never in place: Identity.backward returns P itself
-        return np.multiply(grad_z, h, out=z)
-
     def _z_batch(self, thetas, Ys, weights, rows):
         """Y[i] K_i^T + b_i for each row, a new stack."""
         if weights is None:
@@ -225,18 +255,6 @@ class DenseResidual(ResidualLayer):
         z.reshape(n, batch // weights.repeat, weights.repeat * width)[...] += \
             weights.b_rep[rows][:, np.newaxis, :]
         return z
-
-    def _sensitivity_batch(self, thetas, Ys, P, h, weights, rows, linearization):
-        """h act'(Z) * P for a stack, a new array: from the derivatives when
-        given (backward's operations for the activations whose backward
-        multiplies grad_a by the derivative: all here but sigmoid, which
-        multiplies by a first and may round differently), else as
-        _sensitivity."""
-        if linearization is None:
-            return self._sensitivity(self._z_batch(thetas, Ys, weights, rows), P, h)
-        s = np.multiply(P, linearization)
-        s *= h
-        return s
 
 
 def check_float64(name, array, shape):

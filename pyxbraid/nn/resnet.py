@@ -19,9 +19,7 @@ import numpy as np
 from pyxbraid.checks import is_integer, is_real
 from pyxbraid.nn.activations import get_activation
 from pyxbraid.nn.flat import split_flat
-from pyxbraid.nn.gemm import gemm
-from pyxbraid.nn.init import glorot_uniform
-from pyxbraid.nn.layers import Dense
+from pyxbraid.nn.ends import DenseMap, EndMap
 from pyxbraid.nn.losses import SoftmaxCrossEntropy
 from pyxbraid.nn.registry import name_of
 from pyxbraid.nn.residual import (BatchWeights, DenseResidual, ResidualLayer,  # noqa: F401
@@ -32,7 +30,8 @@ ResNetParams.__doc__ = """Views into a flat vector: opening W_o (n_features, wid
 b_o (width,); residual K (n_layers, width, width), b (n_layers, width);
 classifier W_c (width, n_classes), b_c (n_classes,).  The views of a network
 with another residual layer have that layer's parameter names in place of
-K and b (each stacked over the layers, (n_layers, *shape))."""
+K and b (each stacked over the layers, (n_layers, *shape)); those of one
+with other ends (pyxbraid.nn.ends) have their shapes for W_o, b_o, W_c, b_c."""
 
 _ENDS = ("W_o", "b_o", "W_c", "b_c")
 
@@ -44,10 +43,16 @@ class ResNet:
 
     F is `layer`'s (a pyxbraid.nn.residual.ResidualLayer); by default the
     dense F = act(Y K_k^T + b_k) (DenseResidual(activation)).  activation is
-    also the opening's unless opening_activation is given."""
+    also the opening's unless opening_activation is given.
+
+    The two ends are affine maps (pyxbraid.nn.ends.EndMap): `opening`
+    n_features -> width in place of x W_o + b_o, `classifier` width ->
+    n_classes in place of Y_N W_c + b_c (default: those dense maps,
+    DenseMap).  ResNet.conv builds a convolutional network."""
 
     def __init__(self, n_features, width, n_layers, n_classes, T=1.0, activation="smooth_relu",
-                 opening_activation=None, gamma_t=0.0, gamma_d=0.0, layer=None):
+                 opening_activation=None, gamma_t=0.0, gamma_d=0.0, layer=None, opening=None,
+                 classifier=None):
         for name, value in (("n_features", n_features), ("width", width),
                             ("n_layers", n_layers), ("n_classes", n_classes)):
             if not is_integer(value) or value < 1:
@@ -67,20 +72,23 @@ class ResNet:
         self._given_layer = layer is not None
         self.layer = DenseResidual(self.activation) if layer is None else layer
         self.loss_function = SoftmaxCrossEntropy()
-        # the affine maps x W + b of the two ends; the opening activation is
-        # applied here, so that opening_gradient can get at the pre-activation
-        self.opening = Dense(self.n_features, self.width)
-        self.classifier = Dense(self.width, self.n_classes)
-        w, n = self.width, self.n_layers
+        # the affine maps of the two ends; the opening activation is applied
+        # here, so that opening_gradient can get at the pre-activation
+        self._given_ends = tuple(name for name, end in (("opening", opening),
+                                                        ("classifier", classifier))
+                                 if end is not None)
+        self.opening = self._check_end("opening", opening, self.n_features, self.width)
+        self.classifier = self._check_end("classifier", classifier, self.width, self.n_classes)
+        n = self.n_layers
         layer_shapes = self._check_layer_type()
         names = tuple(layer_shapes)
         self._Params = ResNetParams if names == ("K", "b") else collections.namedtuple(
             "ResNetParams", _ENDS[:2] + names + _ENDS[2:])
         self._LayerParams = collections.namedtuple(f"{type(self.layer).__name__}Params", names)
         self._layer_fields = slice(2, 2 + len(names))  # the layers' fields of the views
-        self._shapes = ((self.n_features, w), (w,),
+        self._shapes = (*self.opening.param_shapes(),
                         *((n,) + shape for shape in layer_shapes.values()),
-                        (w, self.n_classes), (self.n_classes,))
+                        *self.classifier.param_shapes())
         self.n_params = sum(math.prod(shape) for shape in self._shapes)
 
     def __repr__(self):
@@ -94,7 +102,16 @@ class ResNet:
                      (("gamma_t", self.gamma_t), ("gamma_d", self.gamma_d)) if value]
         if self._given_layer:
             settings.append(f"layer={self.layer!r}")
+        settings += [f"{name}={getattr(self, name)!r}" for name in self._given_ends]
         return f"ResNet({', '.join(settings)})"
+
+    @classmethod
+    def conv(cls, image, channels, n_layers, n_classes, **options):
+        """A network of convolutional layers for images (C_in, H, W):
+        pyxbraid.nn.conv.conv_resnet (kernel, classifier "flatten" or
+        "pool", T, activation, opening_activation, gamma_t, gamma_d)."""
+        from pyxbraid.nn.conv import conv_resnet
+        return conv_resnet(image, channels, n_layers, n_classes, **options)
 
     # parameters
 
@@ -108,7 +125,7 @@ class ResNet:
         """New flat vector from the numpy Generator rng (drawn W_o, the
         residual layers (their init with scale), W_c in that order).
 
-        W_o and W_c are Glorot uniform, biases 0.  The dense layer draws
+        W_o and W_c are Glorot uniform (the end maps' init), biases 0.  The dense layer draws
         K_k ~ N(0, scale^2 / width): then ||K_k||_2 ~ 2 scale, each step's
         Jacobian has norm <= 1 + 2 scale h max|act'|, and the states grow at
         most like exp(2 scale T max|act'|) whatever n_layers is, so deep nets
@@ -117,9 +134,9 @@ class ResNet:
             raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}")
         theta = np.zeros(self.n_params)
         p = self.views(theta)
-        p.W_o[...] = glorot_uniform(rng, p.W_o.shape)
+        self.opening.init(rng, p.W_o)
         self.layer.init(rng, self._layer_stacks(p), scale)
-        p.W_c[...] = glorot_uniform(rng, p.W_c.shape)
+        self.classifier.init(rng, p.W_c)
         return theta
 
     # per-layer primitives, shared by serial backprop and the parallel solver
@@ -242,15 +259,15 @@ class ResNet:
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         self._check_state("Y_N", Y_N)
         y = self._check_y(y, len(Y_N))
-        logits = self.classifier.forward(Y_N, p.W_c, p.b_c, cache=False)
+        logits = self.classifier.forward(Y_N, p.W_c, p.b_c)
         value = self.loss_function.value(logits, y)
         grad_logits = self.loss_function.grad(logits, y)
         if preconditioner is not None:
+            self._check_natural("classifier", self.classifier)
             add_preconditioned(preconditioner, Y_N, grad_logits, g.W_c, g.b_c)
         else:
-            g.W_c[...] += gemm(Y_N, grad_logits, trans_a=True)
-            g.b_c[...] += grad_logits.sum(axis=0)
-        return value, gemm(grad_logits, p.W_c, trans_b=True)
+            self.classifier.weight_grad(Y_N, grad_logits, g.W_c, g.b_c)
+        return value, self.classifier.input_grad(grad_logits, p.W_c)
 
     def opening_gradient(self, theta, x, P_0, grad, preconditioner=None):
         """Add dJ/dW_o and dJ/db_o, given P_0 = dJ/dY_0, into grad (natural
@@ -262,10 +279,10 @@ class ResNet:
         act = self.opening_activation
         grad_z = act.backward(z, act.forward(z), P_0)
         if preconditioner is not None:
+            self._check_natural("opening", self.opening)
             add_preconditioned(preconditioner, x, grad_z, g.W_o, g.b_o)
             return
-        g.W_o[...] += gemm(x, grad_z, trans_a=True)
-        g.b_o[...] += grad_z.sum(axis=0)
+        self.opening.weight_grad(x, grad_z, g.W_o, g.b_o)
 
     def regularization(self, theta, grad=None):
         """gamma_t/2 ||theta||^2 + gamma_d/2 sum_k ||theta_{k+1} - theta_k||^2 / h
@@ -306,8 +323,10 @@ class ResNet:
     def n_dense_layers(self):
         """The affine maps a natural-gradient preconditioner serves: the
         opening, the residual layers, the classifier (in that order); None
-        when the residual layer takes no preconditioner."""
-        return self.n_layers + 2 if self.layer.natural_gradient else None
+        when the residual layer or an end takes no preconditioner."""
+        natural = all(part.natural_gradient for part in (self.opening, self.layer,
+                                                         self.classifier))
+        return self.n_layers + 2 if natural else None
 
     def loss_and_grad(self, theta, x, y, grad=None, preconditioners=None):
         """(loss, flat dJ/dtheta) by serial backprop through the primitives; the
@@ -317,8 +336,8 @@ class ResNet:
         if preconditioners is None:
             preconditioners = [None] * (self.n_layers + 2)
         elif self.n_dense_layers is None:
-            raise ValueError(f"preconditioners: {self.layer!r} takes none (natural_gradient "
-                             f"is False)")
+            raise ValueError(f"preconditioners: {self._unnatural()!r} takes none "
+                             f"(natural_gradient is False)")
         elif len(preconditioners) != self.n_dense_layers:
             raise ValueError(f"preconditioners: expected one per affine map "
                              f"({self.n_dense_layers}), got {len(preconditioners)}")
@@ -343,7 +362,7 @@ class ResNet:
         Y = self.open(p, x)
         for k in range(self.n_layers):
             self.step(p, k, Y, self.h)
-        return self.classifier.forward(Y, p.W_c, p.b_c, cache=False)
+        return self.classifier.forward(Y, p.W_c, p.b_c)
 
     def accuracy(self, theta, x, y):
         """Fraction of argmax(logits) equal to the labels (y int labels or one-hot)."""
@@ -354,7 +373,29 @@ class ResNet:
     # helpers
 
     def _opening_z(self, p, x):
-        return self.opening.forward(x, p.W_o, p.b_o, cache=False)
+        return self.opening.forward(x, p.W_o, p.b_o)
+
+    def _check_end(self, name, end, n_in, n_out):
+        """The end map given as `name` (default DenseMap(n_in, n_out)), checked."""
+        if end is None:
+            return DenseMap(n_in, n_out)
+        if not isinstance(end, EndMap):
+            raise ValueError(f"{name}: expected a pyxbraid.nn.ends.EndMap, got "
+                             f"{type(end).__name__}")
+        if (end.n_in, end.n_out) != (n_in, n_out):
+            raise ValueError(f"{name}: expected a map of {n_in} -> {n_out} values per row, "
+                             f"got {end!r} ({end.n_in} -> {end.n_out})")
+        return end
+
+    def _unnatural(self):
+        """The first part (opening, layer, classifier) that takes no preconditioner."""
+        return next(part for part in (self.opening, self.layer, self.classifier)
+                    if not part.natural_gradient)
+
+    def _check_natural(self, name, end):
+        if not end.natural_gradient:
+            raise ValueError(f"preconditioner: the {name} {end!r} takes none "
+                             f"(natural_gradient is False)")
 
     def _check_layer_type(self):
         """The layer's {name: shape} of one layer's parameters, checked."""
