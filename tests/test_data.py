@@ -198,6 +198,7 @@ def test_digits():
     train, val = digits(n_val=300, seed=0)
     assert (len(train), len(val)) == (1497, 300)
     assert train.n_features == 64
+    assert train.image == val.image == (1, 8, 8)
     for data in (train, val):
         assert data.x.min() >= 0.0 and data.x.max() <= 1.0
         assert_one_hot(data.y, 10)
@@ -337,6 +338,7 @@ def test_load_idx(tmp_path):
     data = load_idx(*paths)
     assert isinstance(data, Dataset) and data.name == "images.idx"
     assert data.x.shape == (3, 4) and data.x[0, 0] == 1.0
+    assert data.image == (1, 2, 2)
     np.testing.assert_allclose(data.x * 255, images.reshape(3, 4))
     assert_one_hot(data.y, 10)
     np.testing.assert_array_equal(data.y.argmax(axis=1), [2, 0, 9])
@@ -368,3 +370,16 @@ def test_subset_copies_the_chosen_instances():
     assert part.name == "all" and data.subset([0], name="first").name == "first"
     part.x[0, 0] = -1.0
     assert data.x[4, 0] == 8.0
+    assert part.image is None
+    image = Dataset(np.zeros((6, 12)), np.arange(6.0), image=(3, 2, 2))
+    assert image.subset([1]).image == (3, 2, 2)
+
+
+@pytest.mark.parametrize("image, problem", [
+    ((1, 2), r"image must be \(channels, height, width\), three ints >= 1, got \(1, 2\)"),
+    ((1, 0, 4), r"image must be .*, got \(1, 0, 4\)"),
+    ((1, 3, 3), r"an image of shape \(1, 3, 3\) has 9 values, the rows of x 8"),
+])
+def test_an_image_shape_must_fit_the_rows(image, problem):
+    with pytest.raises(ValueError, match="d: " + problem):
+        Dataset(np.zeros((2, 8)), np.zeros(2), "d", image)

@@ -3,12 +3,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pyxbraid.checks import is_integer
+
 
 @dataclass(frozen=True)
 class Dataset:
+    """image: (channels, height, width) when each row of x is an image
+    (channels last: row-major (height, width, channels), so a single channel
+    is the pixels row by row), else None."""
     x: np.ndarray
     y: np.ndarray
     name: str = "data"
+    image: tuple = None
 
     def __post_init__(self):
         x = np.ascontiguousarray(self.x, dtype=np.float64)
@@ -23,6 +29,18 @@ class Dataset:
                              f"({x.shape[0]}), got shape {y.shape}")
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
+        if self.image is not None:
+            image = self.image
+            if (not isinstance(image, (tuple, list)) or len(image) != 3
+                    or not all(is_integer(d) and d >= 1 for d in image)):
+                raise ValueError(f"{self.name}: image must be (channels, height, width), "
+                                 f"three ints >= 1, got {image!r}")
+            image = tuple(int(d) for d in image)
+            if image[0] * image[1] * image[2] != x.shape[1]:
+                raise ValueError(f"{self.name}: an image of shape {image} has "
+                                 f"{image[0] * image[1] * image[2]} values, the rows of x "
+                                 f"{x.shape[1]}")
+            object.__setattr__(self, "image", image)
 
     def __len__(self):
         return self.x.shape[0]
@@ -36,9 +54,9 @@ class Dataset:
         return self.y.shape[1]
 
     def subset(self, indices, name=None):
-        """The instances at `indices` (a copy), as a Dataset."""
+        """The instances at `indices` (a copy), as a Dataset (of the same image shape)."""
         indices = np.asarray(indices)
-        return Dataset(self.x[indices], self.y[indices], name or self.name)
+        return Dataset(self.x[indices], self.y[indices], name or self.name, self.image)
 
 
 def one_hot(labels, n_classes):

@@ -13,6 +13,7 @@ from pyxbraid.data.core import Dataset, one_hot
 
 DIGITS_CLASSES = 10
 DIGITS_PIXELS = 64
+DIGITS_IMAGE = (1, 8, 8)  # (channels, height, width) of an image
 DIGITS_MAX_PIXEL = 16.0
 DIGITS_IMAGES = 1797  # in scikit-learn's file
 DIGITS_N_VAL = 297    # validation images by default (the rest, 1500, train)
@@ -81,5 +82,5 @@ def digits(n_val=DIGITS_N_VAL, seed=0, path=None):
     order = np.random.default_rng(seed).permutation(len(labels))
     val, train = order[:n_val], order[n_val:]
     targets = one_hot(labels, DIGITS_CLASSES)
-    return (Dataset(pixels[train], targets[train], "digits-train"),
-            Dataset(pixels[val], targets[val], "digits-validation"))
+    return (Dataset(pixels[train], targets[train], "digits-train", DIGITS_IMAGE),
+            Dataset(pixels[val], targets[val], "digits-validation", DIGITS_IMAGE))

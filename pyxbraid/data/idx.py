@@ -146,7 +146,8 @@ def write_idx(path, array, gzipped=False):
 
 def load_idx(images_path, labels_path, n_classes=10):
     """An MNIST-style pair of files as a Dataset: uint8 images flattened to rows
-    and scaled to [0, 1], labels one-hot."""
+    and scaled to [0, 1], labels one-hot; images (count, rows, cols) give it
+    the image shape (1, rows, cols)."""
     int_in_range("n_classes", n_classes, 2)
     images, labels = read_idx(images_path), read_idx(labels_path)
     pair = f"{os.fspath(images_path)} and {os.fspath(labels_path)}"
@@ -162,4 +163,7 @@ def load_idx(images_path, labels_path, n_classes=10):
         raise ValueError(f"{pair}: labels must lie in 0..{n_classes - 1}, "
                          f"got {labels.min()}..{labels.max()}")
     x = images.reshape(images.shape[0], -1) / 255.0
-    return Dataset(x, one_hot(labels, n_classes), os.path.basename(os.fspath(images_path)))
+    # (count, rows, cols) images are one channel; any other shape, no image
+    image = (1,) + images.shape[1:] if images.ndim == 3 else None
+    return Dataset(x, one_hot(labels, n_classes), os.path.basename(os.fspath(images_path)),
+                   image)
