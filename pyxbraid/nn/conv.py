@@ -26,6 +26,7 @@ from pyxbraid.nn.registry import name_of
 from pyxbraid.nn.residual import ActivatedResidual
 
 CLASSIFIERS = ("flatten", "pool")
+CHUNK_BYTES = 4 << 20   # the most im2col of a stack made at once (see Geometry._chunks)
 
 
 class Geometry:
@@ -67,8 +68,12 @@ class Geometry:
         """conv of each row of a stack Ys (n, batch, H*W*C_in) with its own
         kernel of Ks (n, k, k, C_in, C_out): a new (n, batch*H*W, C_out) array."""
         n, k, _, c_in, c_out = Ks.shape
-        cols = self.cols(Ys, c_in).reshape(n, -1, k * k * c_in)
-        return gemm_batch(cols, Ks.reshape(n, k * k * c_in, c_out))
+        kernels = Ks.reshape(n, k * k * c_in, c_out)
+        out = np.empty((n, Ys.shape[1] * self.pixels, c_out))
+        for rows in self._chunks(Ys, c_in):
+            gemm_batch(self.cols(Ys[rows], c_in).reshape(len(out[rows]), -1, k * k * c_in),
+                       kernels[rows], out=out[rows])
+        return out
 
     def kernel_grad(self, Y, grad_z, shape):
         """(dZ/dK)^T grad_z for Z = conv(Y, K): cols(Y)^T grad_z, a new array
@@ -76,6 +81,25 @@ class Geometry:
         k, _, c_in, c_out = shape
         cols = self.cols(Y, c_in).reshape(-1, k * k * c_in)
         return gemm(cols, grad_z, trans_a=True).reshape(shape)
+
+    def kernel_grad_batch(self, Ys, grad_z, shape):
+        """kernel_grad of each row of a stack: Ys (n, batch, H*W*C_in),
+        grad_z (n, batch*H*W, C_out), shape (n, k, k, C_in, C_out)."""
+        n, k, _, c_in, c_out = shape
+        out = np.empty((n, k * k * c_in, c_out))
+        for rows in self._chunks(Ys, c_in):
+            gemm_batch(self.cols(Ys[rows], c_in).reshape(len(out[rows]), -1, k * k * c_in),
+                       grad_z[rows], trans_a=True, out=out[rows])
+        return out.reshape(shape)
+
+    def _chunks(self, Ys, channels):
+        """Slices of a stack whose im2col takes at most CHUNK_BYTES (at least
+        one row each): a stack's im2col at once is k*k times the stack,
+        slower to allocate and to stream through the caches than in pieces."""
+        n, batch = Ys.shape[:2]
+        row_bytes = batch * self.pixels * self.kernel ** 2 * channels * 8
+        step = max(1, CHUNK_BYTES // max(1, row_bytes))
+        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
     def __repr__(self):
         return f"image=({self.height}, {self.width}), kernel={self.kernel}"
@@ -153,10 +177,8 @@ class ConvResidual(ActivatedResidual):
 
     def param_grad_batch(self, thetas, Ys, P, h, weights=None, rows=None, linearization=None):
         s = self._sensitivity_batch(thetas, Ys, P, h, weights, rows, linearization)
-        n, c, kk = len(P), self.channels, self.geometry.kernel ** 2
-        s = s.reshape(n, -1, c)
-        cols = self.geometry.cols(Ys, c).reshape(n, -1, kk * c)
-        return gemm_batch(cols, s, trans_a=True).reshape(thetas.K.shape), s.sum(axis=1)
+        s = s.reshape(len(P), -1, self.channels)
+        return self.geometry.kernel_grad_batch(Ys, s, thetas.K.shape), s.sum(axis=1)
 
     # helpers
 
