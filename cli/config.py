@@ -39,7 +39,8 @@ import yaml
 from pydantic import (BaseModel, ByteSize, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       TypeAdapter, ValidationError, model_validator)
 
-from pyxbraid.data.digits import DIGITS_CLASSES, DIGITS_IMAGES, DIGITS_N_VAL, DIGITS_PIXELS
+from pyxbraid.data.digits import (DIGITS_CLASSES, DIGITS_IMAGE, DIGITS_IMAGES, DIGITS_N_VAL,
+                                   DIGITS_PIXELS)
 from pyxbraid.data.peaks import PEAKS_CLASSES, PEAKS_N_TRAIN, PEAKS_N_VAL
 from pyxbraid.data.synthetic import ADDITION_BITS
 from pyxbraid.files import open_regular
@@ -72,6 +73,11 @@ class _Section(BaseModel):
         out of the resolved problem)."""
         return ()
 
+    def left_out(self):
+        """Names of fields used but left out of the resolved problem (a
+        default that older problems lacked)."""
+        return ()
+
 
 # data: one class per kind
 
@@ -85,6 +91,11 @@ class XorData(_Section):
         """(features, outputs) of the data, or None when only the files know."""
         return 3, 1
 
+    def image(self):
+        """(channels, height, width) of the data's images, None when it has
+        none, "files" when only the files know."""
+        return None
+
 
 class BinaryAdditionData(_Section):
     kind: Literal["binary_addition"]
@@ -93,6 +104,9 @@ class BinaryAdditionData(_Section):
 
     def shape(self):
         return 2 * self.bits, self.bits
+
+    def image(self):
+        return None
 
 
 class PeaksData(_Section):
@@ -103,6 +117,9 @@ class PeaksData(_Section):
     def shape(self):
         return 2, PEAKS_CLASSES
 
+    def image(self):
+        return None
+
 
 class DigitsData(_Section):
     kind: Literal["digits"]
@@ -111,6 +128,9 @@ class DigitsData(_Section):
 
     def shape(self):
         return DIGITS_PIXELS, DIGITS_CLASSES
+
+    def image(self):
+        return DIGITS_IMAGE
 
 
 class IdxData(_Section):
@@ -129,6 +149,9 @@ class IdxData(_Section):
 
     def shape(self):
         return None
+
+    def image(self):
+        return "files"
 
     def files(self):
         """{field: path} of the files given."""
@@ -196,9 +219,24 @@ class MLPNetwork(_Section):
                               "tile by the tiled engine within network.gemm.memory")
 
 
+RESNET_LAYERS = ("dense", "conv")
+CONV_FIELDS = ("channels", "kernel", "classifier")
+
+
 class ResNetNetwork(_Section):
     kind: Literal["resnet"]
-    width: int = Field(ge=1, description="width of every layer")
+    layer: Literal[RESNET_LAYERS] = Field("dense", description="the residual layers: dense "
+                                          "(width x width weights) or conv (2-D convolutions "
+                                          "of the data's images, pyxbraid.nn.conv)")
+    width: Optional[int] = Field(None, ge=1, description="dense: width of every layer (conv: "
+                                 "derived, the images' height*width*channels)")
+    channels: Optional[int] = Field(None, ge=1, le=4096, description="conv: channels of "
+                                    "every layer")
+    kernel: Optional[int] = Field(None, ge=1, le=31, description="conv: side of the square "
+                                  "kernels, odd (default 3)")
+    classifier: Optional[Literal["flatten", "pool"]] = Field(
+        None, description="conv: the last layer's values to the classes: flatten (a dense map "
+        "of all of them, the default) or pool (each channel's mean, then a dense map)")
     layers: int = Field(ge=1, le=INT_MAX, description="residual layers N")
     T: float = Field(1.0, gt=0, description="final time, h = T/N")
     activation: ACTIVATION = "sigmoid"
@@ -207,6 +245,38 @@ class ResNetNetwork(_Section):
     gamma_d: float = Field(0.0, ge=0, description="smoothness across layers")
     init_scale: float = Field(1.0, ge=0, description="scale of the layer weights")
     gemm: GemmConfig = _gemm()
+
+    @model_validator(mode="after")
+    def _fields_of_the_layer(self):
+        # by value, not by model_fields_set: a problem dumped and validated
+        # again (with_mode) gives every field
+        if self.layer == "dense":
+            for name in CONV_FIELDS:
+                if getattr(self, name) is not None:
+                    raise _FieldError((name,), "only for layer: conv, not dense")
+            if self.width is None:
+                raise _FieldError(("width",), "is required for kind: resnet with layer: dense")
+            return self
+        if self.width is not None:
+            raise _FieldError(("width",), "not for layer: conv: its width is derived (the "
+                              "images' height*width*channels): give network.channels")
+        if self.channels is None:
+            raise _FieldError(("channels",), "is required for kind: resnet with layer: conv")
+        if self.kernel is None:
+            self.kernel = 3
+        if self.kernel % 2 == 0:
+            raise _FieldError(("kernel",), f"must be odd (same padding), got {self.kernel}")
+        if self.classifier is None:
+            self.classifier = "flatten"
+        return self
+
+    def unused(self):
+        return ("width",) if self.layer == "conv" else CONV_FIELDS
+
+    def left_out(self):
+        # dense problems resolve as before this field was added (their run
+        # folders resume)
+        return ("layer",) if self.layer == "dense" else ()
 
 
 def _network_kind(value):
@@ -510,6 +580,9 @@ class _Problem(_Section):
         elif self.data.kind not in CLASSIFICATION:
             raise _FieldError(("data", "kind"), f"a resnet classifies: data must be one of "
                               f"{', '.join(CLASSIFICATION)}")
+        elif self.network.layer == "conv" and self.data.image() is None:
+            raise _FieldError(("network", "layer"), f"conv needs images: data kind "
+                              f"{self.data.kind} has none (digits and idx images have)")
         mgrit = getattr(self, "mgrit", None)
         lr_max = getattr(mgrit, "lr_max", None)
         if lr_max is not None and lr_max < self.train.learning_rate:
@@ -641,6 +714,10 @@ class AveragingResNetProblem(_Problem):
     @model_validator(mode="after")
     def _averaged_optimizer(self):
         _check_averaged_optimizer(self.train)
+        if self.train.optimizer == "ngsgd" and self.network.layer != "dense":
+            raise _FieldError(("train", "optimizer"), f"ngsgd preconditions dense maps: "
+                              f"network.layer {self.network.layer} has no natural gradient "
+                              f"(use sgd or adam)")
         return self
 
 
@@ -1107,7 +1184,7 @@ def with_mode(problem, mode):
 
 def _applicable(model, dumped):
     """The dumped section without the fields its choices do not use."""
-    unused = set(model.unused())
+    unused = set(model.unused()) | set(model.left_out())
     out = {}
     for name, value in dumped.items():
         if name in unused:

@@ -37,6 +37,30 @@ def resnet_params(features, width, layers, classes):
     return features * width + width + layers * (width * width + width) + width * classes + classes
 
 
+def conv_resnet_params(image, channels, kernel, layers, classes, classifier):
+    """The parameters of pyxbraid.nn.conv_resnet's network."""
+    in_channels, height, width = image
+    last = channels if classifier == "pool" else height * width * channels
+    return (kernel * kernel * in_channels * channels + channels
+            + layers * (kernel * kernel * channels * channels + channels)
+            + last * classes + classes)
+
+
+def resnet_shape(network, sizes):
+    """(width of the states, parameters, one layer's parameters, the field
+    that sets the width) of a resnet problem's network for data of DataSizes
+    `sizes`."""
+    if network.layer == "conv":
+        _, height, width = sizes.image
+        channels, kernel = network.channels, network.kernel
+        return (height * width * channels,
+                conv_resnet_params(sizes.image, channels, kernel, network.layers,
+                                   sizes.outputs, network.classifier),
+                kernel * kernel * channels * channels, "network.channels")
+    return (network.width, resnet_params(sizes.features, network.width, network.layers,
+                                         sizes.outputs), network.width ** 2, "network.width")
+
+
 def _coarse_fraction(mgrit):
     """Vectors MGRIT keeps per fine point of a rank, beyond the fine level's
     (C-points of every coarser level: u, v and the right-hand side)."""
@@ -98,16 +122,16 @@ def needs(problem, sizes, nranks):
                     3 * vector + 2 * rows * sum(network.sizes) * DOUBLE),
                     f"the batched steps ({rows_per_call} weight vectors a call)"))
         return result
-    width, layers = network.width, network.layers
-    n_params = resnet_params(sizes.features, width, layers, sizes.outputs)
+    layers = network.layers
+    width, n_params, layer_params, width_field = resnet_shape(network, sizes)
+    params_field = width_field if layer_params >= layers else "network.layers"
     copies = OPTIMIZER_COPIES[train.optimizer] + (train.optimizer == "sgd" and
                                                   train.momentum > 0)
-    result.append(Need("network.width" if width * width >= layers else "network.layers",
-                       copies * n_params * DOUBLE, "the parameters and optimizer state"))
+    result.append(Need(params_field, copies * n_params * DOUBLE,
+                       "the parameters and optimizer state"))
     groups = data_groups(problem, nranks)
     if models_averaged(problem) and groups > 1:  # rank 0 gathers every group's optimizer
-        result.append(Need("network.width" if width * width >= layers else "network.layers",
-                           groups * (copies - 2) * n_params * DOUBLE,
+        result.append(Need(params_field, groups * (copies - 2) * n_params * DOUBLE,
                            f"the optimizer states of {groups} data groups (checkpoints)"))
     shard = -(-sizes.n_train // groups)
     batch = min(train.batch_size or shard, shard)
@@ -127,10 +151,15 @@ def needs(problem, sizes, nranks):
                 vectors += 3 * _batch_rows(mgrit, points, default)
         if adjoint.batch:
             vectors += 2 * points  # the adjoint's stacks of forward states and derivatives
+        rows = max([_batch_rows(m, points, default) for m in (forward, adjoint) if m.batch],
+                   default=1)
     else:
         points = layers + 1
         vectors = points + 2  # serial forward states, backprop's two
-    factors = {"network.layers": points, "network.width": width,
+        rows = 1
+    if network.layer == "conv":  # im2col: each pixel's k*k neighbourhood, for a call's rows
+        vectors += network.kernel ** 2 * rows
+    factors = {"network.layers": points, width_field: width,
                ("train.batch_size" if train.batch_size else data_field): batch}
     result.append(Need(max(factors, key=factors.get), int(vectors * state),
                        f"the states of {batch} instances at {points} layers"))

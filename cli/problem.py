@@ -61,6 +61,7 @@ class DataSizes:
     n_val: int
     features: int
     outputs: int
+    image: Optional[tuple] = None   # (channels, height, width) of image data
 
 
 IDX_CLASSES = 10
@@ -80,18 +81,36 @@ def data_sizes(problem):
                 raise DataError(f"data.{field}", str(e)) from None
         images = shapes["images"]
         sizes = DataSizes(images[0], shapes.get("val_images", (0,))[0],
-                          math.prod(images[1:]), IDX_CLASSES)
+                          math.prod(images[1:]), IDX_CLASSES,
+                          (1, *images[1:]) if len(images) == 3 else None)
     else:
         n_train, n_val = {"xor": lambda: (4, 0),
                           "binary_addition": lambda: (spec.n_pairs, 0),
                           "peaks": lambda: (spec.n_train, spec.n_val),
                           "digits": lambda: (DIGITS_IMAGES - spec.n_val, spec.n_val)}[spec.kind]()
-        sizes = DataSizes(n_train, n_val, *spec.shape())
+        image = spec.image()
+        sizes = DataSizes(n_train, n_val, *spec.shape(), image)
+    _check_image_shapes(problem, shapes if spec.kind == "idx" else {}, sizes)
     if problem.network.kind == "mlp":
         misfit = mlp_misfit(problem.network, spec.kind, sizes.features, sizes.outputs)
         if misfit is not None:
             raise DataError(".".join(str(p) for p in misfit[0]), misfit[1])
     return sizes
+
+
+def _check_image_shapes(problem, shapes, sizes):
+    """A conv network needs images (IDX files of (count, rows, cols)), its
+    validation images of the training images' shape."""
+    network = problem.network
+    if network.kind != "resnet" or network.layer != "conv":
+        return
+    if sizes.image is None:
+        raise DataError("network.layer", f"conv needs images: data.images holds an array of "
+                        f"shape {shapes['images']}, not (count, rows, cols)")
+    val = shapes.get("val_images")
+    if val is not None and tuple(val[1:]) != tuple(shapes["images"][1:]):
+        raise DataError("data.val_images", f"images of {tuple(val[1:])} pixels, the training "
+                        f"images are {tuple(shapes['images'][1:])}")
 
 
 def check_parallel(problem, sizes, nranks):
@@ -160,11 +179,20 @@ def _trask_addition(problem):
 
 
 def build_resnet(problem, data):
-    """(ResNet, initial parameters) of a resnet problem for its data."""
+    """(ResNet, initial parameters) of a resnet problem for its data (a conv
+    network: for the data's image shape)."""
     spec = problem.network
-    net = ResNet(data.n_features, spec.width, spec.layers, data.n_outputs, T=spec.T,
-                 activation=spec.activation, opening_activation=spec.opening_activation,
-                 gamma_t=spec.gamma_t, gamma_d=spec.gamma_d)
+    options = dict(T=spec.T, activation=spec.activation,
+                   opening_activation=spec.opening_activation, gamma_t=spec.gamma_t,
+                   gamma_d=spec.gamma_d)
+    if spec.layer == "conv":
+        if data.image is None:
+            raise DataError("network.layer", f"conv needs images: the data {data.name} has "
+                            f"none")
+        net = ResNet.conv(data.image, spec.channels, spec.layers, data.n_outputs,
+                          kernel=spec.kernel, classifier=spec.classifier, **options)
+    else:
+        net = ResNet(data.n_features, spec.width, spec.layers, data.n_outputs, **options)
     return net, net.init_params(np.random.default_rng(problem.seed), scale=spec.init_scale)
 
 

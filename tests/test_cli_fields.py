@@ -17,7 +17,7 @@ import pyxbraid
 from conftest import ROOT, in_process
 from test_cli import MGRIT_TRAIN, mgrit_train
 from test_sgd_time_batch import Counting
-from pyxbraid.cli.memory import mlp_params, resnet_params
+from pyxbraid.cli.memory import conv_resnet_params, mlp_params, resnet_params
 from pyxbraid.cli.rundir import load_weights
 from pyxbraid.data.idx import write_idx
 
@@ -38,6 +38,10 @@ BASES = {
                          "network.layers=8", "train.steps=4", "train.log_every=1"]),
     "digits": (ROOT / "examples" / "digits.yaml",
                ["network.width=4", "network.layers=2", "train.steps=2", "mode=serial"]),
+    # convolutional: 8x8 images of 2 channels, 4 layers, 2 Adam steps
+    "digits-conv": (ROOT / "examples" / "digits_conv.yaml",
+                    ["network.channels=2", "network.layers=4", "train.steps=2",
+                     "train.log_every=1", "mode=serial"]),
     # averaging: an mlp, 4 windows of 16 local steps (xor.yaml's mgrit: checked, not used)
     "xor-avg": (XOR, ["mode=averaging", "train.steps=64", "train.window=16",
                       "train.log_every=8"]),
@@ -465,6 +469,17 @@ CASES = [
     ("checkpoint-every", "peaks-serial", ["train.checkpoint_every=3"],
      {"train.checkpoint_every"}, checkpoint_every_3),
     ("digits", "digits", ["data.n_val=100"], {"data.kind", "data.n_val"}, validation_set_of(100)),
+    # convolutional layers (the weights: the conv network's, of the fields' shapes)
+    ("conv", "digits-conv", ["network.layer=conv", "network.channels=3"],
+     {"network.layer", "network.channels"},
+     check(lambda r: r.weights.size == conv_resnet_params((1, 8, 8), 3, 3, 4, 10, "flatten"))),
+    ("conv-kernel", "digits-conv", ["network.kernel=5"], {"network.kernel"},
+     check(lambda r: r.weights.size == conv_resnet_params((1, 8, 8), 2, 5, 4, 10, "flatten"))),
+    ("conv-classifier", "digits-conv", ["network.classifier=pool"], {"network.classifier"},
+     check(lambda r: r.weights.size == conv_resnet_params((1, 8, 8), 2, 3, 4, 10, "pool"))),
+    ("conv-layer-parallel", "digits-conv", ["mode=layer-parallel", "layer_parallel.mode=exact",
+                                            "mgrit.tol=1e-12", "mgrit.max_levels=2"],
+     {"network.layer"}, converges),
     # layer-parallel
     ("exact", "peaks-lp", ["layer_parallel.mode=exact", "mgrit.cycle=F", "mgrit.nfmg=1",
                            "mgrit.cfactor=4", "mgrit.cfactor_per_level={0: 2}",

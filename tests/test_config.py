@@ -444,3 +444,119 @@ def test_mgrit_adjoint_of_a_sibling_mode_is_checked_and_left_out(tmp_path):
     # compare's serial reference of a layer-parallel problem
     lp = load_problem(write(tmp_path, PEAKS + "mgrit_adjoint: {max_levels: 2}\n"))
     assert with_mode(lp, "serial").mode == "serial"
+
+
+# ------------------------------------------------ convolutional layers
+
+DIGITS_CONV = """\
+name: c
+mode: layer-parallel
+data: {kind: digits}
+network: {kind: resnet, layer: conv, channels: 4, layers: 8}
+train: {steps: 10, learning_rate: 0.1}
+"""
+
+
+def test_a_conv_network_resolves_without_a_width(tmp_path):
+    from pyxbraid.cli.config import with_mode
+    problem = load_problem(write(tmp_path, DIGITS_CONV))
+    network = dumped(problem)["network"]
+    assert "width" not in network
+    assert (network["layer"], network["channels"], network["kernel"], network["classifier"]) \
+        == ("conv", 4, 3, "flatten")
+    assert load_problem(write(tmp_path, dump_problem(problem))) == problem
+    assert dumped(with_mode(problem, "serial"))["network"] == network
+    # a dense network resolves as before the field was added: without it
+    assert "layer" not in dumped(load_problem(write(tmp_path, PEAKS)))["network"]
+    given = load_problem(write(tmp_path, PEAKS.replace("width: 4", "layer: dense, width: 4")))
+    assert given.network.layer == "dense" and "layer" not in dumped(given)["network"]
+
+
+@pytest.mark.parametrize("text, message", [
+    (PEAKS.replace("width: 4", "layer: conv, channels: 2"),
+     r"p.yaml:4: network.layer: conv needs images: data kind peaks has none"),
+    (DIGITS_CONV.replace("channels: 4", "channels: 4, width: 256"),
+     r"p.yaml:4: network.width: not for layer: conv: its width is derived"),
+    (DIGITS_CONV.replace("channels: 4, ", ""),
+     r"network.channels: is required for kind: resnet with layer: conv"),
+    (DIGITS_CONV.replace("channels: 4", "channels: 4, kernel: 4"),
+     r"p.yaml:4: network.kernel: must be odd \(same padding\), got 4"),
+    (DIGITS_CONV.replace("channels: 4", "channels: 4, classifier: max"),
+     r"p.yaml:4: network.classifier: must be one of flatten or pool"),
+    (PEAKS.replace("width: 4", "width: 4, channels: 2"),
+     r"p.yaml:4: network.channels: only for layer: conv, not dense"),
+    (PEAKS.replace("width: 4", "width: 4, kernel: 3"),
+     r"p.yaml:4: network.kernel: only for layer: conv, not dense"),
+    (PEAKS.replace("width: 4", "width: 4, classifier: pool"),
+     r"p.yaml:4: network.classifier: only for layer: conv, not dense"),
+    (PEAKS.replace("width: 4", "layer: dense"),
+     r"network.width: is required for kind: resnet with layer: dense"),
+    (PEAKS.replace("width: 4", "width: 4, layer: conv2d"),
+     r"p.yaml:4: network.layer: must be one of dense or conv"),
+    (DIGITS_CONV.replace("layer-parallel", "averaging").replace("0.1}", "0.1, optimizer: ngsgd}"),
+     r"train.optimizer: ngsgd preconditions dense maps: network.layer conv has no natural "
+     r"gradient"),
+])
+def test_conv_field_errors(tmp_path, text, message):
+    with pytest.raises(ProblemError, match=message):
+        load_problem(write(tmp_path, text))
+
+
+def test_conv_on_idx_files_needs_images(tmp_path):
+    import numpy as np
+
+    from pyxbraid.cli.problem import DataError, data_sizes
+    from pyxbraid.data.idx import write_idx
+
+    def problem_of(images, val_images=None):
+        write_idx(tmp_path / "images.idx", images)
+        write_idx(tmp_path / "labels.idx", np.zeros(len(images), dtype=np.uint8))
+        files = f"images: {tmp_path}/images.idx, labels: {tmp_path}/labels.idx"
+        if val_images is not None:
+            write_idx(tmp_path / "val.idx", val_images)
+            files += f", val_images: {tmp_path}/val.idx, val_labels: {tmp_path}/labels.idx"
+        return load_problem(write(tmp_path, DIGITS_CONV.replace("{kind: digits}",
+                                                                "{kind: idx, " + files + "}")))
+
+    assert data_sizes(problem_of(np.zeros((3, 5, 4), np.uint8))).image == (1, 5, 4)
+    with pytest.raises(DataError, match=r"conv needs images: data.images holds an array of "
+                                        r"shape \(3, 20\)") as found:
+        data_sizes(problem_of(np.zeros((3, 20), np.uint8)))
+    assert found.value.field == "network.layer"
+    with pytest.raises(DataError, match=r"images of \(4, 5\) pixels, the training images "
+                                        r"are \(5, 4\)") as found:
+        data_sizes(problem_of(np.zeros((3, 5, 4), np.uint8), np.zeros((3, 4, 5), np.uint8)))
+    assert found.value.field == "data.val_images"
+
+
+def test_the_memory_estimate_sizes_conv_networks(tmp_path):
+    from pyxbraid.cli.memory import conv_resnet_params, needs
+    from pyxbraid.cli.problem import data_sizes
+    from pyxbraid.nn import conv_resnet
+
+    for classifier in ("flatten", "pool"):
+        problem = load_problem(write(tmp_path, DIGITS_CONV), [
+            f"network.classifier={classifier}", "network.kernel=5", "train.optimizer=adam"])
+        n_params = conv_resnet((1, 8, 8), 4, 8, 10, kernel=5, classifier=classifier).n_params
+        assert conv_resnet_params((1, 8, 8), 4, 5, 8, 10, classifier) == n_params
+        found = {need.what: need for need in needs(problem, data_sizes(problem), 2)}
+        weights = found["the parameters and optimizer state"]
+        assert weights.nbytes == 4 * n_params * 8 and weights.field == "network.channels"
+        states = next(need for what, need in found.items() if "instances at" in what)
+        # 8*8*4 values a state; im2col: 25 of them a batched call's row
+        dense = load_problem(write(tmp_path, PEAKS.replace("{kind: peaks}", "{kind: digits}")
+                                   .replace("width: 4", "width: 256")))
+        plain = next(need for need in needs(dense, data_sizes(dense), 2)
+                     if "instances at" in need.what)
+        assert states.nbytes > plain.nbytes
+    huge = load_problem(write(tmp_path, DIGITS_CONV), ["network.channels=4000"])
+    need = max(needs(huge, data_sizes(huge), 2), key=lambda n: n.nbytes)
+    assert need.field == "network.channels"
+
+
+def test_every_example_problem_is_valid():
+    from conftest import EXAMPLES
+    names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+    assert {"digits_conv.yaml", "mnist_conv.yaml"} <= set(names)
+    for name in names:
+        load_problem(EXAMPLES / name)
