@@ -141,11 +141,13 @@ def test_the_layer_vjps_match_finite_differences():
 
 # ------------------------------------------------------------ batched forms
 
+# the im2col of a piece: samples one by one, two rows of the stack, all at once
+@pytest.mark.parametrize("chunk", [3000, 20000, 1 << 22], ids=["samples", "rows", "whole"])
 @pytest.mark.parametrize("layers", [[1, 4, 7, 10], [9, 6, 3, 0], [3, 0, 11, 5], [6]],
                          ids=["up", "down", "scattered", "one"])
-def test_batched_primitives_do_per_row_what_the_per_layer_ones_do(layers, monkeypatch):
+def test_batched_primitives_do_per_row_what_the_per_layer_ones_do(layers, chunk, monkeypatch):
     import pyxbraid.nn.conv
-    monkeypatch.setattr(pyxbraid.nn.conv, "CHUNK_BYTES", 3000)  # im2col in several pieces
+    monkeypatch.setattr(pyxbraid.nn.conv, "CHUNK_BYTES", chunk)
     net, theta, _ = problem(n_layers=12)
     p = net.views(theta)
     rng = np.random.default_rng(7)

@@ -20,7 +20,7 @@ import numpy as np
 
 from pyxbraid.checks import is_integer
 from pyxbraid.nn.ends import DenseMap, EndMap
-from pyxbraid.nn.gemm import gemm, gemm_batch
+from pyxbraid.nn.gemm import gemm_batch
 from pyxbraid.nn.init import glorot_limit
 from pyxbraid.nn.registry import name_of
 from pyxbraid.nn.residual import ActivatedResidual
@@ -60,9 +60,7 @@ class Geometry:
     def conv(self, Y, K):
         """The convolution of images Y (batch, H*W*C_in) with K (k, k, C_in,
         C_out), no bias: a new (batch*H*W, C_out) array."""
-        k, _, c_in, c_out = K.shape
-        cols = self.cols(Y, c_in).reshape(-1, k * k * c_in)
-        return gemm(cols, K.reshape(k * k * c_in, c_out))
+        return self.conv_batch(Y[np.newaxis], K[np.newaxis])[0]
 
     def conv_batch(self, Ys, Ks):
         """conv of each row of a stack Ys (n, batch, H*W*C_in) with its own
@@ -70,36 +68,47 @@ class Geometry:
         n, k, _, c_in, c_out = Ks.shape
         kernels = Ks.reshape(n, k * k * c_in, c_out)
         out = np.empty((n, Ys.shape[1] * self.pixels, c_out))
-        for rows in self._chunks(Ys, c_in):
-            gemm_batch(self.cols(Ys[rows], c_in).reshape(len(out[rows]), -1, k * k * c_in),
-                       kernels[rows], out=out[rows])
+        for rows, samples, pixels in self._pieces(Ys, c_in):
+            gemm_batch(self._piece_cols(Ys, rows, samples, c_in), kernels[rows],
+                       out=out[rows, pixels])
         return out
 
     def kernel_grad(self, Y, grad_z, shape):
         """(dZ/dK)^T grad_z for Z = conv(Y, K): cols(Y)^T grad_z, a new array
         of the kernel's shape (k, k, C_in, C_out); grad_z (batch*H*W, C_out)."""
-        k, _, c_in, c_out = shape
-        cols = self.cols(Y, c_in).reshape(-1, k * k * c_in)
-        return gemm(cols, grad_z, trans_a=True).reshape(shape)
+        return self.kernel_grad_batch(Y[np.newaxis], grad_z[np.newaxis], (1,) + shape)[0]
 
     def kernel_grad_batch(self, Ys, grad_z, shape):
         """kernel_grad of each row of a stack: Ys (n, batch, H*W*C_in),
         grad_z (n, batch*H*W, C_out), shape (n, k, k, C_in, C_out)."""
         n, k, _, c_in, c_out = shape
-        out = np.empty((n, k * k * c_in, c_out))
-        for rows in self._chunks(Ys, c_in):
-            gemm_batch(self.cols(Ys[rows], c_in).reshape(len(out[rows]), -1, k * k * c_in),
-                       grad_z[rows], trans_a=True, out=out[rows])
+        out = np.zeros((n, k * k * c_in, c_out))
+        for rows, samples, pixels in self._pieces(Ys, c_in):
+            out[rows] += gemm_batch(self._piece_cols(Ys, rows, samples, c_in),
+                                    grad_z[rows, pixels], trans_a=True)
         return out.reshape(shape)
 
-    def _chunks(self, Ys, channels):
-        """Slices of a stack whose im2col takes at most CHUNK_BYTES (at least
-        one row each): a stack's im2col at once is k*k times the stack,
-        slower to allocate and to stream through the caches than in pieces."""
+    def _pieces(self, Ys, channels):
+        """(rows, samples, pixels) slices of a stack (n, batch, ...) whose
+        im2col takes at most CHUNK_BYTES (at least one sample each); pixels:
+        the samples' rows of a (n, batch*H*W, C) result.  An im2col at once
+        is k*k times its images: a large one is slower to allocate (its pages
+        faulted in) and to stream through the caches than in pieces."""
         n, batch = Ys.shape[:2]
-        row_bytes = batch * self.pixels * self.kernel ** 2 * channels * 8
-        step = max(1, CHUNK_BYTES // max(1, row_bytes))
-        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+        sample_bytes = self.pixels * self.kernel ** 2 * channels * 8
+        per_piece = max(1, CHUNK_BYTES // sample_bytes)
+        if per_piece >= batch:  # whole rows of the stack, several a piece
+            step = per_piece // batch
+            return [(slice(i, i + step), slice(None), slice(None)) for i in range(0, n, step)]
+        return [(slice(i, i + 1), slice(j, j + per_piece),
+                 slice(j * self.pixels, (j + per_piece) * self.pixels))
+                for i in range(n) for j in range(0, batch, per_piece)]
+
+    def _piece_cols(self, Ys, rows, samples, channels):
+        """im2col of a piece: (rows, samples * H*W, k*k*channels)."""
+        piece = Ys[rows, samples]
+        return self.cols(piece, channels).reshape(len(piece), -1,
+                                                   self.kernel ** 2 * channels)
 
     def __repr__(self):
         return f"image=({self.height}, {self.width}), kernel={self.kernel}"
