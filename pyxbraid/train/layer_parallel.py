@@ -524,6 +524,16 @@ class LayerParallel:
         local itself, on every rank."""
         return local if self.owned is None else self.owned.gather(local, root)
 
+    def inner(self, a, b):
+        """Collective: the inner product of two parameter vectors as this
+        solver holds them (owned: local parts, the ends counted once; an
+        optimizer's inner product, LBFGS(inner=...))."""
+        if self.owned is None:
+            return float(a @ b)
+        ends = self.net.ends_size
+        return self.comm.allreduce(float(a[:-ends] @ b[:-ends]), op=MPI.SUM) + \
+            float(a[-ends:] @ b[-ends:])
+
     def parameter_memory(self):
         """Bytes of parameters this rank keeps (a gradient and each vector
         of the optimizer's state are the size of its local part)."""
