@@ -18,9 +18,10 @@ the classifier (on the rank with Y_N), the opening layer (the rank with P_0)
 and the regularization (rank 0) are added once; one allreduce gives every
 rank the full gradient, so the parameters stay identical everywhere.  Every
 rank keeps all parameters (n_params doubles) and the reduction moves them once
-per gradient; for very large networks owner-only parameters (each rank keeps
-the layers of its points, neighbours exchange the layer at a block edge, and
-only the opening and classifier are replicated) would cut both.
+per gradient.  With parameters="owned" (pyxbraid.train.owned) each rank keeps
+the layers of its points and the few others its steps use, only the opening
+and classifier are replicated, and only those few layers and their
+gradients move.
 """
 from dataclasses import dataclass
 
@@ -209,6 +210,10 @@ class LayerParallel:
     "one-shot": `forward_iters` and `adjoint_iters` MGRIT iterations per
     evaluation, warm-started from the previous one (Günther et al.'s
     simultaneous method), whatever the residual (tol is not used).
+    parameters: "replicated" (every rank keeps all; theta and the gradient
+    are full vectors) or "owned" (pyxbraid.train.owned.OwnedParameters: a
+    rank keeps its layers; theta and the gradient are its local part,
+    local_parameters(full) gives the vector to train in place).
     `options` are pyxbraid.Core options for both solves (max_levels,
     cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
     and skip is off (the solves start from given guesses).  `adjoint`: the
