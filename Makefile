@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/su_chen2015.py
 	$(PY) bench/gemm.py
 	$(PY) bench/sgd_time_batch.py
+	$(PY) bench/owned_parameters.py
 
 # the tables of Schroder 2017, paper versus ours, into docs/schroder2017.md
 reproduce: install

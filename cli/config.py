@@ -477,6 +477,10 @@ class LayerParallelConfig(_Section):
     adjoint_iters: int = Field(1, ge=1, description="one-shot: adjoint MGRIT iterations")
     patience: int = Field(5, ge=1, description="one-shot: steps with a forward convergence "
                           "factor > 1 before falling back to exact mode")
+    parameters: Literal["replicated", "owned"] = Field(
+        "replicated", description="owned: each rank keeps the layers of its points (and the "
+        "few its steps use beyond them), its optimizer state likewise; replicated: every "
+        "rank keeps all")
 
     def unused(self):
         return () if self.mode == "one-shot" else ("forward_iters", "adjoint_iters", "patience")
@@ -659,6 +663,13 @@ class LayerParallelProblem(_Problem):
     def _averaged_optimizer(self):
         if self.parallel.data > 1 and self.averaging.every > 1:
             _check_averaged_optimizer(self.train)
+        return self
+
+    @model_validator(mode="after")
+    def _owned_in_one_group(self):
+        if self.layer_parallel.parameters == "owned" and self.parallel.data > 1:
+            raise _FieldError(("layer_parallel", "parameters"), "owned parameters train in one "
+                              "data group: with parallel.data > 1 use replicated")
         return self
 
     def unused(self):

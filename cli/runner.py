@@ -417,17 +417,21 @@ class _DataParallel:
                                                              self.spec.max_change)
         return optimizer
 
-    def optimizer_arrays(self, optimizer):
+    def optimizer_arrays(self, optimizer, gradient):
         """Collective: the optimizer's memory as checkpoint arrays (every
-        group's own, on rank 0, when the groups average their models)."""
-        state = {OPTIMIZER + k: v for k, v in optimizer.state().items()}
+        group's own, on rank 0, when the groups average their models), in
+        the full layout (gradient.optimizer_state)."""
+        state = gradient.optimizer_state(optimizer.state(), to_full=True)
+        state = {OPTIMIZER + k: v for k, v in state.items()}
         return self.groups.gather(state) if self.models else state
 
-    def load_optimizer(self, optimizer, checkpoint, start):
-        """Collective: the optimizer's memory and schedule after `start` steps."""
+    def load_optimizer(self, optimizer, checkpoint, start, gradient):
+        """Collective: the optimizer's memory and schedule after `start`
+        steps (this rank's part: gradient.optimizer_state)."""
         arrays = self.groups.scatter(checkpoint) if self.models else checkpoint.arrays
-        optimizer.load({k[len(OPTIMIZER):]: v for k, v in arrays.items()
-                        if k.startswith(OPTIMIZER)})
+        optimizer.load(gradient.optimizer_state(
+            {k[len(OPTIMIZER):]: v for k, v in arrays.items() if k.startswith(OPTIMIZER)},
+            to_full=False))
         if isinstance(optimizer, _ScheduledOptimizer):
             optimizer.updates = start
 
@@ -706,9 +710,34 @@ class _SerialGradient:
 
     def __init__(self, problem, net, groups):
         self.objective = Serial(net)
+        self.net = net
 
     @staticmethod
     def new_history():
+        return {}
+
+    # the parameters as the optimizer holds them: the full vector, a copy
+
+    @staticmethod
+    def local_parameters(theta):
+        return np.array(theta, dtype=np.float64, copy=True)
+
+    @staticmethod
+    def optimizer_state(state, to_full):
+        return state
+
+    @staticmethod
+    def full_parameters(theta):
+        return theta
+
+    def accuracy(self, theta, x, y):
+        return self.net.accuracy(theta, x, y)
+
+    def loss(self, theta, x, y):
+        return self.net.loss(theta, x, y)
+
+    @staticmethod
+    def memory():
         return {}
 
     def resume(self, checkpoint):
@@ -735,12 +764,55 @@ class _LayerParallelGradient:
         self.objective = LayerParallel(net, groups.layer_comm, lp.mode, lp.forward_iters,
                                        lp.adjoint_iters, tol=mgrit.tol,
                                        tol_relative=mgrit.tol_relative, max_iter=mgrit.max_iter,
-                                       adjoint=problem.mgrit_adjoint.solve_settings(), **options)
+                                       adjoint=problem.mgrit_adjoint.solve_settings(),
+                                       parameters=lp.parameters, **options)
+        self.vectors = ()   # the optimizer's VECTORS (set by _train_steps)
         self.patience, self.groups, self.comm = lp.patience, groups, groups.comm
+        self.net, self.owned = net, lp.parameters == "owned"
 
     @staticmethod
     def new_history():
         return dict(gradients=0, forward_iterations=0, adjoint_iterations=0)
+
+    # the parameters as the optimizer holds them: with owned parameters this
+    # rank's part (the optimizer's state too), gathered whole on rank 0 for
+    # checkpoints and results, evaluated by forward solves
+
+    def local_parameters(self, theta):
+        return self.objective.local_parameters(theta)
+
+    def optimizer_state(self, state, to_full):
+        """An optimizer's state (its VECTORS) in the full layout (to_full:
+        on rank 0, collective) or this rank's part of it."""
+        if not self.owned:
+            return state
+        vectors = [name for name in sorted(state) if name in self.vectors]
+        convert = self.objective.full_parameters if to_full else self.objective.local_part
+        return {**state, **{name: convert(state[name]) for name in vectors}}
+
+    def full_parameters(self, theta):
+        """Collective: the full vector (on rank 0 with owned parameters)."""
+        return self.objective.full_parameters(theta)
+
+    def accuracy(self, theta, x, y):
+        if self.owned:
+            return self.objective.accuracy(theta, x, y)
+        return self.net.accuracy(theta, x, y)
+
+    def loss(self, theta, x, y):
+        if self.owned:
+            return self.objective.loss(theta, x, y)
+        return self.net.loss(theta, x, y)
+
+    def memory(self):
+        """Collective: the summary's parameters mode and the most bytes of
+        parameters any rank keeps, and sent for the last gradient."""
+        layer_comm = self.groups.layer_comm
+        return dict(parameters="owned" if self.owned else "replicated",
+                    parameter_bytes=layer_comm.allreduce(self.objective.parameter_memory(),
+                                                         op=MPI.MAX),
+                    parameter_traffic_bytes=layer_comm.allreduce(self.objective.traffic,
+                                                                 op=MPI.MAX))
 
     def _warm_prefix(self, group):
         return WARM + (f"g{group}." if self.groups.count > 1 else "")
@@ -814,11 +886,14 @@ def _train_steps(gradient_kind, problem, datasets, comm, recorder, progress, che
     settings = dict(learning_rate=spec.learning_rate)
     if spec.optimizer == "sgd":
         settings["momentum"] = spec.momentum
+    if spec.optimizer == "lbfgs":  # its inner products over the parameters the ranks hold
+        settings["inner"] = getattr(gradient.objective, "inner", None)
     if spec.optimizer == "ngsgd":  # the serial gradient through this rank's preconditioners
         base = natural_gradient(net, problem)
         gradient.objective.preconditioners = base.preconditioners
     else:
         base = make_optimizer(spec.optimizer, **settings)
+    gradient.vectors = getattr(base, "VECTORS", ())
     optimizer = parallel.optimizer(base)
     steps = spec.steps
     every = spec.log_every or max(1, steps // 100)
@@ -829,8 +904,9 @@ def _train_steps(gradient_kind, problem, datasets, comm, recorder, progress, che
     else:
         theta, start, elapsed = checkpoint.weights, checkpoint.step, checkpoint.elapsed
         history = checkpoint.history
-        parallel.load_optimizer(optimizer, checkpoint, start)
+        parallel.load_optimizer(optimizer, checkpoint, start, gradient)
         gradient.resume(checkpoint)
+    theta = gradient.local_parameters(theta)   # what the optimizer updates in place
     clock = time.monotonic() - elapsed
     scores = validation or data
     failure = _failure_point()
@@ -845,8 +921,8 @@ def _train_steps(gradient_kind, problem, datasets, comm, recorder, progress, che
         record = dict(type="step", step=step, loss=loss, wall_time=time.monotonic() - clock)
         gradient.count(record, history)
         if step % every == 0 or step == steps:
-            record["accuracy"] = net.accuracy(parallel.model(theta, averaged), scores.x,
-                                              scores.y)
+            record["accuracy"] = gradient.accuracy(parallel.model(theta, averaged), scores.x,
+                                                   scores.y)
         recorder.metrics([record])
         bound = _loss_bound(problem, history)
         if loss > bound:
@@ -856,27 +932,31 @@ def _train_steps(gradient_kind, problem, datasets, comm, recorder, progress, che
                 f"A smaller learning rate may help.")
         if due:
             parallel.count(history)
-            arrays = parallel.optimizer_arrays(optimizer)
+            arrays = parallel.optimizer_arrays(optimizer, gradient)
             arrays.update(gradient.checkpoint_arrays(history))
             # a failed write ends every rank, at the checkpoint
-            recorder.checkpoint(problem, theta, step, time.monotonic() - clock, history, arrays)
+            recorder.checkpoint(problem, gradient.full_parameters(theta), step,
+                                time.monotonic() - clock, history, arrays)
         progress.steps(step, loss)
 
     if start < steps:
         try:
             theta = train(parallel.objective(gradient.objective), optimizer, theta,
                           parallel.groups.shard(data), steps, spec.batch_size, problem.seed,
-                          on_step, gradient.patience, start=start)
+                          on_step, gradient.patience, start=start, copy=False)
         except FloatingPointError as e:
             raise TrainingDiverged(f"training diverged: {e}. {recorder.kept()} A smaller "
                                    f"learning rate may help.") from None
-    final = dict(loss=float(net.loss(theta, data.x, data.y)),
-                 accuracy=float(net.accuracy(theta, data.x, data.y)))
+    final = dict(loss=float(gradient.loss(theta, data.x, data.y)),
+                 accuracy=float(gradient.accuracy(theta, data.x, data.y)))
     if validation is not None:
-        final["validation_accuracy"] = float(net.accuracy(theta, validation.x, validation.y))
+        final["validation_accuracy"] = float(gradient.accuracy(theta, validation.x,
+                                                               validation.y))
     summary = dict(name=problem.name, mode=problem.mode, status="completed", steps=steps,
                    ranks=comm.size, final=final, wall_time=time.monotonic() - clock)
     summary.update(gradient.summary(history, trained=start < steps))
     summary.update(parallel.summary(history))
+    summary.update(gradient.memory())
+    theta = gradient.full_parameters(theta)
     parallel.groups.free()
     return theta, summary

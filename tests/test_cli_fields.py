@@ -155,6 +155,19 @@ def on_ranks(ranks, base, sets, out):
             json.loads((out / "summary.json").read_text()))
 
 
+def owned_as_replicated(run, base, sets, tmp_path, capsys):
+    """Owned parameters on 3 ranks (uneven blocks): the weights of
+    replicated ones to round-off, with less memory on every rank."""
+    assert run.summary["parameters"] == "owned"
+    replicated = [s for s in sets if s != "layer_parallel.parameters=owned"]
+    owned_weights, owned = on_ranks(3, base, sets, tmp_path / "owned")
+    weights, summary = on_ranks(3, base, replicated, tmp_path / "replicated")
+    np.testing.assert_allclose(owned_weights, weights, rtol=1e-12, atol=1e-14)
+    assert owned["final"]["accuracy"] == summary["final"]["accuracy"]
+    assert owned["parameter_bytes"] < summary["parameter_bytes"] == weights.nbytes
+    assert owned["parameter_traffic_bytes"] < summary["parameter_traffic_bytes"]
+
+
 def serial_bit_for_bit(run, base, sets, tmp_path, capsys):
     """Averaging on one rank is serial training, bit for bit."""
     serial = Run(base, ["mode=serial"], tmp_path / "serial", capsys)
@@ -545,6 +558,9 @@ CASES = [
     ("patience", "peaks-lp", ["layer_parallel.patience=1", "network.T=20",
                               "network.activation=tanh"], {"layer_parallel.patience"},
      check(lambda r: r.summary["solver_mode"] == "exact")),
+    ("owned", "peaks-lp", [*EXACT_LP, "network.layers=13", "train.optimizer=lbfgs",
+                           "train.learning_rate=1", "layer_parallel.parameters=owned"],
+     {"layer_parallel.parameters"}, owned_as_replicated),
     ("data-groups", "peaks-lp", ["parallel.data=2", "layer_parallel.mode=exact",
                                  "mgrit.tol=1e-12"], {"parallel.data"},
      data_groups_average_the_gradient),

@@ -91,6 +91,19 @@ def test_layer_parallel_resume_on_another_rank_count(tmp_path, ranks, resumed_on
     assert len([line for line in (out / "metrics.jsonl").read_text().splitlines()]) == 30
 
 
+def test_owned_parameters_resume_from_a_gathered_checkpoint(tmp_path):
+    """Owned parameters write whole weights and optimizer state (gathered on
+    rank 0); a resume hands each rank its part again, on another rank count."""
+    args = [*PEAKS_RUN, "--set", "layer_parallel.parameters=owned", "--set",
+            "layer_parallel.mode=exact", "--set", "mgrit.tol=1e-12"]
+    reference = completed(PEAKS, args, tmp_path / "reference", ranks=3)
+    out = interrupted(PEAKS, args, tmp_path / "run", step=13, ranks=3)
+    result = mgrit_train("run", "--resume", out, ranks=2)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(weights(out), weights(reference), rtol=0, atol=1e-12)
+    assert summary(out)["parameters"] == "owned"
+
+
 def test_resume_after_problem_yaml_was_edited_is_refused(tmp_path):
     out = interrupted(XOR, XOR_RUN, tmp_path / "run", step=356)
     problem = out / "problem.yaml"

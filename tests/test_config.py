@@ -135,7 +135,7 @@ def test_sections_of_a_sibling_mode_are_checked_and_left_out(tmp_path):
         load_problem(write(tmp_path, BASE + "mode: serial\nmgrit: {cfactor: 1}\n"))
     exact = load_problem(write(tmp_path, PEAKS + "layer_parallel: {mode: exact, "
                                                  "forward_iters: 3}\n"))
-    assert dumped(exact)["layer_parallel"] == {"mode": "exact"}
+    assert dumped(exact)["layer_parallel"] == {"mode": "exact", "parameters": "replicated"}
     assert unused_given(exact) == ["layer_parallel.forward_iters"]
 
 
@@ -306,6 +306,9 @@ def test_averaging_sections_show_what_applies(tmp_path):
     (PEAKS, ["parallel.data=2", "averaging.every=2", "train.optimizer=lbfgs"],
      r"train.optimizer: lbfgs cannot be averaged"),
     (PEAKS, ["parallel.data=0"], r"parallel.data: must be >= 1"),
+    (PEAKS, ["parallel.data=2", "layer_parallel.parameters=owned"],
+     r"layer_parallel.parameters: owned parameters train in one data group"),
+    (PEAKS, ["layer_parallel.parameters=sharded"], r"layer_parallel.parameters: "),
     (AVERAGING, ["pretrain.kind=rbm"], r"network.activation: RBM pretraining needs sigmoid "
                                        r"hidden layers, got tanh"),
     (AVERAGING, ["pretrain.kind=rbm", "network.activation=sigmoid", "network.bias=false"],

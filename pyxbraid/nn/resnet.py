@@ -86,6 +86,10 @@ class ResNet:
             "ResNetParams", _ENDS[:2] + names + _ENDS[2:])
         self._LayerParams = collections.namedtuple(f"{type(self.layer).__name__}Params", names)
         self._layer_fields = slice(2, 2 + len(names))  # the layers' fields of the views
+        # views of a part vector (part_views): the same fields, the layer
+        # stacks over some layers only, and _rows mapping a layer to its row
+        self._PartParams = type(f"{self._Params.__name__}Part", (self._Params,), {})
+        self._layer_shapes = layer_shapes
         self._shapes = (*self.opening.param_shapes(),
                         *((n,) + shape for shape in layer_shapes.values()),
                         *self.classifier.param_shapes())
@@ -138,6 +142,61 @@ class ResNet:
         self.layer.init(rng, self._layer_stacks(p), scale)
         self.classifier.init(rng, p.W_c)
         return theta
+
+    # a rank's part of the parameters (LayerParallel with owned parameters)
+
+    @property
+    def layer_size(self):
+        """The parameters of one residual layer."""
+        return sum(math.prod(shape) for shape in self._layer_shapes.values())
+
+    @property
+    def ends_size(self):
+        """The parameters of the opening and the classifier."""
+        return self.n_params - self.n_layers * self.layer_size
+
+    @property
+    def layer_fields(self):
+        """The positions of the residual layers' stacks among the views' fields."""
+        return range(len(self._shapes))[self._layer_fields]
+
+    def part_size(self, n_held):
+        """The length of a part vector of n_held layers (part_views)."""
+        return n_held * self.layer_size + self.ends_size
+
+    def part_views(self, vector, layers):
+        """Views into a part vector: the parameters of the residual layers
+        `layers` (distinct layer indices, in that order), layer after layer
+        (each layer's arrays together), then the ends W_o, b_o, W_c, b_c.
+        The layer fields stack those layers only (strided views); the
+        primitives take these views with the layers' own indices and raise
+        for a layer the part does not hold.  A rank holding a few layers
+        steps, differentiates and trains them without the others."""
+        layers = np.asarray(layers)
+        n = self.n_layers
+        if (layers.ndim != 1 or not np.issubdtype(layers.dtype, np.integer)
+                or (len(layers) and not (0 <= layers.min() and layers.max() < n))
+                or len(np.unique(layers)) != len(layers)):
+            raise ValueError(f"layers: expected distinct layer indices in [0, {n}), got "
+                             f"{layers!r}")
+        m = len(layers)
+        per = self.layer_size
+        shapes = ((m * per,),) + tuple(self._shapes[i] for i in (0, 1, -2, -1))
+        block, W_o, b_o, W_c, b_c = split_flat(vector, "vector", shapes)
+        block = block.reshape(m, per)
+        stacks, start = [], 0
+        for shape in self._layer_shapes.values():
+            stop = start + math.prod(shape)
+            stack = block[:, start:stop].view()
+            stack.shape = (m,) + shape   # raises rather than copy
+            stacks.append(stack)
+            start = stop
+        views = self._PartParams(W_o, b_o, *stacks, W_c, b_c)
+        views._rows = np.full(n, -1, dtype=np.int64)
+        views._rows[layers] = np.arange(m)
+        views._layers = layers.astype(np.int64)
+        views._shapes = tuple(np.shape(v) for v in views)
+        return views
 
     # per-layer primitives, shared by serial backprop and the parallel solver
 
@@ -201,7 +260,7 @@ class ResNet:
         stack changed in place, layers n layer indices; weights:
         batch_weights(theta, batch), or None."""
         p = self._params(theta, "theta")
-        rows = self._layer_rows(layers, len(self._check_stack("Y", Y)))
+        rows = self._layer_rows(layers, len(self._check_stack("Y", Y)), p)
         self._check_weights(p, weights, Y.shape[1])
         self._add_residual(Y, self.layer.forward_batch(self._layers(p, rows), Y, weights, rows), h)
 
@@ -213,7 +272,7 @@ class ResNet:
         layer several times: it computes these once and passes them to
         adjoint_step_batch and layer_gradient_batch."""
         p = self._params(theta, "theta")
-        rows = self._layer_rows(layers, len(self._check_stack("Y_ks", Y_ks)))
+        rows = self._layer_rows(layers, len(self._check_stack("Y_ks", Y_ks)), p)
         self._check_weights(p, weights, Y_ks.shape[1])
         d = self.layer.linearize_batch(self._layers(p, rows), Y_ks, weights, rows)
         if out is None or d is None:
@@ -232,7 +291,7 @@ class ResNet:
         Y_ks) when the caller has them (then Y_ks is not read and may be
         None); weights as step_batch takes them."""
         p = self._params(theta, "theta")
-        rows = self._layer_rows(layers, len(self._check_stack("P", P)))
+        rows = self._layer_rows(layers, len(self._check_stack("P", P)), p)
         self._check_adjoint_inputs(p, Y_ks, P, weights, derivatives)
         P += self.layer.vjp_batch(self._layers(p, rows), Y_ks, P, h, weights, rows, derivatives)
 
@@ -244,7 +303,7 @@ class ResNet:
         adjoint_step_batch takes them."""
         p, g = self._params(theta, "theta"), self._params(grad, "grad")
         n = len(self._check_stack("Y_ks", Y_ks))
-        rows = self._layer_rows(layers, n)
+        rows = self._layer_rows(layers, n, p)
         if len(np.unique(layers)) != n:  # a layer's gradient is added once
             raise ValueError(f"layers: expected distinct layer indices, got {layers!r}")
         self._check_adjoint_inputs(p, Y_ks, P_nexts, weights, derivatives)
@@ -268,6 +327,11 @@ class ResNet:
         else:
             self.classifier.weight_grad(Y_N, grad_logits, g.W_c, g.b_c)
         return value, self.classifier.input_grad(grad_logits, p.W_c)
+
+    def logits(self, theta, Y_N):
+        """The classifier's logits of the last states Y_N, a new array."""
+        p = self._params(theta, "theta")
+        return self.classifier.forward(self._check_state("Y_N", Y_N), p.W_c, p.b_c)
 
     def opening_gradient(self, theta, x, P_0, grad, preconditioner=None):
         """Add dJ/dW_o and dJ/db_o, given P_0 = dJ/dY_0, into grad (natural
@@ -305,6 +369,39 @@ class ResNet:
                     jumps *= c
                     g[i][1:] += jumps
                     g[i][:-1] -= jumps
+        return value
+
+    def regularization_part(self, p, g, layers, ends):
+        """The terms of regularization() that belong to the layers `layers`
+        (gamma_t's of theta_k, gamma_d's of the jump into k from k - 1) and,
+        with ends, gamma_t's of the opening and classifier; adds their
+        gradient into the views g (the jump's also into layer k - 1).  p and
+        g: views (views() or part_views(), holding k - 1 too when gamma_d);
+        the parts over a partition of the layers, one with ends, sum to
+        regularization()."""
+        p, g = self._params(p, "theta"), self._params(g, "grad")
+        layers = [self._check_layer(k) for k in layers]
+        value = 0.0
+        fields = range(len(p))[self._layer_fields]
+        if self.gamma_t:
+            ends_fields = [i for i in range(len(p)) if i not in fields] if ends else []
+            arrays = [(p[i], g[i]) for i in ends_fields]
+            arrays += [(a, b) for k in layers
+                       for a, b in zip(self._layer(p, k), self._layer(g, k))]
+            for theta_part, grad_part in arrays:
+                value += 0.5 * self.gamma_t * float(np.dot(theta_part.ravel(), theta_part.ravel()))
+                grad_part += self.gamma_t * theta_part
+        if self.gamma_d:
+            c = self.gamma_d / self.h
+            for k in (k for k in layers if k >= 1):
+                for here, before, g_here, g_before in zip(
+                        self._layer(p, k), self._layer(p, k - 1),
+                        self._layer(g, k), self._layer(g, k - 1)):
+                    jump = here - before
+                    value += 0.5 * c * float(np.dot(jump.ravel(), jump.ravel()))
+                    jump *= c
+                    g_here += jump
+                    g_before -= jump
         return value
 
     # serial reference
@@ -423,7 +520,20 @@ class ResNet:
 
     def _layer(self, p, k):
         """theta_k: layer k's parameters (views)."""
-        return self._LayerParams(*(stack[k] for stack in p[self._layer_fields]))
+        row = self._held_rows(p, np.asarray([k]))[0] if isinstance(p, self._PartParams) else k
+        return self._LayerParams(*(stack[row] for stack in p[self._layer_fields]))
+
+    def _held_rows(self, p, layers):
+        """The rows of p's layer stacks that hold `layers` (checked indices):
+        the layers themselves, but for part_views."""
+        if not isinstance(p, self._PartParams):
+            return layers
+        rows = p._rows[layers]
+        if len(rows) and rows.min() < 0:
+            missing = sorted(set(np.asarray(layers)[rows < 0].tolist()))
+            raise ValueError(f"layers: {missing} not among the layers these parameters hold "
+                             f"({p._layers.tolist()})")
+        return rows
 
     def _layers(self, p, rows):
         """The parameters of the layers of rows (from _layer_rows), stacked."""
@@ -447,14 +557,14 @@ class ResNet:
             self.layer.check_linearization(derivatives, P)
         self._check_weights(p, weights, P.shape[1])
 
-    def _layer_rows(self, layers, n):
-        """stack_rows of n checked layer indices."""
+    def _layer_rows(self, layers, n, p=None):
+        """stack_rows of n checked layer indices (of the rows holding them in p)."""
         layers = np.asarray(layers)
         if (layers.shape != (n,) or not np.issubdtype(layers.dtype, np.integer)
                 or (n and not (0 <= layers.min() and layers.max() < self.n_layers))):
             raise ValueError(f"layers: expected {n} layer indices in [0, {self.n_layers}) "
                              f"(one per state), got {layers!r}")
-        return stack_rows(layers)
+        return stack_rows(layers if p is None else self._held_rows(p, layers))
 
     def _split(self, vector, name):
         return self._Params(*split_flat(vector, name, self._shapes))
@@ -465,8 +575,9 @@ class ResNet:
         if not isinstance(vector, self._Params):
             return self._split(vector, name)
         shapes = tuple(np.shape(view) for view in vector)
-        if shapes != self._shapes:
-            raise ValueError(f"{name}: expected views of shapes {self._shapes} (this network's "
+        expected = vector._shapes if isinstance(vector, self._PartParams) else self._shapes
+        if shapes != expected:
+            raise ValueError(f"{name}: expected views of shapes {expected} (this network's "
                              f"ResNetParams), got {shapes}")
         return vector
 

@@ -18,9 +18,10 @@ the classifier (on the rank with Y_N), the opening layer (the rank with P_0)
 and the regularization (rank 0) are added once; one allreduce gives every
 rank the full gradient, so the parameters stay identical everywhere.  Every
 rank keeps all parameters (n_params doubles) and the reduction moves them once
-per gradient; for very large networks owner-only parameters (each rank keeps
-the layers of its points, neighbours exchange the layer at a block edge, and
-only the opening and classifier are replicated) would cut both.
+per gradient.  With parameters="owned" (pyxbraid.train.owned) each rank keeps
+the layers of its points and the few others its steps use, only the opening
+and classifier are replicated, and only those few layers and their
+gradients move.
 """
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from mpi4py import MPI
 from pyxbraid.checks import positive_int
 from pyxbraid.nn.resnet import stack_rows
 from pyxbraid.train.braid_app import BraidApp, BraidRun
+from pyxbraid.train.owned import OwnedParameters, block_range  # noqa: F401 (block_range: API)
 from pyxbraid.train.speedup import layer_parallel_speedup
 from pyxbraid.train.strides import FineStrides
 
@@ -54,12 +56,6 @@ def reversed_comm(comm):
         reversed_ = comm.Split(0, comm.size - 1 - comm.rank)
         comm.Set_attr(_REVERSED, reversed_)
     return reversed_
-
-
-def block_range(npoints, nranks, rank):
-    """The points [lo, hi] a rank owns in the braid core's block distribution."""
-    quo, rem = divmod(npoints, nranks)
-    return rank * quo + min(rank, rem), (rank + 1) * quo + min(rank + 1, rem) - 1
 
 
 class _LayerApp(BraidApp):
@@ -89,33 +85,71 @@ class _LayerApp(BraidApp):
 
 
 class _ForwardApp(_LayerApp):
+    @staticmethod
+    def layer_of(n_layers, tindex, stride):
+        """The layer whose weights the step from point tindex uses (of a level
+        whose steps span stride layers): the layer where it starts."""
+        return tindex * stride
+
     def step(self, ustop, fstop, u, status):
         stride = self.stride(status)
-        layer = status.tindex * stride
+        layer = self.layer_of(self.net.n_layers, status.tindex, stride)
         self.net.step(self.solver.params, layer, u, self.net.h * stride)
 
     def step_batch(self, ustop, fstop, u, status):
         # row i as step does it: the layer of its own tindex
         stride = self.stride(status)
-        self.net.step_batch(self.solver.params, status.tindex * stride, u, self.net.h * stride,
-                            self.solver.weights)
+        self.net.step_batch(self.solver.params,
+                            self.layer_of(self.net.n_layers, status.tindex, stride), u,
+                            self.net.h * stride, self.solver.weights)
 
 
 class _AdjointApp(_LayerApp):
+    @staticmethod
+    def layer_of(n_layers, tindex, stride):
+        """The layer whose vector-Jacobian product the adjoint step from
+        point tindex applies: that of the forward point it steps into."""
+        return n_layers - (tindex + 1) * stride
+
     def step(self, ustop, fstop, u, status):
         stride = self.stride(status)
-        layer = self.net.n_layers - (status.tindex + 1) * stride
+        layer = self.layer_of(self.net.n_layers, status.tindex, stride)
         self.net.adjoint_step(self.solver.params, layer, self.solver.forward_state(layer), u,
                               self.net.h * stride)
 
     def step_batch(self, ustop, fstop, u, status):
         stride = self.stride(status)
-        layers = self.net.n_layers - (status.tindex + 1) * stride
+        layers = self.layer_of(self.net.n_layers, status.tindex, stride)
         derivatives = self.solver.derivatives(layers)
         # without the layer's linearization, its vector-Jacobian products read the states
         states = self.solver.forward_states(layers) if derivatives is None else None
         self.net.adjoint_step_batch(self.solver.params, layers, states, u, self.net.h * stride,
                                     self.solver.weights, derivatives)
+
+
+class _LayerProbe(BraidApp):
+    """A solve with a one-value state that records the layers whose
+    parameters the steps of this rank use (an app's layer_of): the same
+    Core settings make the same hierarchy and the same steps on each rank,
+    whatever the states, so this finds the few layers beyond a rank's own
+    block that owned parameters must fetch (the first step into the block
+    on each level starts in the neighbour's)."""
+
+    vector_shape = (1,)
+
+    def __init__(self, n_layers, layer_of):
+        self.n_layers, self.layer_of = n_layers, layer_of
+        self.stride = FineStrides()
+        self.used = set()
+
+    def init(self, t):
+        return np.zeros(1)
+
+    def access(self, u, status):
+        pass
+
+    def step(self, ustop, fstop, u, status):
+        self.used.add(self.layer_of(self.n_layers, status.tindex, self.stride(status)))
 
 
 @dataclass
@@ -176,6 +210,10 @@ class LayerParallel:
     "one-shot": `forward_iters` and `adjoint_iters` MGRIT iterations per
     evaluation, warm-started from the previous one (Günther et al.'s
     simultaneous method), whatever the residual (tol is not used).
+    parameters: "replicated" (every rank keeps all; theta and the gradient
+    are full vectors) or "owned" (pyxbraid.train.owned.OwnedParameters: a
+    rank keeps its layers; theta and the gradient are its local part,
+    local_parameters(full) gives the vector to train in place).
     `options` are pyxbraid.Core options for both solves (max_levels,
     cfactor, nrelax, ...); the tolerance is given by tol and tol_relative,
     and skip is off (the solves start from given guesses).  `adjoint`: the
@@ -196,6 +234,7 @@ class LayerParallel:
     layer gradients)."""
 
     MODES = ("exact", "one-shot")
+    PARAMETERS = ("replicated", "owned")
     BATCH_BYTES = 1 << 20   # the default size of a batched step's stack of states
     # what the adjoint may set for itself: the Core options of one solve
     # (skip, the tolerance options and the time grid are the solver's), and
@@ -206,9 +245,13 @@ class LayerParallel:
                       "batch", "max_batch", "tol", "tol_relative", "max_iter")
 
     def __init__(self, net, comm=None, mode="exact", forward_iters=2, adjoint_iters=1,
-                 tol=1e-10, max_iter=100, tol_relative=False, adjoint=None, **options):
+                 tol=1e-10, max_iter=100, tol_relative=False, adjoint=None,
+                 parameters="replicated", **options):
         if mode not in self.MODES:
             raise ValueError(f"mode: must be one of {', '.join(self.MODES)}, got {mode!r}")
+        if parameters not in self.PARAMETERS:
+            raise ValueError(f"parameters: must be one of {', '.join(self.PARAMETERS)}, got "
+                             f"{parameters!r}")
         given = [name for name in ("abs_tol", "rel_tol") if name in options]
         if given:
             raise ValueError(f"{', '.join(given)}: give the tolerance as tol (relative with "
@@ -239,6 +282,11 @@ class LayerParallel:
         # which forward states each rank's adjoint steps and gradients need
         self._needs = [self._adjoint_needs(*block_range(n + 1, size, size - 1 - r))
                        for r in range(size)]
+        self.parameters = parameters
+        # owned: this rank's layers and the ghosts its steps use (collective)
+        self.owned = OwnedParameters(net, self.comm, self._used_layers()) \
+            if parameters == "owned" else None
+        self.traffic = 0   # bytes of parameters and gradients the last gradient sent
 
     def _merged_adjoint(self, adjoint):
         """The adjoint's settings: the forward's, with those given."""
@@ -272,6 +320,25 @@ class LayerParallel:
         needs = {n - j for j in range(max(lo, 1), hi + 1)}       # steps into j
         needs |= {n - 1 - j for j in range(lo, min(hi, n - 1) + 1)}  # layer gradients
         return needs
+
+    def _used_layers(self):
+        """Collective: the layers whose parameters this rank's steps (both
+        solves, found by _LayerProbe), layer gradients and regularization use."""
+        n, comm = self.net.n_layers, self.comm
+        used = set(self._needs[comm.rank])   # adjoint steps and layer gradients
+        for app, comm_, settings in ((_ForwardApp, comm, self.forward_settings),
+                                     (_AdjointApp, self.comm_reversed, self.adjoint_settings)):
+            probe = _LayerProbe(n, app.layer_of)
+            options = self._core_options(settings)
+            options.update(batch=False, abs_tol=0.0, max_iter=2, print_level=0,
+                           access_level=0)
+            options.pop("max_batch", None)
+            probe.run(comm_, self.net.T, n, **options)
+            used |= probe.used
+        lo = block_range(n + 1, comm.size, comm.rank)[0]
+        if self.net.gamma_d and 1 <= lo < n:   # the jump into the block's first layer
+            used.add(lo - 1)
+        return used
 
     def forward_state(self, layer):
         return self._forward_states[layer]
@@ -344,16 +411,25 @@ class LayerParallel:
         self._adjoint_warm = {int(k.split("_")[1]): v for k, v in states.items()
                               if k.startswith("adjoint_")}
 
-    def _solve(self, app_class, comm, first, warm, iterations, settings, batch_rows):
-        """(the states this rank holds at the end, the BraidRun) of a solve
-        with its settings (forward_settings or adjoint_settings)."""
-        app = app_class(self, first, warm)
+    @staticmethod
+    def _core_options(settings):
+        """The Core options of a solve's settings (skip off: the solves
+        start from given guesses)."""
         options = {name: value for name, value in settings.items()
                    if name not in ("tol", "tol_relative", "max_iter")}
         options["skip"] = False
+        return options
+
+    def _solve(self, app_class, comm, first, warm, iterations, settings, batch_rows,
+               exact=False):
+        """(the states this rank holds at the end, the BraidRun) of a solve
+        with its settings (forward_settings or adjoint_settings); to the
+        tolerance when exact, whatever the mode."""
+        app = app_class(self, first, warm)
+        options = self._core_options(settings)
         if options.get("batch", True) is not False:
             options["max_batch"] = batch_rows
-        if self.mode == "exact":
+        if self.mode == "exact" or exact:
             options["rel_tol" if settings["tol_relative"] else "abs_tol"] = settings["tol"]
             options["max_iter"] = settings["max_iter"]
         else:
@@ -363,9 +439,12 @@ class LayerParallel:
 
     def objective(self, theta, x, y, need_grad=True):
         """(loss, gradient) at theta on the batch (x, y), the same on every rank;
-        the gradient is None without need_grad."""
+        the gradient is None without need_grad.  Owned parameters: theta and
+        the gradient are this rank's local parts (local_parameters)."""
         net, comm, n = self.net, self.comm, self.net.n_layers
-        params = self.params = net.views(theta)  # split once: the layer steps take the views
+        if self.owned is not None:
+            self.owned.traffic = 0
+        params = self.params = self._views(theta)  # split once: the layer steps take the views
         self.batch_rows = self._batch_rows(self.forward_settings, len(x))
         self.adjoint_batch_rows = self._batch_rows(self.adjoint_settings, len(x))
         self.weights = net.batch_weights(params, len(x)) if self.batched else None
@@ -375,13 +454,17 @@ class LayerParallel:
             _ForwardApp, comm, net.open(params, x), self._forward_warm if warm else None,
             self.forward_iters, self.forward_settings, self.batch_rows)
         self._forward_warm = states
-        grad = np.zeros(net.n_params) if need_grad else None
+        grad, grad_views = self._new_gradient()
         last = comm.allreduce(comm.rank if n in states else -1, op=MPI.MAX)
         loss, p_n = 0.0, None
         if comm.rank == last:
-            loss, p_n = net.classify(params, states[n], y, grad if need_grad else
-                                     np.zeros(net.n_params))
-        loss = comm.bcast(loss, root=last) + net.regularization(theta)
+            loss, p_n = net.classify(params, states[n], y, grad_views)
+        loss = comm.bcast(loss, root=last)
+        if self.owned is None:
+            loss += net.regularization(theta)
+        else:   # each rank's layers' terms, and the ends' once; their gradient now
+            loss += comm.allreduce(net.regularization_part(
+                params, grad_views, self.owned.owned, ends=comm.rank == 0), op=MPI.SUM)
         if not need_grad:
             return loss, None
         p_n = comm.bcast(p_n, root=last)
@@ -392,7 +475,6 @@ class LayerParallel:
             _AdjointApp, self.comm_reversed, p_n, self._adjoint_warm if warm else None,
             self.adjoint_iters, self.adjoint_settings, self.adjoint_batch_rows)
         self._adjoint_warm = adjoint
-        grad_views = net.views(grad)
         if self.adjoint_batched:
             self._layer_gradients(params, adjoint, grad_views)
         else:
@@ -402,11 +484,104 @@ class LayerParallel:
                     net.layer_gradient(params, layer, self._forward_states[layer], p, grad_views)
         if n in adjoint:
             net.opening_gradient(params, x, adjoint[n], grad_views)
-        if comm.rank == 0:
-            net.regularization(theta, grad)
-        comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+        if self.owned is not None:
+            grad = self.owned.reduce_gradient(grad)
+            self.traffic = self.owned.traffic
+        else:
+            if comm.rank == 0:
+                net.regularization(theta, grad)
+            comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
+            self.traffic = grad.nbytes
         self.gradient_stats = stats
         return loss, grad
+
+    def _views(self, theta):
+        """The views the primitives take: of the full vector, or (owned) of
+        this rank's part vector with the ghosts fetched (collective)."""
+        return self.net.views(theta) if self.owned is None else self.owned.hold(theta)
+
+    def _new_gradient(self):
+        """A zero gradient (flat) and its views: full, or this rank's part."""
+        if self.owned is None:
+            grad = np.zeros(self.net.n_params)
+            return grad, self.net.views(grad)
+        return self.owned.new_vector()
+
+    # owned parameters: what a training loop needs of them
+
+    def local_parameters(self, theta):
+        """This rank's storage of the parameters, set to (the local part of)
+        the full vector theta: the vector to train in place (the optimizer's
+        theta; its state is then this size).  Replicated: a copy of theta."""
+        if self.owned is None:
+            return np.array(theta, dtype=np.float64, copy=True)
+        self.owned.local[...] = self.owned.scatter(theta)
+        return self.owned.local
+
+    def local_part(self, full):
+        """The local part of full-layout arrays (..., n_params), a new array
+        (an optimizer's state from a checkpoint); full itself when replicated."""
+        return full if self.owned is None else self.owned.scatter(full)
+
+    def full_parameters(self, local, root=0):
+        """Collective: the full-layout arrays of the ranks' local parts
+        (..., local size), on root (None on the other ranks); replicated:
+        local itself, on every rank."""
+        return local if self.owned is None else self.owned.gather(local, root)
+
+    def inner(self, a, b):
+        """Collective: the inner product of two parameter vectors as this
+        solver holds them (owned: local parts, the ends counted once; an
+        optimizer's inner product, LBFGS(inner=...))."""
+        if self.owned is None:
+            return float(a @ b)
+        ends = self.net.ends_size
+        return self.comm.allreduce(float(a[:-ends] @ b[:-ends]), op=MPI.SUM) + \
+            float(a[-ends:] @ b[-ends:])
+
+    def parameter_memory(self):
+        """Bytes of parameters this rank keeps (a gradient and each vector
+        of the optimizer's state are the size of its local part)."""
+        return self.net.n_params * 8 if self.owned is None else self.owned.memory()
+
+    def predict(self, theta, x):
+        """The logits of the network at theta for x (the same on every rank):
+        a forward solve to the tolerance (tol, max_iter), whatever the mode,
+        leaving the one-shot warm starts alone.  theta as objective takes it."""
+        net, comm, n = self.net, self.comm, self.net.n_layers
+        params = self._views(theta)
+        saved = self.params, self.batch_rows, self.weights
+        try:
+            self.params = params
+            self.batch_rows = self._batch_rows(self.forward_settings, len(x))
+            self.weights = net.batch_weights(params, len(x)) if self.forward_batched else None
+            states, _ = self._solve(_ForwardApp, comm, net.open(params, x), None,
+                                    self.forward_iters, self.forward_settings, self.batch_rows,
+                                    exact=True)
+        finally:
+            self.params, self.batch_rows, self.weights = saved
+        last = comm.allreduce(comm.rank if n in states else -1, op=MPI.MAX)
+        logits = None
+        if comm.rank == last:
+            logits = net.logits(params, states[n])
+        return comm.bcast(logits, root=last)
+
+    def accuracy(self, theta, x, y):
+        """Fraction of argmax(predict) equal to the labels (as ResNet.accuracy)."""
+        y = np.asarray(y)
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        return float(np.mean(self.predict(theta, x).argmax(axis=1) == labels))
+
+    def loss(self, theta, x, y):
+        """The loss at theta (predict's logits, and the regularization)."""
+        net = self.net
+        value = net.loss_function.value(self.predict(theta, x), np.asarray(y))
+        if self.owned is None:
+            return value + net.regularization(theta)
+        params = self._views(theta)
+        _, scratch = self.owned.new_vector()
+        return value + self.comm.allreduce(net.regularization_part(
+            params, scratch, self.owned.owned, ends=self.comm.rank == 0), op=MPI.SUM)
 
     def _layer_gradients(self, params, adjoint, grad_views):
         """Add the gradients of the layers whose adjoint this rank holds,

@@ -27,16 +27,18 @@ def batches(n, batch_size, seed):
 
 
 def train(objective, optimizer, theta0, data, steps, batch_size=None, seed=0, on_step=None,
-          patience=5, start=0):
+          patience=5, start=0, copy=True):
     """Optimizer updates start+1 .. steps of theta (a copy of theta0, the
-    parameters after `start` updates) on `data`; returns theta.
+    parameters after `start` updates; theta0 itself without copy: the
+    storage an objective with owned parameters trains in place) on `data`;
+    returns theta.
 
     on_step(step, theta, loss, objective) is called after every update.  The
     guard: when a one-shot objective's forward MGRIT convergence factor stays
     above 1 for `patience` updates, it says so (a warning) and switches the
     objective to exact mode for the rest of the run."""
     positive_int("steps", steps)
-    theta = np.array(theta0, dtype=np.float64, copy=True)
+    theta = np.array(theta0, dtype=np.float64, copy=True) if copy else theta0
     source = batches(len(data), batch_size, seed)
     for _ in range(start):  # the batches of the updates already made
         next(source)

@@ -14,6 +14,8 @@ from pyxbraid.checks import positive_int, positive_real
 class SGD:
     """theta -= lr * v, v = momentum * v + grad."""
 
+    VECTORS = ("velocity",)  # the state's arrays of the parameters' size
+
     def __init__(self, learning_rate, momentum=0.0):
         self.learning_rate = positive_real("learning_rate", learning_rate)
         if not 0.0 <= momentum < 1.0:
@@ -40,6 +42,8 @@ class SGD:
 
 class Adam:
     """Kingma and Ba's Adam with bias correction."""
+
+    VECTORS = ("m", "v")
 
     def __init__(self, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
         self.learning_rate = positive_real("learning_rate", learning_rate)
@@ -76,8 +80,15 @@ class LBFGS:
     backtracking line search for the Armijo condition.  A direction that
     does not descend (an inexact gradient can cause it) resets the history."""
 
-    def __init__(self, learning_rate=1.0, history=10, c1=1e-4, shrink=0.5, max_trials=20):
+    VECTORS = ("s", "y", "previous_theta", "previous_grad")   # s, y: one per pair
+
+    def __init__(self, learning_rate=1.0, history=10, c1=1e-4, shrink=0.5, max_trials=20,
+                 inner=None):
+        """inner(a, b): the inner product of two parameter vectors (default
+        a @ b; a rank holding only its part of the parameters gives one that
+        sums over the ranks: LayerParallel.inner)."""
         self.learning_rate = positive_real("learning_rate", learning_rate)
+        self.inner = _dot if inner is None else inner
         if not 0.0 < shrink < 1.0:
             raise ValueError(f"shrink: must be in (0, 1), got {shrink!r}")
         self.c1, self.shrink, self.max_trials = float(c1), float(shrink), int(max_trials)
@@ -105,14 +116,14 @@ class LBFGS:
         q = grad.copy()
         alphas = []
         for s, y, rho in reversed(self._pairs):
-            alpha = rho * float(s @ q)
+            alpha = rho * self.inner(s, q)
             q -= alpha * y
             alphas.append(alpha)
         if self._pairs:
             s, y, _ = self._pairs[-1]
-            q *= float(s @ y) / float(y @ y)
+            q *= self.inner(s, y) / self.inner(y, y)
         for (s, y, rho), alpha in zip(self._pairs, reversed(alphas)):
-            beta = rho * float(y @ q)
+            beta = rho * self.inner(y, q)
             q += (alpha - beta) * s
         return -q
 
@@ -121,19 +132,19 @@ class LBFGS:
         objective evaluations."""
         if self._previous is not None:
             s, y = theta - self._previous[0], grad - self._previous[1]
-            sy = float(s @ y)
+            sy = self.inner(s, y)
             # positive curvature only, and not so small that 1/sy overflows
-            if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)) and \
+            if sy > 1e-12 * (self._norm(s) * self._norm(y)) and \
                     math.isfinite(1.0 / sy):
                 self._pairs.append((s, y, 1.0 / sy))
         direction = self._direction(grad)
-        slope = float(grad @ direction)
+        slope = self.inner(grad, direction)
         if not slope < 0.0:
             self._pairs.clear()
-            direction, slope = -grad, -float(grad @ grad)
+            direction, slope = -grad, -self.inner(grad, grad)
         start = theta.copy()
         step = self.learning_rate if self._pairs else min(
-            self.learning_rate, 1.0 / max(float(np.linalg.norm(grad)), 1e-12))
+            self.learning_rate, 1.0 / max(self._norm(grad), 1e-12))
         evaluations = 0
         for _ in range(self.max_trials):
             theta[...] = start + step * direction
@@ -147,6 +158,14 @@ class LBFGS:
             self._pairs.clear()
         self._previous = (start, grad.copy())
         return evaluations
+
+
+    def _norm(self, v):
+        return math.sqrt(self.inner(v, v))
+
+
+def _dot(a, b):
+    return float(a @ b)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "lbfgs": LBFGS}
