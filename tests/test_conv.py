@@ -6,6 +6,7 @@ serial backprop's gradient on 1 to 4 ranks, batched and point by point.
 
 Run under mpirun this file is its own script (see __main__ below):
     mpirun -n 2 python -m mpi4py tests/test_conv.py gradient CLASSIFIER OUT
+    mpirun -n 3 python -m mpi4py tests/test_conv.py owned - OUT
 """
 import sys
 
@@ -221,6 +222,32 @@ def test_trains_layer_parallel_one_shot():
     assert net.loss(thetas["one-shot"], data.x, data.y) < 0.9 * loss0
 
 
+def owned_against_replicated(comm=None):
+    """Exact-mode Adam steps with owner-only parameters and with replicated
+    ones: the largest difference of the weights relative to their largest
+    (on rank 0), and how far they moved."""
+    net, theta0, data = problem()
+    weights = {}
+    for parameters in ("replicated", "owned"):
+        lp = LayerParallel(net, comm, parameters=parameters, mode="exact", tol=1e-12,
+                           max_levels=3)
+        theta = train(lp, Adam(0.02), lp.local_parameters(theta0), data, 5, copy=False)
+        weights[parameters] = lp.full_parameters(theta)
+    replicated = weights["replicated"]
+    if weights["owned"] is None:  # not rank 0
+        return {}
+    return dict(difference=np.abs(weights["owned"] - replicated).max() / np.abs(replicated).max(),
+                moved=np.abs(replicated - theta0).max())
+
+
+def test_owned_parameters_train_as_replicated_ones(tmp_path):
+    out = tmp_path / "owned.npz"
+    run = run_mpi(3, [SCRIPT, "owned", "-", out], timeout=180)
+    assert run.returncode == 0, run.stderr
+    r = np.load(out)
+    assert r["moved"] > 1e-3 and r["difference"] < 1e-10
+
+
 # ------------------------------------------------------------ the network
 
 def test_parameters_and_shapes():
@@ -282,6 +309,7 @@ def test_bad_arguments(make, message):
 
 if __name__ == "__main__":   # under mpirun: rank 0 writes the results to argv[3]
     from mpi4py import MPI
-    found = {"gradient": exact_gradients}[sys.argv[1]](sys.argv[2])
+    command, argument = sys.argv[1], sys.argv[2]
+    found = exact_gradients(argument) if command == "gradient" else owned_against_replicated()
     if MPI.COMM_WORLD.rank == 0:
         np.savez(sys.argv[3], **found)
