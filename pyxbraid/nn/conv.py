@@ -128,8 +128,9 @@ def _check_channels(name, value):
 
 class ConvResidual(ActivatedResidual):
     """F(Y, (K, b)) = act(conv(Y, K) + b): K (k, k, C, C), b (C,), states
-    (batch, H*W*C) images channels last.  Its batched methods run one im2col
-    of the whole stack and one gemm_batch per product; row i gets the
+    (batch, H*W*C) images channels last.  Its batched methods make the
+    stack's im2col in pieces of at most CHUNK_BYTES, one gemm_batch each;
+    row i gets the
     per-layer method's operations (the stacked products may round
     differently in the last bits).  No natural gradient."""
 
