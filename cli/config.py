@@ -485,6 +485,11 @@ class LayerParallelConfig(_Section):
     def unused(self):
         return () if self.mode == "one-shot" else ("forward_iters", "adjoint_iters", "patience")
 
+    def left_out(self):
+        # replicated problems resolve as before this field was added (their
+        # run folders resume)
+        return ("parameters",) if self.parameters == "replicated" else ()
+
 
 class AveragingConfig(_Section):
     """Data-parallel training with model averaging (Su & Chen 2015): every

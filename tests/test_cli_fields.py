@@ -677,3 +677,28 @@ output: {{plots: false}}
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert round(summary["final"]["validation_accuracy"] * 5, 9) % 1 == 0
     assert load_weights(tmp_path / "run" / "weights.npz")[0].size == resnet_params(9, 3, 2, 10)
+
+
+def test_mnist_conv_example_runs_on_idx_images(tmp_path, capsys):
+    """examples/mnist_conv.yaml as given (its conv network of 1x28x28 IDX
+    images, pool classifier), on a few random images in its files' places,
+    for 2 steps on 2 layers with owned parameters on 2 ranks."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for prefix, count in (("train", 16), ("t10k", 6)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz",
+                  rng.integers(0, 256, (count, 28, 28), dtype=np.uint8), gzipped=True)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz",
+                  rng.integers(0, 10, count, dtype=np.uint8), gzipped=True)
+    sets = ["network.layers=2", "train.steps=2", "train.batch_size=8", "train.log_every=1",
+            "output.plots=false", "layer_parallel.parameters=owned"]
+    args = [a for s in sets for a in ("--set", s)]
+    result = mgrit_train("run", ROOT / "examples" / "mnist_conv.yaml", *args, "--out",
+                         tmp_path / "run", "--quiet", ranks=2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["parameters"] == "owned" and summary["steps"] == 2
+    assert round(summary["final"]["validation_accuracy"] * 6, 9) % 1 == 0
+    weights = load_weights(tmp_path / "run" / "weights.npz")[0]
+    assert weights.size == conv_resnet_params((1, 28, 28), 4, 3, 2, 10, "pool")

@@ -135,7 +135,7 @@ def test_sections_of_a_sibling_mode_are_checked_and_left_out(tmp_path):
         load_problem(write(tmp_path, BASE + "mode: serial\nmgrit: {cfactor: 1}\n"))
     exact = load_problem(write(tmp_path, PEAKS + "layer_parallel: {mode: exact, "
                                                  "forward_iters: 3}\n"))
-    assert dumped(exact)["layer_parallel"] == {"mode": "exact", "parameters": "replicated"}
+    assert dumped(exact)["layer_parallel"] == {"mode": "exact"}
     assert unused_given(exact) == ["layer_parallel.forward_iters"]
 
 

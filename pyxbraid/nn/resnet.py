@@ -382,9 +382,8 @@ class ResNet:
         p, g = self._params(p, "theta"), self._params(g, "grad")
         layers = [self._check_layer(k) for k in layers]
         value = 0.0
-        fields = range(len(p))[self._layer_fields]
         if self.gamma_t:
-            ends_fields = [i for i in range(len(p)) if i not in fields] if ends else []
+            ends_fields = [i for i in range(len(p)) if i not in self.layer_fields] if ends else []
             arrays = [(p[i], g[i]) for i in ends_fields]
             arrays += [(a, b) for k in layers
                        for a, b in zip(self._layer(p, k), self._layer(g, k))]
