@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_mpi
-from gradcheck import finite_differences, rel_error
+import gradcheck
+from gradcheck import finite_differences, layer_parallel_and_serial, rel_error, relative
 
 from pyxbraid.data import Dataset
 from pyxbraid.nn import (ConvOpening, ConvResidual, DenseMap, PoolClassifier, ResNet,
@@ -27,10 +28,6 @@ from pyxbraid.train.optim import Adam
 
 SCRIPT = ROOT / "tests" / "test_conv.py"
 IMAGE = (2, 5, 4)   # (C_in, H, W): not square, two input channels
-
-
-def relative(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
 def direct_conv(Y, K, image):
@@ -183,19 +180,11 @@ SOLVES = {"batched": dict(), "per_point": dict(batch=False)}
 
 def exact_gradients(classifier, comm=None):
     """Layer-parallel exact-mode gradients (batched and per point) and serial backprop's."""
-    net, theta, data = problem(classifier)
-    result = {}
-    for name, options in SOLVES.items():
-        solver = LayerParallel(net, comm, mode="exact", tol=1e-12, max_levels=3, **options)
-        result[name + "_loss"], result[name] = solver.objective(theta, data.x, data.y)
-    result["serial_loss"], result["serial"] = Serial(net).objective(theta, data.x, data.y)
-    return result
+    return layer_parallel_and_serial(*problem(classifier), SOLVES, comm)
 
 
 def check_exact(r):
-    for name in SOLVES:
-        assert relative(r[name], r["serial"]) < 1e-9, name
-        assert abs(r[name + "_loss"] - r["serial_loss"]) <= 1e-12 * abs(r["serial_loss"])
+    gradcheck.check_exact(r, SOLVES)
 
 
 @pytest.mark.parametrize("classifier", ["flatten", "pool"])

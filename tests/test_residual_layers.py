@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_mpi
-from gradcheck import finite_differences, rel_error
+import gradcheck
+from gradcheck import finite_differences, layer_parallel_and_serial, rel_error, relative
 
 from pyxbraid.data import peaks
 from pyxbraid.nn import DenseResidual, ResidualLayer, ResNet
@@ -86,10 +87,6 @@ def peaks_problem(n_layers=21, gamma=1e-3, layer=Diagonal):
     return net, theta, data
 
 
-def relative(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
 # ------------------------------------------------------------ a user's layer
 
 def test_user_layer_parameters_are_stacked_views_of_theta():
@@ -152,19 +149,11 @@ SOLVES = {"batched": dict(), "batches of 4": dict(max_batch=4), "per_point": dic
 def exact_gradients(layer_name, comm=None):
     """Layer-parallel exact-mode gradients (batched, in batches of at most 4
     layers, and per point) and serial backprop's."""
-    net, theta, data = peaks_problem(layer=LAYERS[layer_name])
-    result = {}
-    for name, options in SOLVES.items():
-        solver = LayerParallel(net, comm, mode="exact", tol=1e-12, max_levels=3, **options)
-        result[name + "_loss"], result[name] = solver.objective(theta, data.x, data.y)
-    result["serial_loss"], result["serial"] = Serial(net).objective(theta, data.x, data.y)
-    return result
+    return layer_parallel_and_serial(*peaks_problem(layer=LAYERS[layer_name]), SOLVES, comm)
 
 
 def check_exact(r):
-    for name in SOLVES:
-        assert relative(r[name], r["serial"]) < 1e-9, name
-        assert abs(r[name + "_loss"] - r["serial_loss"]) <= 1e-12 * abs(r["serial_loss"])
+    gradcheck.check_exact(r, SOLVES)
 
 
 @pytest.mark.parametrize("layer_name", LAYERS)
