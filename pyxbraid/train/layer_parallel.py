@@ -548,8 +548,11 @@ class LayerParallel:
         """The logits of the network at theta for x (the same on every rank):
         a forward solve to the tolerance (tol, max_iter), whatever the mode,
         leaving the one-shot warm starts alone.  theta as objective takes it."""
+        return self._logits(self._views(theta), x)
+
+    def _logits(self, params, x):
+        """predict's logits at the views params."""
         net, comm, n = self.net, self.comm, self.net.n_layers
-        params = self._views(theta)
         saved = self.params, self.batch_rows, self.weights
         try:
             self.params = params
@@ -575,10 +578,10 @@ class LayerParallel:
     def loss(self, theta, x, y):
         """The loss at theta (predict's logits, and the regularization)."""
         net = self.net
-        value = net.loss_function.value(self.predict(theta, x), np.asarray(y))
+        params = self._views(theta)   # one fetch of the ghosts (collective)
+        value = net.loss_function.value(self._logits(params, x), np.asarray(y))
         if self.owned is None:
             return value + net.regularization(theta)
-        params = self._views(theta)
         _, scratch = self.owned.new_vector()
         return value + self.comm.allreduce(net.regularization_part(
             params, scratch, self.owned.owned, ends=self.comm.rank == 0), op=MPI.SUM)
